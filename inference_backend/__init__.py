@@ -1,0 +1,1 @@
+"""STR Mocap inference backend: video -> SMPL motion file (torch side, never imports bpy)."""

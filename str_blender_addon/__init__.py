@@ -1,0 +1,1 @@
+"""STR Mocap Blender add-on package."""
