@@ -1,0 +1,339 @@
+"""Backend environment set-up: venv layout, install commands and a step runner (no bpy).
+
+The add-on never installs anything into Blender's own Python. Instead it can create a separate
+virtual environment (under the extension's user folder) and ``pip install`` the backend into it.
+This module only builds the commands and runs them as subprocesses; the preferences UI polls
+:class:`SetupJob` from a modal operator.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from .backend_client import backend_env, process_group_options, stop_process
+
+#: The PyPI distribution of this project with the backend extra.
+PYPI_BACKEND_REQUIREMENT = "str-mocap[backend]"
+#: Name of the backend package; a folder holding it marks a source checkout of this project.
+BACKEND_PACKAGE = "inference_backend"
+
+
+def venv_python_path(venv_dir: Path | str, os_name: str | None = None) -> Path:
+    """Path of the interpreter inside a venv (``Scripts/python.exe`` on Windows, ``bin/python``).
+
+    ``os_name`` defaults to :data:`os.name` (``"nt"`` or ``"posix"``); pass it to ask about the
+    other platform.
+    """
+    venv = Path(venv_dir)
+    if (os_name or os.name) == "nt":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+def find_project_source(addon_dir: Path | str) -> Path | None:
+    """The source checkout that contains the backend, if it sits next to the add-on package.
+
+    ``addon_dir`` is the folder of the ``str_blender_addon`` package. The project root is its
+    parent when that parent holds ``inference_backend/`` and a ``pyproject.toml`` (an installable
+    source tree). Returns None otherwise (e.g. an extension zip without the backend).
+    """
+    root = Path(addon_dir).resolve().parent
+    if (root / BACKEND_PACKAGE / "__init__.py").is_file() and (root / "pyproject.toml").is_file():
+        return root
+    return None
+
+
+#: What a source install needs from a checkout (pip builds in-tree, so never from the add-on
+#: folder itself: the tree is copied to a staging folder first).
+SOURCE_TREE_ENTRIES = ("pyproject.toml", "README.md", "LICENSE", BACKEND_PACKAGE,
+                       "str_blender_addon")
+
+
+def stage_source_tree(source_dir: Path | str, staging_dir: Path | str) -> Path:
+    """Copy the installable parts of a project checkout to ``staging_dir`` and return it.
+
+    pip/setuptools write ``build/`` and ``*.egg-info`` into the tree they install from; staging
+    keeps the installed extension folder untouched. An existing staging folder is replaced.
+    Caches (``__pycache__``, ``*.pyc``) are left out.
+    """
+    import shutil
+
+    src = Path(source_dir)
+    dest = Path(staging_dir)
+    if not (src / "pyproject.toml").is_file():
+        raise ValueError(f"{src} is not a project checkout (no pyproject.toml)")
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
+    for name in SOURCE_TREE_ENTRIES:
+        item = src / name
+        if item.is_dir():
+            shutil.copytree(item, dest / name, ignore=ignore)
+        elif item.is_file():
+            shutil.copy2(item, dest / name)
+    return dest
+
+
+def install_requirement(source: str) -> str:
+    """The pip requirement string for an install source.
+
+    ``source`` is either a local folder (a checkout of this project, with pyproject.toml), a
+    local wheel/sdist file, or a requirement string for an index (``"str-mocap[backend]"``,
+    optionally with a version). An empty source means the PyPI requirement.
+    Local folders and files get the ``[backend]`` extra appended.
+    """
+    text = source.strip()
+    if not text:
+        return PYPI_BACKEND_REQUIREMENT
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "pyproject.toml").is_file():
+            raise ValueError(
+                f"Backend source folder {path} has no pyproject.toml; point it at a checkout of "
+                "the STR Mocap project or leave it empty to install from PyPI."
+            )
+        return f"{path.resolve()}[backend]"
+    if path.suffix in (".whl", ".gz", ".zip") and path.is_file():
+        return f"{path.resolve()}[backend]"
+    if path.suffix in (".whl", ".gz", ".zip") or os.sep in text or (os.altsep and os.altsep in text):
+        raise ValueError(f"Backend source {text!r} does not exist.")
+    return text
+
+
+@dataclass(frozen=True)
+class SetupPlan:
+    """The commands that create the backend venv and install the backend into it.
+
+    Attributes:
+        venv_dir: folder of the new virtual environment.
+        steps: (label, argv) pairs, run in order; each must exit 0.
+    """
+
+    venv_dir: Path
+    steps: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def python(self) -> Path:
+        """The interpreter the venv will have (what the preferences should point to)."""
+        return venv_python_path(self.venv_dir)
+
+
+def build_setup_plan(
+    base_python: Path | str,
+    venv_dir: Path | str,
+    source: str,
+    os_name: str | None = None,
+    upgrade_pip: bool = True,
+) -> SetupPlan:
+    """Build the venv-creation and pip-install commands.
+
+    Args:
+        base_python: an interpreter of a Python version the backend supports (3.11); it is only
+            used to run ``-m venv`` - nothing is installed into it.
+        venv_dir: target folder (created by ``venv``; an existing venv is reused/upgraded).
+        source: install source, see :func:`install_requirement`.
+        os_name: ``"nt"``/``"posix"`` to build for another platform (tests).
+        upgrade_pip: also upgrade pip inside the new venv first (old pips resolve badly).
+    """
+    venv = Path(venv_dir)
+    venv_python = str(venv_python_path(venv, os_name))
+    requirement = install_requirement(source)
+    steps: list[tuple[str, tuple[str, ...]]] = [
+        ("Create virtual environment", (str(base_python), "-m", "venv", str(venv))),
+    ]
+    if upgrade_pip:
+        steps.append(
+            ("Upgrade pip", (venv_python, "-m", "pip", "install", "--upgrade", "pip"))
+        )
+    steps.append(
+        (
+            "Install backend (PyTorch, MediaPipe; several minutes)",
+            (venv_python, "-m", "pip", "install", "--progress-bar", "off", requirement),
+        )
+    )
+    return SetupPlan(venv_dir=venv, steps=tuple(steps))
+
+
+def manual_setup_instructions(plan: SetupPlan) -> str:
+    """Shell commands a user can run by hand (shown when online access is disabled)."""
+    lines = [" ".join(_quote(a) for a in argv) for _label, argv in plan.steps]
+    return "\n".join(lines)
+
+
+def _quote(arg: str) -> str:
+    return f'"{arg}"' if (" " in arg or "[" in arg) else arg
+
+
+class SetupStatus(Enum):
+    """Where a :class:`SetupJob` stands."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class SetupState:
+    """A snapshot of a set-up run.
+
+    ``fraction`` is steps finished / steps (0..1); ``last_line`` is the latest output line of
+    the running step (pip prints what it downloads/installs).
+    """
+
+    status: SetupStatus
+    step_index: int
+    step_count: int
+    step_label: str
+    fraction: float
+    last_line: str = ""
+    message: str = ""
+    output_tail: tuple[str, ...] = field(default_factory=tuple)
+
+
+class SetupJob:
+    """Run the :class:`SetupPlan` steps one after another as subprocesses; poll without blocking.
+
+    Output (stdout and stderr merged) is read by a thread; the last ``tail_lines`` are kept for
+    error messages.
+    """
+
+    def __init__(
+        self,
+        plan: SetupPlan,
+        env: dict[str, str] | None = None,
+        tail_lines: int = 40,
+        step_timeout_s: float | None = 3600.0,
+    ) -> None:
+        self.plan = plan
+        # never leak Blender's PYTHONHOME into the venv's interpreter
+        self._env = backend_env() if env is None else dict(env)
+        self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
+        self._lock = threading.Lock()
+        self._step = -1
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._step_started = 0.0
+        self._step_timeout_s = step_timeout_s
+        self._final: SetupState | None = None
+
+    def start(self) -> None:
+        """Start the first step."""
+        if self._step >= 0:
+            raise RuntimeError("SetupJob already started")
+        self._start_step(0)
+
+    def _start_step(self, index: int) -> None:
+        self._step = index
+        _label, argv = self.plan.steps[index]
+        flags, new_session = process_group_options()
+        try:
+            self._proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env=self._env,
+                creationflags=flags,
+                start_new_session=new_session,
+            )
+        except OSError as exc:
+            self._proc = None
+            self._final = self._state(
+                SetupStatus.FAILED, message=f"Could not run {argv[0]}: {exc}"
+            )
+            return
+        self._step_started = time.monotonic()
+        self._reader = threading.Thread(
+            target=self._read_output, args=(self._proc,), daemon=True, name="str-setup-reader"
+        )
+        self._reader.start()
+
+    def _read_output(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            text = line.rstrip()
+            if text:
+                with self._lock:
+                    self._tail.append(text)
+
+    def _state(self, status: SetupStatus, message: str = "") -> SetupState:
+        count = len(self.plan.steps)
+        index = max(self._step, 0)
+        done = count if status is SetupStatus.SUCCEEDED else index
+        with self._lock:
+            tail = tuple(self._tail)
+        return SetupState(
+            status=status,
+            step_index=index,
+            step_count=count,
+            step_label=self.plan.steps[min(index, count - 1)][0],
+            fraction=done / count,
+            last_line=tail[-1] if tail else "",
+            message=message,
+            output_tail=tail,
+        )
+
+    def poll(self) -> SetupState:
+        """Advance (start the next step when one finishes) and return the current state."""
+        if self._final is not None:
+            return self._final
+        if self._proc is None:
+            raise RuntimeError("SetupJob not started")
+        code = self._proc.poll()
+        if code is None:
+            if (
+                self._step_timeout_s is not None
+                and time.monotonic() - self._step_started > self._step_timeout_s
+            ):
+                stop_process(self._proc, grace_s=2.0)
+                self._final = self._state(
+                    SetupStatus.FAILED,
+                    message=f"Step '{self.plan.steps[self._step][0]}' timed out.",
+                )
+                return self._final
+            return self._state(SetupStatus.RUNNING)
+        if self._reader is not None:
+            self._reader.join(timeout=5.0)
+        if code != 0:
+            label, argv = self.plan.steps[self._step]
+            with self._lock:
+                tail = list(self._tail)[-8:]
+            detail = "\n".join(tail)
+            self._final = self._state(
+                SetupStatus.FAILED,
+                message=f"Step '{label}' failed (exit code {code}): {' '.join(argv)}\n{detail}",
+            )
+            return self._final
+        if self._step + 1 < len(self.plan.steps):
+            self._start_step(self._step + 1)
+            return self._final or self._state(SetupStatus.RUNNING)
+        self._final = self._state(SetupStatus.SUCCEEDED, message="Backend environment ready.")
+        return self._final
+
+    def cancel(self, grace_s: float = 3.0) -> SetupState:
+        """Stop the running step (terminate, then kill after ``grace_s``)."""
+        if self._final is None:
+            if self._proc is not None:
+                stop_process(self._proc, grace_s=grace_s)
+            self._final = self._state(SetupStatus.CANCELLED, message="Set-up cancelled.")
+        return self._final
+
+    def wait(self, poll_interval_s: float = 0.2) -> SetupState:
+        """Block until every step has run (used by ``execute()`` in background mode)."""
+        state = self.poll()
+        while state.status is SetupStatus.RUNNING:
+            time.sleep(poll_interval_s)
+            state = self.poll()
+        return state

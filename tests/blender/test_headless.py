@@ -1,0 +1,108 @@
+"""Headless CLI in a real subprocess (plain python + bpy): .blend, FBX, BVH, preview MP4."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+ROOT = Path(__file__).resolve().parents[2]
+VIDEO = ROOT / "assets" / "sample" / "two_people_backlit.mp4"
+
+
+def _run(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "str_blender_addon.headless", *map(str, args)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def two_person_file(tmp_path, helpers):
+    arrays = helpers.synthetic_walk(45, 30.0, n_persons=2)
+    header = helpers.make_header(arrays, video_name=VIDEO.name, video_path=str(VIDEO))
+    return helpers.write_motion_file(tmp_path / "two.npz", arrays, header)
+
+
+def test_blend_fbx_bvh_preview(tmp_path, two_person_file, empty_scene):
+    out = tmp_path / "out"
+    proc = _run(two_person_file, "--blend", out / "scene.blend", "--fbx", out / "rigs.fbx",
+                "--bvh", out / "motion.bvh", "--preview", out / "preview.mp4",
+                "--preview-frames", 4, "--preview-width", 240, "--smoothing", "light")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "rigs.fbx").stat().st_size > 50_000
+    for tid in (3, 6):
+        bvh = (out / f"motion_track{tid}.bvh").read_text()
+        assert bvh.startswith("HIERARCHY") and "JOINT left_knee" in bvh
+        assert "Frames: 45" in bvh
+    clip = bpy.data.movieclips.load(str(out / "preview.mp4"))
+    assert clip.frame_duration == 4 and tuple(clip.size) == (240, 136)
+    frame = bpy.data.images.load(str(out / "preview.mp4"))
+    pixels = np.empty(240 * 136 * 4, np.float32)
+    frame.pixels.foreach_get(pixels)
+    assert pixels.reshape(-1, 4)[:, :3].std() > 0.08          # rendered over the video
+    assert not list(out.glob(".*tmp*"))                     # temp files were moved or removed
+    bpy.ops.wm.open_mainfile(filepath=str(out / "scene.blend"))
+    names = {o.name for o in bpy.data.objects}
+    assert {"two_people_backlit_track3", "two_people_backlit_track6",
+            "two_people_backlit_track3_body", "two_people_backlit_camera"} <= names
+    assert {"two_people_backlit_track3_action", "two_people_backlit_track6_action"} <= {
+        a.name for a in bpy.data.actions}
+    arm = bpy.data.objects["two_people_backlit_track6"]
+    assert arm.animation_data.action.name == "two_people_backlit_track6_action"
+    assert arm["str_track_id"] == 6
+
+
+def test_exit_codes(tmp_path, two_person_file):
+    assert _run(two_person_file).returncode == 2                         # nothing to write
+    assert _run(two_person_file, "--blend", tmp_path / "a.blend",
+                "--retarget", tmp_path / "t.blend").returncode == 2      # --armature missing
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file at all")
+    proc = _run(bad, "--blend", tmp_path / "b.blend")
+    assert proc.returncode == 3 and "corrupt" in proc.stderr
+    assert not (tmp_path / "b.blend").exists()
+    assert _run(tmp_path / "missing.npz", "--blend", tmp_path / "c.blend").returncode == 3
+    blocker = tmp_path / "file_not_dir"
+    blocker.write_text("x")
+    proc = _run(two_person_file, "--no-mesh", "--blend", blocker / "d.blend")
+    assert proc.returncode == 4, proc.stderr[-1000:]
+
+
+def _retarget_rigs():
+    """The retarget engineer's rig generator (tests/blender/retarget_rigs.py), by path."""
+    import importlib.util
+
+    if "retarget_rigs" in sys.modules:
+        return sys.modules["retarget_rigs"]
+    path = Path(__file__).with_name("retarget_rigs.py")
+    if not path.is_file():
+        pytest.skip("tests/blender/retarget_rigs.py is not there")
+    spec = importlib.util.spec_from_file_location("retarget_rigs", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["retarget_rigs"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_retarget_onto_character_from_blend(tmp_path, two_person_file, empty_scene):
+    pytest.importorskip("str_blender_addon.retarget")
+    rigs = _retarget_rigs()
+    rigs.build_rig(empty_scene, rigs.RigSpec(name="Hero", names=rigs.mixamo_names()))
+    target_blend = tmp_path / "hero.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(target_blend), copy=True)
+    out = tmp_path / "retargeted.blend"
+    proc = _run(two_person_file, "--no-mesh", "--blend", out, "--retarget", target_blend,
+                "--armature", "Hero", "--preset", "mixamo")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "onto Hero" in proc.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    hero = bpy.data.objects["Hero"]
+    assert hero.animation_data is not None and hero.animation_data.action is not None
+    missing = _run(two_person_file, "--no-mesh", "--blend", tmp_path / "x.blend", "--retarget",
+                   target_blend, "--armature", "Villain")
+    assert missing.returncode == 3 and "Villain" in missing.stderr
+    assert not (tmp_path / "x.blend").exists()
