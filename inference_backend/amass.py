@@ -1,0 +1,91 @@
+"""AMASS-style export: one ``*_poses.npz`` per person in AMASS's Z-up world.
+
+Changing the world from Y-up to Z-up is the rotation W: (x, y, z) -> (x, -z, y). SMPL FK is
+``joints = R_0 (J - J_0) chain + J_0 + transl``, so rotating the world gives
+``global_orient' = W R_0`` and ``transl' = W (J_0 + transl) - J_0`` (J_0 = rest pelvis): the
+translation must absorb the rest pelvis offset, otherwise the body is shifted by (W - I) J_0.
+Hands are not estimated, so ``poses`` is (F, 72): global_orient + 23 body joints.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from .errors import CaptureError, ExitCode
+from .export import read_motion_file
+
+#: World rotation from the motion file's Y-up frame to AMASS's Z-up frame.
+Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def to_z_up(
+    global_orient: np.ndarray, transl: np.ndarray, pelvis_rest: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate root orientation (F, 3) axis-angle and SMPL translation (F, 3) into Z-up.
+
+    pelvis_rest: (3,) rest position of the pelvis joint J_0 (metres).
+    """
+    W = Y_UP_TO_Z_UP
+    rot = Rotation.from_matrix(W) * Rotation.from_rotvec(np.asarray(global_orient, np.float64))
+    pelvis = np.asarray(pelvis_rest, np.float64)
+    trans = (np.asarray(transl, np.float64) + pelvis) @ W.T - pelvis
+    return rot.as_rotvec(), trans
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_amass(motion_path: Path | str, out_dir: Path | str) -> list[Path]:
+    """Write ``<stem>_person<ID>_poses.npz`` files; returns their paths.
+
+    Keys: poses (F, 72) float64, trans (F, 3) float64, betas (10,) float64,
+    mocap_framerate () float64, gender () unicode. Every frame is written (invalid frames hold
+    the nearest valid values, as in the motion file).
+    """
+    motion_path = Path(motion_path)
+    if not motion_path.is_file():
+        raise CaptureError(ExitCode.FILE_MISSING, f"motion file not found: {motion_path}")
+    try:
+        motion = read_motion_file(motion_path)
+    except ValueError as exc:
+        raise CaptureError(ExitCode.NOT_A_VIDEO, str(exc)) from exc
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CaptureError(ExitCode.OUTPUT_NOT_WRITABLE, f"cannot create {out}: {exc}") from exc
+    header, a = motion.header, motion.arrays
+    fps = float(header.get("fps", 30.0))
+    gender = str(header.get("gender", "neutral"))
+    written = []
+    for p, track_id in enumerate(a["track_ids"].tolist()):
+        orient, trans = to_z_up(a["global_orient"][p], a["transl"][p], a["rest_joints"][p][0])
+        body = a["body_pose"][p].reshape(len(orient), 69).astype(np.float64)
+        target = out / f"{motion_path.stem}_person{track_id}_poses.npz"
+        try:
+            _write_npz(target, {
+                "poses": np.concatenate([orient, body], axis=1),
+                "trans": trans,
+                "betas": a["betas"][p].astype(np.float64),
+                "mocap_framerate": np.array(fps),
+                "gender": np.array(gender),
+            })
+        except OSError as exc:
+            raise CaptureError(
+                ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write {target}: {exc}"
+            ) from exc
+        written.append(target)
+    return written

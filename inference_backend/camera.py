@@ -1,0 +1,319 @@
+"""Camera intrinsics, per-frame root translation, ground plane and the gravity-aligned world.
+
+Reusable by every solver. Frames: "camera" = OpenCV (x right, y down, z forward, metres);
+"world" = Y up, ground at y = 0 (docs/motion_file.md). Pure numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DEFAULT_FOV_DEG = 60.0
+
+
+def intrinsics_from_fov(width: int, height: int, fov_x_deg: float) -> np.ndarray:
+    """K (3,3) for a horizontal field of view, square pixels, principal point at the centre."""
+    f = 0.5 * width / np.tan(0.5 * np.radians(fov_x_deg))
+    return np.array([[f, 0.0, 0.5 * width], [0.0, f, 0.5 * height], [0.0, 0.0, 1.0]])
+
+
+def fov_from_focal(focal: float, size: float) -> float:
+    """Field of view in degrees spanned by ``size`` pixels at focal length ``focal``."""
+    return float(np.degrees(2.0 * np.arctan(0.5 * size / focal)))
+
+
+def solve_root_translation(metric: np.ndarray, image: np.ndarray, weights: np.ndarray,
+                           K: np.ndarray, iterations: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame translation T (F,3) so that ``project(metric + T)`` matches the image points.
+
+    metric: (F,N,3) camera-aligned metric points relative to any body origin; image: (F,N,2)
+    pixels; weights: (F,N) >= 0. Linear least squares on ``f (X + T) - (u - c)(Z + Tz) = 0``,
+    re-weighted by 1/depth so that residuals are in pixels. Frames with fewer than 3 weighted
+    points get NaN. Returns (T, rms reprojection error in pixels (F,)).
+    """
+    P = np.asarray(metric, float)
+    uv = np.asarray(image, float)
+    w = np.clip(np.asarray(weights, float), 0.0, None)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    du, dv = uv[..., 0] - cx, uv[..., 1] - cy
+    n_frames = P.shape[0]
+    zeros = np.zeros_like(du)
+    # Rows: [fx, 0, -du] T = du Z - fx X ; [0, fy, -dv] T = dv Z - fy Y.
+    A = np.concatenate([np.stack([fx + zeros, zeros, -du], -1),
+                        np.stack([zeros, fy + zeros, -dv], -1)], axis=1)      # (F,2N,3)
+    b = np.concatenate([du * P[..., 2] - fx * P[..., 0], dv * P[..., 2] - fy * P[..., 1]], 1)
+    depth_w = np.ones(n_frames)[:, None]
+    T = np.full((n_frames, 3), np.nan)
+    enough = (w > 0).sum(axis=1) >= 3
+    for _ in range(iterations):
+        ww = np.concatenate([w, w], axis=1) * depth_w
+        ata = np.einsum("fnp,fn,fnq->fpq", A, ww, A) + 1e-9 * np.eye(3)
+        atb = np.einsum("fnp,fn,fn->fp", A, ww, b)
+        T = np.linalg.solve(ata, atb[..., None])[..., 0]
+        z = np.maximum(P[..., 2] + T[:, None, 2], 0.05)
+        depth_w = np.concatenate([1.0 / z ** 2, 1.0 / z ** 2], axis=1)
+    xc = P + T[:, None, :]
+    z = np.maximum(xc[..., 2], 1e-3)
+    proj = np.stack([fx * xc[..., 0] / z + cx, fy * xc[..., 1] / z + cy], -1)
+    err2 = np.sum((proj - uv) ** 2, -1)
+    rms = np.sqrt(np.sum(w * err2, 1) / np.maximum(np.sum(w, 1), 1e-9))
+    T[~enough] = np.nan
+    rms[~enough] = np.nan
+    return T, rms
+
+
+@dataclass(frozen=True)
+class FocalEstimate:
+    """Result of ``estimate_focal``: focal (px), horizontal FOV (deg), how it was obtained."""
+
+    focal: float
+    fov_x_deg: float
+    source: str               # "estimated" | "prior" | "override"
+    curve: tuple = field(default=())   # (fov_deg, cost) samples, for diagnostics
+
+
+def estimate_focal(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], width: int,
+                   height: int, prior_fov_deg: float = DEFAULT_FOV_DEG,
+                   prior_weight: float = 0.02, fov_range: tuple[float, float] = (25.0, 110.0),
+                   min_relative_gain: float = 0.03, max_frames: int = 300) -> FocalEstimate:
+    """1-D search for the focal length that best explains metric landmarks as image landmarks.
+
+    samples: per person (metric (F,N,3), image (F,N,2), weights (F,N)), frames already filtered
+    to observed ones. For each candidate focal the per-frame translation is solved in closed
+    form (``solve_root_translation``) and the mean squared reprojection error measured; the
+    cost is that error relative to its minimum over the range plus
+    ``prior_weight * (log(f / f_prior) / log(1.25))^2`` (a weak prior toward ~60 deg). When the
+    error curve is flat (a focal 15% off costs less than ``min_relative_gain`` more), the
+    perspective says nothing about the focal and the prior is returned.
+    """
+    f_prior = intrinsics_from_fov(width, height, prior_fov_deg)[0, 0]
+    rng = np.random.default_rng(0)
+    subs = []
+    for metric, image, weights in samples:
+        n = metric.shape[0]
+        if n == 0:
+            continue
+        idx = np.sort(rng.choice(n, size=min(n, max_frames), replace=False))
+        subs.append((metric[idx], image[idx], weights[idx]))
+    if not subs:
+        return FocalEstimate(f_prior, prior_fov_deg, "prior")
+    fovs = np.linspace(fov_range[0], fov_range[1], 35)
+
+    def mse(fov: float) -> float:
+        K = intrinsics_from_fov(width, height, fov)
+        num = den = 0.0
+        for metric, image, weights in subs:
+            _, rms = solve_root_translation(metric, image, weights, K)
+            ok = np.isfinite(rms)
+            num += float(np.sum(rms[ok] ** 2))
+            den += float(ok.sum())
+        return num / max(den, 1.0)
+
+    errs = np.array([mse(f) for f in fovs])
+    floor = max(errs.min(), 1e-6)
+
+    def cost(fov: float, err: float) -> float:
+        f = 0.5 * width / np.tan(0.5 * np.radians(fov))
+        return err / floor + prior_weight * (np.log(f / f_prior) / np.log(1.25)) ** 2
+
+    costs = np.array([cost(f, e) for f, e in zip(fovs, errs, strict=True)])
+    i = int(np.argmin(costs))
+    lo, hi = fovs[max(i - 1, 0)], fovs[min(i + 1, len(fovs) - 1)]
+    for _ in range(20):   # golden-section refinement inside the bracketing grid cells
+        m1, m2 = lo + 0.382 * (hi - lo), lo + 0.618 * (hi - lo)
+        if cost(m1, mse(m1)) < cost(m2, mse(m2)):
+            hi = m2
+        else:
+            lo = m1
+    best_fov = 0.5 * (lo + hi)
+    best_err = mse(best_fov)
+    focal = 0.5 * width / np.tan(0.5 * np.radians(best_fov))
+    curve = tuple(zip(fovs.tolist(), errs.tolist(), strict=True))
+    # Conditioning: a focal 15% off must cost noticeably more, else the data are silent.
+    side = [mse(fov_from_focal(focal * k, width)) for k in (0.85, 1.15)]
+    if min(side) - best_err < min_relative_gain * best_err:
+        return FocalEstimate(f_prior, prior_fov_deg, "prior", curve)
+    return FocalEstimate(float(focal), float(best_fov), "estimated", curve)
+
+
+# ------------------------------------------------------------------------------- the ground
+@dataclass(frozen=True)
+class GroundPlane:
+    """Plane ``normal . x = offset`` in camera coordinates; normal points up (unit)."""
+
+    normal: np.ndarray
+    offset: float
+    source: str               # "feet" | "torso_prior"
+    support: int = 0          # foot points within tolerance of the plane
+    levels: tuple = ()        # heights (m) of other well-supported parallel levels, above it
+
+
+def fit_ground_plane(foot_points: np.ndarray, up_prior: np.ndarray, tolerance: float = 0.04,
+                     min_support: int = 20, prior_strength: float = 0.03 ** 2,
+                     iterations: int = 300, seed: int = 0,
+                     max_tilt_deg: float = 10.0,
+                     parallel_paths: list[np.ndarray] | None = None,
+                     path_max_std: float = 0.12) -> GroundPlane | None:
+    """Lowest well-supported plane through slow foot points (N,3) in camera coordinates.
+
+    1. RANSAC for the dominant plane whose normal is within ``max_tilt_deg`` of ``up_prior``
+       (the torso direction); 2. heights along that normal are clustered into levels (parallel
+       planes, e.g. a floor and a platform) with ``min_support`` points (and at least 10% of
+       the points) each; 3. the normal is re-fitted on all levels at once as the smallest
+       eigenvector of the pooled within-level scatter + ``lambda (I - u u^T)``
+       (``lambda = prior_strength * n``): foot points of a walk often lie in a strip, and the
+       prior fixes the direction the strip does not determine; 2-3 are repeated three times.
+       The lowest level is the ground. Returns None when there are too few points.
+    ``parallel_paths``: optional point sets (N_i, 3) known to lie each in a plane parallel to
+    the ground, e.g. a walking person's smoothed pelvis path; they join the pooled scatter of
+    step 3 and pin down the tilt when the feet are noisy.
+    """
+    pts = np.asarray(foot_points, float)
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    up = np.asarray(up_prior, float)
+    up = up / np.linalg.norm(up)
+    if len(pts) < max(min_support, 3):
+        return None
+    rng = np.random.default_rng(seed)
+    best_inl, best_n = None, up
+    cos_max = np.cos(np.radians(max_tilt_deg))
+    for _ in range(iterations):
+        a, b, c = pts[rng.choice(len(pts), 3, replace=False)]
+        n = np.cross(b - a, c - a)
+        norm = np.linalg.norm(n)
+        if norm < 1e-6:
+            continue
+        n = n / norm
+        if n @ up < 0:
+            n = -n
+        if n @ up < cos_max:
+            continue
+        inl = np.abs((pts - a) @ n) < tolerance
+        if best_inl is None or inl.sum() > best_inl.sum():
+            best_inl, best_n = inl, n
+    normal = best_n
+    min_count = max(min_support, int(0.1 * len(pts)))
+    for _ in range(3):
+        heights = pts @ normal
+        levels = _height_levels(heights, tolerance, min_count)
+        if not levels:
+            return None
+        groups = [pts[np.abs(heights - lv) < tolerance] for lv in levels]
+        # A path joins only when it is roughly level along the torso prior (a jump, a flip
+        # or stairs are not): height spread below ``path_max_std``.
+        groups += [path for path in (parallel_paths or [])
+                   if len(path) >= 3 and np.std(path @ up) < path_max_std]
+        normal = _refine_normal_levels(groups, normal, up, prior_strength)
+    heights = pts @ normal
+    levels = _height_levels(heights, tolerance, min_count)
+    if not levels:
+        return None
+    inl = np.abs(heights - levels[0]) < tolerance
+    ground = float(np.median(heights[inl]))
+    others = tuple(float(h - ground) for h in levels[1:])
+    return GroundPlane(normal=normal, offset=ground, source="feet", support=int(inl.sum()),
+                       levels=others)
+
+
+def _refine_normal(pts: np.ndarray, normal: np.ndarray, up: np.ndarray,
+                   prior_strength: float) -> np.ndarray:
+    if len(pts) < 3:
+        return normal
+    centred = pts - pts.mean(axis=0)
+    cov = centred.T @ centred
+    lam = prior_strength * len(pts)
+    m = cov + lam * (np.eye(3) - np.outer(up, up))
+    _, vecs = np.linalg.eigh(m)
+    n = vecs[:, 0]
+    return n if n @ normal >= 0 else -n
+
+
+def _refine_normal_levels(groups: list[np.ndarray], normal: np.ndarray, up: np.ndarray,
+                          prior_strength: float) -> np.ndarray:
+    groups = [g for g in groups if len(g) >= 3]
+    if not groups:
+        return normal
+    cov = sum((g - g.mean(0)).T @ (g - g.mean(0)) for g in groups)
+    count = sum(len(g) for g in groups)
+    m = cov + prior_strength * count * (np.eye(3) - np.outer(up, up))
+    _, vecs = np.linalg.eigh(m)
+    n = vecs[:, 0]
+    return n if n @ normal >= 0 else -n
+
+
+def _height_levels(heights: np.ndarray, tol: float, min_count: int) -> list[float]:
+    """Modes of a 1-D height sample with at least min_count points within tol, lowest first."""
+    h = np.sort(heights)
+    levels: list[float] = []
+    used = np.zeros(len(h), bool)
+    # Greedy: densest window first, remove it, repeat.
+    for _ in range(6):
+        free = np.where(~used)[0]
+        if len(free) < min_count:
+            break
+        hf = h[free]
+        right = np.searchsorted(hf, hf + 2 * tol, side="right")
+        counts = right - np.arange(len(hf))
+        i = int(np.argmax(counts))
+        if counts[i] < min_count:
+            break
+        window = hf[i:right[i]]
+        centre = float(np.median(window))
+        levels.append(centre)
+        used[free[i:right[i]]] = True
+    return sorted(levels)
+
+
+def plane_from_torso_prior(up: np.ndarray, pelvis_points: np.ndarray,
+                           pelvis_height: float = 0.95) -> GroundPlane:
+    """Fallback ground: normal = mean torso-up direction; plane ``pelvis_height`` m below the
+    lowest 10th percentile of pelvis heights (pelvis_points (N,3) camera coordinates)."""
+    n = np.asarray(up, float) / np.linalg.norm(up)
+    heights = np.asarray(pelvis_points, float) @ n
+    return GroundPlane(normal=n, offset=float(np.percentile(heights, 10) - pelvis_height),
+                       source="torso_prior")
+
+
+def torso_up_prior(pelvis_to_neck: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Mean direction (3,) of pelvis->neck vectors (N,3) in camera coordinates (unit)."""
+    v = np.asarray(pelvis_to_neck, float)
+    v = v[np.all(np.isfinite(v), axis=1)]
+    if len(v) == 0:
+        return np.array([0.0, -1.0, 0.0])
+    u = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+    m = u.mean(axis=0) if weights is None else (u * weights[:, None]).sum(0)
+    return m / np.linalg.norm(m)
+
+
+# -------------------------------------------------------------------------------- the world
+@dataclass(frozen=True)
+class WorldFrame:
+    """World-to-camera ``x_cam = R @ X + t`` (R (3,3), t (3,)) and the camera's height (m)."""
+
+    R: np.ndarray
+    t: np.ndarray
+    camera_height: float
+
+
+def world_from_ground(plane: GroundPlane, anchor_cam: np.ndarray) -> WorldFrame:
+    """World frame: Y = plane normal (up), origin = ground point under ``anchor_cam`` (3,),
+    Z = horizontal direction from the anchor toward the camera (a person facing the camera
+    faces +Z), X = Y x Z."""
+    y = plane.normal / np.linalg.norm(plane.normal)
+    a = np.asarray(anchor_cam, float)
+    origin = a - (a @ y - plane.offset) * y
+    to_cam = -origin
+    z = to_cam - (to_cam @ y) * y
+    if np.linalg.norm(z) < 1e-6:           # camera straight above: any horizontal direction
+        z = np.cross(np.array([1.0, 0.0, 0.0]), y)
+    z = z / np.linalg.norm(z)
+    x = np.cross(y, z)
+    R = np.stack([x, y, z], axis=1)        # columns: world axes in camera coordinates
+    return WorldFrame(R=R, t=origin, camera_height=float(-plane.offset))
+
+
+def camera_to_world_points(points_cam: np.ndarray, world: WorldFrame) -> np.ndarray:
+    """(..., 3) camera coordinates -> world coordinates (``X = R^T (x - t)``)."""
+    return (np.asarray(points_cam, float) - world.t) @ world.R

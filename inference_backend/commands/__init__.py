@@ -1,0 +1,1 @@
+"""Optional subcommands plugged into the CLI (one module per subcommand, imported lazily)."""

@@ -1,0 +1,97 @@
+"""Frozen configuration of one capture run (built by ``cli``, consumed by ``pipeline``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SOLVERS: tuple[str, ...] = ("default", "str")
+SMOOTHING_LEVELS: tuple[str, ...] = ("none", "light", "medium", "strong")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+PROGRESS_MODES: tuple[str, ...] = ("bar", "jsonl", "none")
+
+#: Environment variables the backend reads (documented in ``doctor``).
+ENV_SMPL_DIR = "STR_MOCAP_SMPL_DIR"
+ENV_STR_CHECKPOINT = "STR_MOCAP_STR_CHECKPOINT"
+ENV_CACHE = "STR_MOCAP_CACHE"
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How frames are decoded for detection.
+
+    start/end: seconds from the start of the stream (None = from the first / to the last frame).
+    detect_max_side: frames whose longer displayed side exceeds this many pixels are downscaled
+        (aspect kept) before detection; landmarks are always reported in displayed-frame pixels.
+    """
+
+    start: float | None = None
+    end: float | None = None
+    detect_max_side: int = 1920
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Pose detector settings. max_people bounds the tracks kept; the detector looks for one more
+    pose than that so phantoms and duplicates can be rejected instead of displacing a real person.
+    """
+
+    max_people: int = 2
+    min_pose_detection_confidence: float = 0.5
+    min_pose_presence_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    use_legacy_single_person: bool = False
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Tracker thresholds (frames are converted from seconds with the nominal fps).
+
+    max_gap_s: a track missing for up to this long can be re-identified.
+    min_track_frames / min_track_s: shorter tracks are dropped (both must be met).
+    duplicate_iou: detections overlapping more than this are duplicates (keep the more visible).
+    duplicate_landmark_dist: mean landmark distance, as a fraction of the box diagonal, under
+        which two detections are the same person.
+    min_visibility: detections whose mean visibility is lower are phantoms.
+    min_box_fraction: detections whose box height is below this fraction of the image height
+        are phantoms.
+    max_cost: matches costlier than this start a new track instead.
+    """
+
+    max_people: int = 2
+    max_gap_s: float = 1.0
+    min_track_frames: int = 15
+    min_track_s: float = 0.5
+    duplicate_iou: float = 0.5
+    duplicate_landmark_dist: float = 0.08
+    min_visibility: float = 0.3
+    min_box_fraction: float = 0.04
+    max_cost: float = 0.85
+    iou_weight: float = 0.5
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """Everything ``pipeline.run_capture`` needs; paths are absolute after ``cli`` builds it."""
+
+    video: Path
+    output: Path
+    solver: str = "default"
+    max_people: int = 2
+    smoothing: str = "medium"
+    start: float | None = None
+    end: float | None = None
+    device: str = "auto"
+    str_checkpoint: Path | None = None
+    smpl_dir: Path | None = None
+    fov_deg: float | None = None
+    detect_max_side: int = 1920
+
+    def decode_config(self) -> DecodeConfig:
+        return DecodeConfig(start=self.start, end=self.end, detect_max_side=self.detect_max_side)
+
+    def detection_config(self) -> DetectionConfig:
+        return DetectionConfig(max_people=self.max_people)
+
+    def tracking_config(self) -> TrackingConfig:
+        return TrackingConfig(max_people=self.max_people)

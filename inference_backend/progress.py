@@ -1,0 +1,167 @@
+"""Progress reporting: a terminal bar on stderr, JSON lines on stdout, or nothing.
+
+JSON lines (one object per line, flushed):
+    {"event": "progress", "stage": str, "done": int, "total": int, "fps": float, "eta": float|null}
+    {"event": "warning", "message": str}
+    {"event": "result", "output": str, "persons": int, "frames": int, "warnings": [str, ...]}
+    {"event": "error", "code": int, "message": str}
+Stages: "decode+detect", "track", "solve", "smooth", "write" (solvers may add others, e.g.
+"features", "str"). ``total`` is 0 when unknown. Progress events are throttled (at most about
+ten per second per stage, plus the first and the last of each stage).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+_MIN_INTERVAL_S = 0.1
+
+
+class ProgressReporter:
+    """Base reporter: silent (``--progress none``). Subclasses override ``_emit_*``.
+
+    ``progress(stage, done, total)`` has the ``Callable[[str, int, int], None]`` shape solvers
+    receive. ``clock`` is injectable for tests (seconds, monotonic).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._stage = ""
+        self._stage_start = 0.0
+        self._stage_done0 = 0
+        self._last_emit = -1e9
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        now = self._clock()
+        new_stage = stage != self._stage
+        if new_stage:
+            self._stage, self._stage_start, self._stage_done0 = stage, now, done
+        final = total > 0 and done >= total
+        if not (new_stage or final or now - self._last_emit >= _MIN_INTERVAL_S):
+            return
+        self._last_emit = now
+        elapsed = now - self._stage_start
+        rate = (done - self._stage_done0) / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 and total > 0 else None
+        self._emit_progress(stage, int(done), int(total), float(rate), eta, new_stage)
+
+    def warning(self, message: str) -> None:
+        self._emit_warning(message)
+
+    def result(self, output: str, persons: int, frames: int, warnings: list[str]) -> None:
+        self._emit_result(output, persons, frames, warnings)
+
+    def error(self, code: int, message: str) -> None:
+        self._emit_error(int(code), message)
+
+    def _emit_progress(
+        self, stage: str, done: int, total: int, fps: float, eta: float | None, new: bool
+    ) -> None:
+        pass
+
+    def _emit_warning(self, message: str) -> None:
+        pass
+
+    def _emit_result(self, output: str, persons: int, frames: int, warnings: list[str]) -> None:
+        pass
+
+    def _emit_error(self, code: int, message: str) -> None:
+        pass
+
+
+class JsonLinesReporter(ProgressReporter):
+    """One JSON object per line on ``stream`` (stdout by default), flushed after each line."""
+
+    def __init__(self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic):
+        super().__init__(clock)
+        self._stream = stream if stream is not None else sys.stdout
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self._stream.write(json.dumps(obj, allow_nan=False) + "\n")
+        self._stream.flush()
+
+    def _emit_progress(
+        self, stage: str, done: int, total: int, fps: float, eta: float | None, new: bool
+    ) -> None:
+        self._write({
+            "event": "progress", "stage": stage, "done": done, "total": total,
+            "fps": round(fps, 3), "eta": None if eta is None else round(eta, 3),
+        })
+
+    def _emit_warning(self, message: str) -> None:
+        self._write({"event": "warning", "message": message})
+
+    def _emit_result(self, output: str, persons: int, frames: int, warnings: list[str]) -> None:
+        self._write({
+            "event": "result", "output": output, "persons": persons, "frames": frames,
+            "warnings": list(warnings),
+        })
+
+    def _emit_error(self, code: int, message: str) -> None:
+        self._write({"event": "error", "code": code, "message": message})
+
+
+class BarReporter(ProgressReporter):
+    """A one-line progress bar on ``stream`` (stderr by default), redrawn with carriage returns."""
+
+    def __init__(
+        self, stream: TextIO | None = None, width: int = 30,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__(clock)
+        self._stream = stream if stream is not None else sys.stderr
+        self._width = width
+        self._open_line = False
+
+    def _end_line(self) -> None:
+        if self._open_line:
+            self._stream.write("\n")
+            self._open_line = False
+
+    def _emit_progress(
+        self, stage: str, done: int, total: int, fps: float, eta: float | None, new: bool
+    ) -> None:
+        if new:
+            self._end_line()
+        if total > 0:
+            filled = int(self._width * min(done, total) / total)
+            bar = "#" * filled + "-" * (self._width - filled)
+            text = f"{stage:>14} [{bar}] {done}/{total}"
+        else:
+            text = f"{stage:>14} {done}"
+        text += f" {fps:6.1f}/s"
+        if eta is not None:
+            text += f" eta {eta:5.1f}s"
+        self._stream.write("\r" + text)
+        self._stream.flush()
+        self._open_line = True
+
+    def _emit_warning(self, message: str) -> None:
+        self._end_line()
+        self._stream.write(f"warning: {message}\n")
+        self._stream.flush()
+
+    def _emit_result(self, output: str, persons: int, frames: int, warnings: list[str]) -> None:
+        self._end_line()
+        self._stream.write(f"wrote {output}: {persons} person(s), {frames} frame(s)\n")
+        self._stream.flush()
+
+    def _emit_error(self, code: int, message: str) -> None:
+        self._end_line()
+        self._stream.write(f"error ({code}): {message}\n")
+        self._stream.flush()
+
+
+def make_reporter(mode: str) -> ProgressReporter:
+    """Reporter for ``--progress bar|jsonl|none``."""
+    if mode == "jsonl":
+        return JsonLinesReporter()
+    if mode == "bar":
+        return BarReporter()
+    if mode == "none":
+        return ProgressReporter()
+    raise ValueError(f"unknown progress mode {mode!r}")

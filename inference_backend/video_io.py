@@ -1,0 +1,332 @@
+"""Streaming video decoding with PyAV: exact timestamps, rotation, seeking, corrupt-frame skipping.
+
+Frames come out of a generator one at a time (memory does not grow with video length), in the
+*displayed* orientation (the container's rotation applied with ``np.rot90``), RGB uint8, and
+downscaled when larger than ``DecodeConfig.detect_max_side`` so detection cost and memory stay
+bounded for 8K input. ``DecodedFrame.scale`` converts the frame's pixels back to displayed-frame
+pixels, the unit of every landmark the backend reports.
+
+Timestamps are ``pts * time_base`` relative to the stream's first presentation time, so the first
+frame of the video has time 0 and variable frame rate survives.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .config import DecodeConfig
+from .errors import CaptureError, ExitCode
+from .motion_types import VideoInfo
+
+log = logging.getLogger(__name__)
+
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (av.error.FFmpegError, ValueError)
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One decoded frame.
+
+    index: index of the frame in the video (0 = the stream's first frame). Exact when decoding
+        from the start; after a seek it is estimated from the time and the nominal fps.
+    time: presentation time in seconds from the stream's first frame.
+    rgb: (h, w, 3) uint8, displayed orientation, possibly downscaled.
+    scale: displayed-frame pixels per ``rgb`` pixel (1.0 when not downscaled).
+    """
+
+    index: int
+    time: float
+    rgb: np.ndarray
+    scale: float = 1.0
+
+
+@dataclass
+class DecodeReport:
+    """Mutable tally filled while a generator runs (read it after the loop ends)."""
+
+    decoded: int = 0
+    skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str, limit: int = 20) -> None:
+        self.skipped += 1
+        if len(self.warnings) < limit:
+            self.warnings.append(message)
+        elif len(self.warnings) == limit:
+            self.warnings.append("further decoding warnings suppressed")
+        log.warning(message)
+
+
+def rotate_frame(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate an (H, W, C) array by the container's counter-clockwise display rotation (degrees).
+
+    PyAV's ``frame.rotation`` is counter-clockwise (90 = turn the coded picture a quarter turn
+    anticlockwise to display it), which is ``np.rot90(k=rotation // 90)``; this matches ffmpeg's
+    autorotate pixel for pixel (checked in research/offline_probe.md §3).
+    """
+    k = (int(rotation) // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=k)) if k else rgb
+
+
+def _normalise_rotation(rotation: float | int | None) -> int:
+    if rotation is None or (isinstance(rotation, float) and math.isnan(rotation)):
+        return 0
+    return int(round(float(rotation) / 90.0)) * 90 % 360
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise CaptureError(ExitCode.FILE_MISSING, f"video file not found: {path}")
+    if not path.is_file():
+        raise CaptureError(ExitCode.NOT_A_VIDEO, f"not a file: {path}")
+    try:
+        container = av.open(str(path), mode="r")
+    except _DECODE_ERRORS as exc:
+        raise CaptureError(
+            ExitCode.NOT_A_VIDEO,
+            f"cannot read {path.name} as a video ({exc}); use a common format such as MP4/MOV/MKV",
+        ) from exc
+    if not container.streams.video:
+        container.close()
+        raise CaptureError(ExitCode.NOT_A_VIDEO, f"{path.name} contains no video stream")
+    return container
+
+
+def _first_frame(container: av.container.InputContainer, path: Path) -> av.VideoFrame | None:
+    stream = container.streams.video[0]
+    try:
+        for packet in container.demux(stream):
+            try:
+                for frame in packet.decode():
+                    return frame
+            except _DECODE_ERRORS:
+                continue
+    except _DECODE_ERRORS as exc:
+        raise CaptureError(
+            ExitCode.NOT_A_VIDEO, f"cannot decode {path.name}: {exc}"
+        ) from exc
+    return None
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    """``VideoInfo`` plus what decoding needs: the first pts and the stream's time base."""
+
+    info: VideoInfo
+    first_pts: int
+    time_base: Fraction
+
+
+def probe_video(path: Path | str) -> VideoProbe:
+    """Open the video, decode its first frame, and describe it. Raises CaptureError on bad input."""
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        first = _first_frame(container, path)
+        if first is None:
+            raise CaptureError(ExitCode.ZERO_FRAMES, f"{path.name} has no decodable video frames")
+        rotation = _normalise_rotation(getattr(first, "rotation", 0))
+        coded_w, coded_h = int(first.width), int(first.height)
+        width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
+        time_base = stream.time_base or Fraction(1, 1)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        duration = 0.0
+        if stream.duration is not None:
+            duration = float(stream.duration * time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000.0
+        num_frames = int(stream.frames or 0)
+        if fps <= 0.0 and num_frames and duration > 0:
+            fps = num_frames / duration
+        info = VideoInfo(
+            path=str(path.resolve()),
+            width=width,
+            height=height,
+            rotation=rotation,
+            fps=fps if fps > 0 else 30.0,
+            num_frames=num_frames,
+            duration=duration,
+            codec=stream.codec_context.name or "",
+        )
+        first_pts = int(first.pts if first.pts is not None else 0)
+        return VideoProbe(info=info, first_pts=first_pts, time_base=Fraction(time_base))
+    finally:
+        container.close()
+
+
+#: Above this many pixels per frame, frame threading (which keeps one decoded picture per thread
+#: in flight: ~50 MB each at 8K) is swapped for slice threading. Measured on a 7680x4320 H.264
+#: clip, 2 cores: AUTO peak 413 MB / 2.7 s, SLICE 218 MB / 2.0 s for 18 frames.
+_FRAME_THREADING_MAX_PIXELS = 3840 * 2160
+
+
+def _thread_type(info: VideoInfo) -> str:
+    """PyAV threading: 'AUTO' (frame + slice threads) except for frames beyond 4K UHD."""
+    return "SLICE" if info.width * info.height > _FRAME_THREADING_MAX_PIXELS else "AUTO"
+
+
+def _target_size(width: int, height: int, max_side: int) -> tuple[int, int, float]:
+    """Coded size to reformat to so the longer side is <= max_side; returns (w, h, scale)."""
+    longest = max(width, height)
+    if max_side <= 0 or longest <= max_side:
+        return width, height, 1.0
+    scale = longest / float(max_side)
+    new_w = max(2, int(round(width / scale)) // 2 * 2)
+    new_h = max(2, int(round(height / scale)) // 2 * 2)
+    return new_w, new_h, width / float(new_w)
+
+
+def iter_frames(
+    probe: VideoProbe,
+    config: DecodeConfig | None = None,
+    report: DecodeReport | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[DecodedFrame]:
+    """Yield frames in presentation order between ``config.start`` and ``config.end`` seconds.
+
+    A packet that fails to decode is skipped and counted in ``report`` (with a warning) instead
+    of ending the capture; ``should_stop`` is polled once per packet so cancellation is prompt.
+    """
+    info = probe.info
+    config = config if config is not None else DecodeConfig()
+    report = report if report is not None else DecodeReport()
+    start = max(0.0, float(config.start or 0.0))
+    end = math.inf if config.end is None else float(config.end)
+    threading_mode = _thread_type(info)
+    container = _open(Path(info.path))
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = threading_mode
+        time_base = probe.time_base
+        seeking = start > 0.0
+        if seeking:
+            target_pts = int(probe.first_pts + start / time_base)
+            try:
+                container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+            except _DECODE_ERRORS as exc:
+                # not seekable (e.g. a damaged index): decode from the start and skip forward
+                log.warning("seeking to %.3f s failed (%s); decoding from the start", start, exc)
+                container.close()
+                container = _open(Path(info.path))
+                stream = container.streams.video[0]
+                stream.thread_type = threading_mode
+                seeking = False
+        coded_w = info.height if info.rotation in (90, 270) else info.width
+        coded_h = info.width if info.rotation in (90, 270) else info.height
+        out_w, out_h, scale = _target_size(coded_w, coded_h, config.detect_max_side)
+        index = -1  # index of the last frame seen (decoded, skipped or corrupt)
+        last_time = -math.inf
+        packets = container.demux(stream)
+        while True:
+            if should_stop is not None and should_stop():
+                return
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except _DECODE_ERRORS as exc:
+                report.warn(f"demuxing stopped early after {report.decoded} frames: {exc}")
+                break
+            try:
+                frames = packet.decode()
+            except _DECODE_ERRORS as exc:
+                where = f"{float(packet.pts * time_base):.3f} s" if packet.pts is not None else "?"
+                report.warn(f"a frame near {where} could not be decoded and was skipped ({exc})")
+                index += 1
+                continue
+            for frame in frames:
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if pts is None:
+                    report.warn("a frame without a timestamp was skipped")
+                    continue
+                time = float((pts - probe.first_pts) * time_base)
+                if time <= last_time:
+                    continue  # duplicate or out of order (can happen right after a seek)
+                last_time = time
+                if index < 0 and seeking:
+                    index = int(round(time * info.fps))
+                else:
+                    index += 1
+                if time + 1e-6 < start:
+                    continue
+                if time > end + 1e-6:
+                    return
+                if getattr(frame, "is_corrupt", False):
+                    report.warn(f"frame {index} at {time:.3f} s is corrupt and was skipped")
+                    continue
+                if (out_w, out_h) != (frame.width, frame.height):
+                    rgb = frame.to_ndarray(width=out_w, height=out_h, format="rgb24")
+                else:
+                    rgb = frame.to_ndarray(format="rgb24")
+                rotation = _normalise_rotation(getattr(frame, "rotation", info.rotation))
+                report.decoded += 1
+                yield DecodedFrame(
+                    index=index, time=time, rgb=rotate_frame(rgb, rotation), scale=scale
+                )
+    finally:
+        container.close()
+
+
+_END = object()
+
+
+def prefetch(
+    frames: Iterator[DecodedFrame], depth: int = 4
+) -> Generator[DecodedFrame, None, None]:
+    """Run ``frames`` (a decoding generator) in a background thread, ``depth`` frames ahead.
+
+    Decoding then overlaps with detection (PyAV and the TFLite runtime release the GIL). Memory
+    stays bounded by ``depth`` frames. Errors raised by the decoder are re-raised here, in
+    order; closing this generator (or an exception in the consumer) stops the thread.
+    """
+    buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+            return
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None and stop.is_set():
+                close()
+        put(_END)
+
+    worker = threading.Thread(target=produce, name="str-mocap-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=5.0)

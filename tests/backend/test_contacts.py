@@ -1,0 +1,79 @@
+"""Foot contacts (inference_backend.contacts) on a synthetic walk with exact ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+from synthetic_landmarks import walking_person
+
+from inference_backend.contacts import ContactConfig, foot_contacts, hysteresis, remove_short
+from inference_backend.smoothing import local_linear_smooth
+
+FPS = 30.0
+
+
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    return out
+
+
+def _precision_recall(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Frame-wise precision / recall with a +-1 frame tolerance at segment boundaries (a
+    predicted contact frame is right when the truth has contact within one frame, and vice
+    versa): contact onsets are defined to a frame at best."""
+    precision = float(np.sum(pred & _dilate(truth))) / max(float(pred.sum()), 1.0)
+    recall = float(np.sum(truth & _dilate(pred))) / max(float(truth.sum()), 1.0)
+    return precision, recall
+
+
+def _noisy_smoothed(joints: np.ndarray, times: np.ndarray, rng: np.random.Generator,
+                    noise_m: float) -> np.ndarray:
+    noisy = joints + rng.normal(0, noise_m, joints.shape)
+    flat = local_linear_smooth(noisy.reshape(len(times), -1), times, 0.04)
+    return flat.reshape(joints.shape)
+
+
+def test_walk_contacts_precision_recall_on_noisy_joints() -> None:
+    times = np.arange(int(6 * FPS)) / FPS
+    rng = np.random.default_rng(0)
+    walk = walking_person(times, rng, start=(0.0, 0.0), heading_deg=30, turn_deg_per_s=10)
+    assert 0.2 < walk.contacts.mean() < 0.8          # a real gait: stance and swing
+    joints = _noisy_smoothed(walk.joints, times, rng, noise_m=0.01)
+    probs = foot_contacts(joints, times, np.ones(len(times), bool))
+    assert probs.shape == (len(times), 4) and probs.dtype == np.float32
+    assert probs.min() >= 0.0 and probs.max() <= 1.0
+    precision, recall = _precision_recall(probs >= 0.5, walk.contacts)
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+
+
+def test_contacts_on_a_platform_and_not_in_the_air() -> None:
+    times = np.arange(int(4 * FPS)) / FPS
+    rng = np.random.default_rng(1)
+    walk = walking_person(times, rng, start=(0.0, 0.0), heading_deg=-60, floor=2.0)
+    probs = foot_contacts(walk.joints, times, np.ones(len(times), bool))
+    precision, recall = _precision_recall(probs >= 0.5, walk.contacts)
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+    # Swing phases (ground truth off for the whole foot) are never called contacts.
+    airborne = ~walk.contacts[:, 0] & ~walk.contacts[:, 1]
+    assert np.mean(probs[airborne, :2] >= 0.5) < 0.1
+
+
+def test_invalid_frames_have_no_contacts() -> None:
+    times = np.arange(60) / FPS
+    walk = walking_person(times, np.random.default_rng(2), start=(0.0, 0.0), heading_deg=0)
+    valid = np.ones(60, bool)
+    valid[20:30] = False
+    probs = foot_contacts(walk.joints, times, valid)
+    assert np.all(probs[20:30] == 0)
+
+
+def test_hysteresis_and_minimum_duration() -> None:
+    p = np.array([0.0, 0.7, 0.45, 0.45, 0.2, 0.55, 0.0, 0.0])
+    cfg = ContactConfig()
+    state = hysteresis(p, cfg.enter, cfg.stay)
+    assert state.tolist() == [False, True, True, True, False, True, False, False]
+    times = np.arange(len(p)) / FPS
+    # Runs shorter than 0.1 s (3 frames) are removed.
+    cleaned = remove_short(state, times, 0.1)
+    assert cleaned.tolist() == [False, True, True, True, False, False, False, False]

@@ -1,0 +1,102 @@
+"""Offline pose detection: the Tasks bundle built from the wheel finds both people in the clip."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import mediapipe
+import numpy as np
+import pytest
+
+from inference_backend.config import DecodeConfig, DetectionConfig
+from inference_backend.detection import PoseDetector, pose_landmarker_bundle, user_cache_dir
+from inference_backend.video_io import iter_frames, probe_video
+
+
+@pytest.fixture(scope="module")
+def bundle(model_cache: Path) -> Path:
+    return pose_landmarker_bundle()
+
+
+def _no_network(*args, **kwargs):
+    raise OSError("network disabled in this test")
+
+
+def test_bundle_builds_offline_from_the_wheel(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _no_network)
+    monkeypatch.setattr(socket, "create_connection", _no_network)
+    path = pose_landmarker_bundle(tmp_path)
+    assert path.parent == tmp_path and path.suffix == ".task"
+    assert mediapipe.__version__ in path.name
+    assert 8_000_000 < path.stat().st_size < 12_000_000
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+    mtime = path.stat().st_mtime_ns
+    assert pose_landmarker_bundle(tmp_path) == path and path.stat().st_mtime_ns == mtime
+
+
+def test_cache_dir_env_override(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("STR_MOCAP_CACHE", str(tmp_path / "c"))
+    assert user_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("STR_MOCAP_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    import sys
+
+    if sys.platform.startswith("linux"):
+        assert user_cache_dir() == tmp_path / "xdg" / "str-mocap"
+
+
+def _frames(sample_clip: Path, start: float, end: float, max_side: int = 1920):
+    probe = probe_video(sample_clip)
+    return probe, list(iter_frames(probe, DecodeConfig(start=start, end=end, detect_max_side=max_side)))
+
+
+def test_two_people_found_with_pixel_and_metric_landmarks(sample_clip: Path, bundle: Path) -> None:
+    probe, frames = _frames(sample_clip, 0.0, 1.0)
+    w, h = probe.info.width, probe.info.height
+    with PoseDetector(DetectionConfig(max_people=2)) as detector:
+        results = [detector.detect(f.rgb, f.time, w, h) for f in frames]
+    people = results[-1]
+    assert len(people) >= 2
+    for det in people:
+        assert det.image_landmarks.shape == (33, 3) and det.world_landmarks.shape == (33, 3)
+        assert det.image_landmarks.dtype == np.float32
+        u, v, vis = det.image_landmarks.T
+        assert np.all((vis >= 0) & (vis <= 1)) and det.score > 0.5
+        assert -50 < u.min() and u.max() < w + 50 and -50 < v.min() and v.max() < h + 50
+        x0, y0, x1, y1 = det.box
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and (y1 - y0) > 100  # a whole person
+        world = det.world_landmarks
+        hip_mid = world[[23, 24]].mean(axis=0)
+        assert np.linalg.norm(hip_mid) < 0.05  # metres, origin between the hips
+        shoulders = np.linalg.norm(world[11] - world[12])
+        assert 0.2 < shoulders < 0.5
+        assert world[0, 1] < world[27, 1] - 1.0  # y down: nose ~1.5 m above the ankle
+    centres = sorted(float(d.box[[0, 2]].mean()) for d in people[:2])
+    assert centres[1] - centres[0] > 100  # two different people, not a duplicate
+
+
+def test_downscaled_frames_give_displayed_pixel_landmarks(sample_clip: Path, bundle: Path) -> None:
+    probe, full = _frames(sample_clip, 0.0, 1.0)
+    _, small = _frames(sample_clip, 0.0, 1.0, max_side=720)
+    w, h = probe.info.width, probe.info.height
+    assert small[0].rgb.shape[:2] == (404, 720)  # even sizes for the scaler
+    with PoseDetector(DetectionConfig(max_people=2)) as a, PoseDetector(DetectionConfig(max_people=2)) as b:
+        res_full = [a.detect(f.rgb, f.time, w, h) for f in full][-1]
+        res_small = [b.detect(f.rgb, f.time, w, h) for f in small][-1]
+    assert res_full and res_small
+    for det in res_small:
+        # the same person in the full-resolution run lies within a few displayed pixels
+        # (a detection on the 720 px frame is in 960 px units, not in the smaller frame's)
+        errors = [np.abs(det.image_landmarks[:, :2] - o.image_landmarks[:, :2]).mean()
+                  for o in res_full]
+        assert min(errors) < 12.0
+
+
+def test_video_mode_timestamps_are_strictly_increasing(bundle: Path) -> None:
+    with PoseDetector(DetectionConfig(max_people=1)) as detector:
+        assert detector._timestamp_ms(0.0) == 0
+        assert detector._timestamp_ms(0.0001) == 1  # same millisecond -> pushed forward
+        assert detector._timestamp_ms(0.5) == 500
+        blank = np.zeros((64, 64, 3), np.uint8)
+        assert detector.detect(blank, 0.6, 64, 64) == []

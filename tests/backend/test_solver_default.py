@@ -1,0 +1,208 @@
+"""solve_default end to end on synthetic tracks: two people, one walking on a 2 m platform."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from synthetic_landmarks import make_camera, observe, video_info, walking_person
+
+from inference_backend.kinematics import fk_axis_angle, geodesic_deg, rodrigues
+from inference_backend.solver_default import SolverConfig, solve_default
+from inference_backend.trajectory import CHANNEL_CLEARANCE_M
+
+FPS = 30.0
+N_FRAMES = 135
+TRUE_FOV = 55.0
+
+
+def _path_length(xz: np.ndarray, step: int = 10) -> float:
+    """Walked distance from positions every ``step`` frames (robust to per-frame jitter)."""
+    return float(np.linalg.norm(np.diff(xz[::step], axis=0), axis=1).sum())
+
+
+@pytest.fixture(scope="module")
+def scene():
+    times = np.arange(N_FRAMES) / FPS
+    rng = np.random.default_rng(3)
+    cam = make_camera(fov_deg=TRUE_FOV)
+    walker = walking_person(times, rng, start=(-1.5, 0.5), heading_deg=70, turn_deg_per_s=-15)
+    on_box = walking_person(times, rng, start=(1.2, -1.5), heading_deg=-80, turn_deg_per_s=10,
+                            floor=2.0)
+    tracks = [observe(walker, cam, rng, track_id=1), observe(on_box, cam, rng, track_id=2)]
+    calls: list[tuple[str, int, int]] = []
+    start = time.perf_counter()
+    sol = solve_default(tracks, video_info(N_FRAMES), times, SolverConfig(),
+                        progress=lambda s, i, n: calls.append((s, i, n)))
+    elapsed = time.perf_counter() - start
+    return {"times": times, "cam": cam, "truth": (walker, on_box), "tracks": tracks,
+            "sol": sol, "calls": calls, "ms_per_person_frame": 1000 * elapsed / N_FRAMES / 2}
+
+
+def test_output_follows_the_motion_file_contract(scene) -> None:
+    sol = scene["sol"]
+    assert len(sol.persons) == 2
+    for p in sol.persons:
+        F = N_FRAMES
+        assert p.global_orient.shape == (F, 3) and p.body_pose.shape == (F, 23, 3)
+        assert p.transl.shape == (F, 3) and p.joints3d.shape == (F, 24, 3)
+        assert p.rest_joints.shape == (24, 3) and p.contacts.shape == (F, 4)
+        assert p.confidence.shape == (F, 24) and p.valid.shape == (F,) and p.valid.all()
+        for arr in (p.global_orient, p.body_pose, p.transl, p.joints3d, p.contacts):
+            assert arr.dtype == np.float32 and np.all(np.isfinite(arr))
+        fk = fk_axis_angle(p.rest_joints, p.global_orient, p.body_pose, p.transl)
+        assert np.abs(fk - p.joints3d).max() < 1e-4            # the FK identity
+        assert np.allclose(p.joints3d[:, 0], p.rest_joints[0] + p.transl, atol=1e-5)
+        assert 0 <= p.contacts.min() and p.contacts.max() <= 1
+    cam = sol.camera
+    assert cam.K.shape == (3, 3) and cam.R.shape == (N_FRAMES, 3, 3)
+    assert cam.t.shape == (N_FRAMES, 3) and cam.static
+    assert np.allclose(cam.R[0] @ cam.R[0].T, np.eye(3), atol=1e-5)
+    assert np.allclose(cam.R, cam.R[0]) and np.allclose(cam.t, cam.t[0])
+    stages = {c[0] for c in scene["calls"]}
+    assert stages == {"solve", "smooth"}
+    assert ("solve", 2, 2) in scene["calls"] and ("smooth", 2, 2) in scene["calls"]
+
+
+def test_camera_height_focal_and_ground(scene) -> None:
+    sol, cam = scene["sol"], scene["cam"]
+    info = sol.camera.info
+    assert abs(info["height_m"] - cam.height) < 0.10, info
+    assert info["focal_source"] == "estimated"
+    assert abs(sol.camera.K[0, 0] / cam.K[0, 0] - 1) < 0.10, (sol.camera.K[0, 0], cam.K[0, 0])
+    # Camera centre in the world: straight up the Y axis from the ground by its height, on +Z.
+    centre = -sol.camera.R[0].T @ sol.camera.t[0]
+    assert abs(centre[1] - info["height_m"]) < 1e-4 and centre[2] > 0
+    walker = sol.persons[0]
+    sole = walker.joints3d[:, [7, 10, 8, 11], 1] - np.asarray(CHANNEL_CLEARANCE_M)
+    on = walker.contacts >= 0.5
+    assert on.any()
+    assert abs(np.median(sole[on])) < 0.03, np.median(sole[on])     # ground at 0 within 3 cm
+    assert sole.min() > -0.05, sole.min()                            # no sinking
+
+
+def test_person_on_the_platform_is_two_metres_up(scene) -> None:
+    sol = scene["sol"]
+    box = sol.persons[1]
+    sole = box.joints3d[:, [7, 10, 8, 11], 1] - np.asarray(CHANNEL_CLEARANCE_M)
+    support = np.median(sole.min(axis=1))
+    assert abs(support - 2.0) < 0.10, support
+    assert sol.camera.info["ground_levels_m"] and \
+        abs(sol.camera.info["ground_levels_m"][0] - 2.0) < 0.10
+
+
+def test_trajectories_walked_distance_and_contacts(scene) -> None:
+    sol = scene["sol"]
+    walker_gt, box_gt = scene["truth"]
+    # The world is anchored on person 1's first pelvis (most present: tie -> first).
+    for p, gt in zip(sol.persons, (walker_gt, box_gt), strict=True):
+        est = _path_length(p.joints3d[:, 0, [0, 2]].astype(float))
+        true = _path_length(gt.joints[:, 0, [0, 2]])
+        assert abs(est / true - 1) < 0.05, (est, true)
+    first = sol.persons[0].joints3d[0, 0]
+    assert abs(first[0]) < 0.05 and abs(first[2]) < 0.05
+    # Walker's contacts vs ground truth, +-1 frame at segment boundaries.
+    pred = sol.persons[0].contacts >= 0.5
+    truth = walker_gt.contacts
+    dil = lambda m: m | np.roll(m, 1, 0) | np.roll(m, -1, 0)  # noqa: E731
+    precision = float((pred & dil(truth)).sum() / pred.sum())
+    recall = float((truth & dil(pred)).sum() / truth.sum())
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+
+
+def test_pose_accuracy_in_the_world(scene) -> None:
+    sol, cam = scene["sol"], scene["cam"]
+    walker_gt = scene["truth"][0]
+    p = sol.persons[0]
+    # Relative to the world frame the camera estimate defines, compare local rotations
+    # (global orientation compared through the camera, which is frame independent).
+    est_local = rodrigues(np.concatenate([p.global_orient[:, None], p.body_pose], 1)
+                          .astype(float))
+    cam_est = sol.camera.R[0].astype(float) @ est_local[:, 0]
+    cam_true = cam.R @ walker_gt.local[:, 0]
+    err_root = geodesic_deg(cam_est, cam_true)
+    assert err_root.mean() < 8, err_root.mean()
+    err = geodesic_deg(est_local[:, 1:], walker_gt.local[:, 1:])
+    for j, lim in ((4, 8), (5, 8), (18, 15), (19, 15), (16, 15), (17, 15)):
+        assert err[:, j - 1].mean() < lim, (j, err[:, j - 1].mean())
+    # Joints reprojected through the estimated camera land on the true image positions.
+    K, R, t = (np.asarray(x, float) for x in (sol.camera.K, sol.camera.R[0], sol.camera.t[0]))
+    cam_pts = p.joints3d.astype(float) @ R.T + t
+    uv = cam_pts[..., :2] / cam_pts[..., 2:] * K[0, 0] + K[:2, 2]
+    true_cam = walker_gt.joints @ cam.R.T + cam.t
+    uv_true = true_cam[..., :2] / true_cam[..., 2:] * cam.K[0, 0] + cam.K[:2, 2]
+    assert np.median(np.linalg.norm(uv - uv_true, axis=-1)) < 6.0
+    assert scene["ms_per_person_frame"] < 500                     # measured: ~10 ms
+
+
+def test_gaps_are_bridged_or_held_never_nan() -> None:
+    times = np.arange(120) / FPS
+    rng = np.random.default_rng(5)
+    cam = make_camera()
+    walker = walking_person(times, rng, start=(0.0, 0.0), heading_deg=90)
+    present = np.ones(120, bool)
+    present[30:39] = False             # 0.3 s: bridged, valid
+    present[70:100] = False            # 1.0 s: held, invalid
+    track = observe(walker, cam, rng, present=present)
+    track.image_landmarks[50, 27] = np.nan          # detector hiccups: never NaN out
+    track.world_landmarks[51] = np.nan
+    sol = solve_default([track], video_info(120), times,
+                        SolverConfig(max_gap_s=0.5, fov_deg=60.0))
+    p = sol.persons[0]
+    assert p.valid[30:39].all() and not p.valid[70:100].any() and p.valid[:30].all()
+    for arr in (p.global_orient, p.body_pose, p.transl, p.joints3d):
+        assert np.all(np.isfinite(arr))
+    # Bridged frames move on smoothly between their neighbours.
+    x = p.joints3d[25:45, 0, 0]
+    assert np.abs(np.diff(x, 2)).max() < 0.05
+    # Held frames repeat the nearest valid frame; no contacts are claimed there.
+    assert np.allclose(p.transl[70:85], p.transl[69], atol=1e-4)
+    assert np.allclose(p.transl[85:100], p.transl[100], atol=1e-4)
+    assert np.all(p.contacts[70:100] == 0)
+    assert p.confidence[70:100].max() == 0 and p.confidence[:30].min() > 0
+    assert sol.camera.info["focal_source"] == "override"
+    assert abs(sol.camera.info["fov_x_deg"] - 60.0) < 1e-9
+
+
+def test_bad_input_gives_clear_errors() -> None:
+    times = np.arange(10) / FPS
+    rng = np.random.default_rng(6)
+    walker = walking_person(times, rng, start=(0.0, 0.0), heading_deg=0)
+    track = observe(walker, make_camera(), rng)
+    with pytest.raises(ValueError, match="unknown smoothing preset"):
+        solve_default([track], video_info(10), times, SolverConfig(smoothing="silky"))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        solve_default([track], video_info(10), times[::-1].copy(), SolverConfig())
+    with pytest.raises(ValueError, match="landmarks must be"):
+        bad = replace(track, image_landmarks=track.image_landmarks[:5])
+        solve_default([bad], video_info(10), times, SolverConfig())
+    with pytest.raises(ValueError, match="fov_deg"):
+        solve_default([track], video_info(10), times, SolverConfig(fov_deg=0.0))
+    # No tracks at all: a camera and no persons, not a crash.
+    sol = solve_default([], video_info(10), times, SolverConfig())
+    assert sol.persons == () and sol.camera.R.shape == (10, 3, 3)
+
+
+def test_noisy_tracks_get_wider_kernels_and_keep_their_contacts() -> None:
+    times = np.arange(120) / FPS
+    results = {}
+    for adapt in (True, False):
+        rng = np.random.default_rng(8)
+        walker = walking_person(times, rng, start=(-1.0, 0.5), heading_deg=70)
+        track = observe(walker, make_camera(), rng, noise3d=0.045)   # 3x the usual noise
+        p = solve_default([track], video_info(120), times,
+                          SolverConfig(adapt_to_noise=adapt)).persons[0]
+        j = p.joints3d.astype(float)
+        jitter = float(np.linalg.norm(np.diff(j, 2, axis=0), axis=-1).mean())
+        pred, truth = p.contacts >= 0.5, walker.contacts
+        dil = lambda m: m | np.roll(m, 1, 0) | np.roll(m, -1, 0)  # noqa: E731
+        recall = float((truth & dil(pred)).sum() / truth.sum())
+        precision = float((pred & dil(truth)).sum() / max(pred.sum(), 1))
+        results[adapt] = (p.info["noise_scale"], jitter, precision, recall)
+    scale, jitter, precision, recall = results[True]
+    assert scale > 2.0 and results[False][0] == 1.0, results
+    assert jitter < 0.75 * results[False][1], results                 # less jitter
+    assert recall > results[False][3] + 0.2, results                  # contacts survive
+    assert precision >= 0.8 and recall >= 0.85, results
