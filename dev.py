@@ -90,12 +90,14 @@ def main() -> None:
     demo.add_argument("video", nargs="?", default=str(SAMPLE))
     demo.set_defaults(func=cmd_demo)
     test = sub.add_parser("test", help="set up and run the whole test suite")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    test.set_defaults(func=cmd_test)
+    test.set_defaults(func=cmd_test)  # any further arguments go to pytest
     matrix = sub.add_parser("test-blender-matrix", help="the add-on test suite on bpy 4.2 and 5.0")
     matrix.add_argument("--versions", nargs="+", default=list(MATRIX), choices=list(MATRIX))
     matrix.set_defaults(func=cmd_test_blender_matrix)
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = extra
     args.func(args)
 
 
