@@ -9,13 +9,12 @@ Hands are not estimated, so ``poses`` is (F, 72): global_orient + 23 body joints
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from .atomic_io import atomic_write
 from .errors import CaptureError, ExitCode
 from .export import read_motion_file
 
@@ -38,14 +37,8 @@ def to_z_up(
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)
 
 
 def export_amass(motion_path: Path | str, out_dir: Path | str) -> list[Path]:

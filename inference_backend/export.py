@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic_io import atomic_write
 from .errors import CaptureError, ExitCode
 from .motion_types import SceneSolution, VideoInfo
 from .smpl_constants import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
@@ -241,24 +242,12 @@ def write_arrays_atomic(path: Path, arrays: Mapping[str, np.ndarray], header: Ma
         raise MotionFileError(f"header is not plain JSON: {exc}") from exc
     payload = {"header": np.array(header_text), **arrays}
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with atomic_write(path, fsync=True) as handle:
+            np.savez(handle, **payload)
     except OSError as exc:
         raise CaptureError(
-            ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write to {path.parent}: {exc.strerror or exc}"
+            ExitCode.OUTPUT_NOT_WRITABLE, f"writing {path} failed: {exc.strerror or exc}"
         ) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise CaptureError(
-                ExitCode.OUTPUT_NOT_WRITABLE, f"writing {path} failed: {exc.strerror or exc}"
-            ) from exc
-        raise
 
 
 def write_motion_file(

@@ -14,9 +14,9 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
+from ..atomic_io import atomic_write
 from ..errors import ExitCode
 
 DEFAULT_SPLIT = {"3dpw": "test", "mpii3d": "val", "h36m": "test"}
@@ -101,10 +101,8 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(report, indent=2)
     if args.json_out is not None:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=args.json_out.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, args.json_out)
+        with atomic_write(args.json_out) as handle:
+            handle.write(text.encode("utf-8"))
     print(table, file=sys.stderr)
     print(text, flush=True)
     return int(ExitCode.OK)

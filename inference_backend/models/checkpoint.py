@@ -13,10 +13,8 @@ VIBE/TCMR's renamed copy, or a bare state dict. Loaded by key name with a report
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic_io import atomic_write
 from ..errors import CaptureError, ExitCode
 from .config import STRConfig
 from .str_net import STRNet
@@ -132,14 +131,8 @@ def load_by_key_name(module: nn.Module, state: Mapping[str, torch.Tensor], prefi
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        torch.save(obj, handle)
 
 
 def save_str_checkpoint(path: Path | str, model: STRNet, backbone: nn.Module | None = None,
