@@ -39,21 +39,31 @@ def solve_root_translation(metric: np.ndarray, image: np.ndarray, weights: np.nd
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     du, dv = uv[..., 0] - cx, uv[..., 1] - cy
     n_frames = P.shape[0]
-    zeros = np.zeros_like(du)
-    # Rows: [fx, 0, -du] T = du Z - fx X ; [0, fy, -dv] T = dv Z - fy Y.
-    A = np.concatenate([np.stack([fx + zeros, zeros, -du], -1),
-                        np.stack([zeros, fy + zeros, -dv], -1)], axis=1)      # (F,2N,3)
-    b = np.concatenate([du * P[..., 2] - fx * P[..., 0], dv * P[..., 2] - fy * P[..., 1]], 1)
-    depth_w = np.ones(n_frames)[:, None]
+    # Rows: [fx, 0, -du] T = du Z - fx X ; [0, fy, -dv] T = dv Z - fy Y. The normal equations
+    # are written out (both rows of a point share its weight): no (F, 2N, 3) design matrix.
+    bu = du * P[..., 2] - fx * P[..., 0]
+    bv = dv * P[..., 2] - fy * P[..., 1]
+    ww = w
     T = np.full((n_frames, 3), np.nan)
     enough = (w > 0).sum(axis=1) >= 3
+    ata = np.empty((n_frames, 3, 3))
+    atb = np.empty((n_frames, 3))
     for _ in range(iterations):
-        ww = np.concatenate([w, w], axis=1) * depth_w
-        ata = np.einsum("fnp,fn,fnq->fpq", A, ww, A) + 1e-9 * np.eye(3)
-        atb = np.einsum("fnp,fn,fn->fp", A, ww, b)
+        sw = ww.sum(1)
+        swu = np.sum(ww * du, 1)
+        swv = np.sum(ww * dv, 1)
+        ata[:, 0, 0] = fx * fx * sw + 1e-9
+        ata[:, 1, 1] = fy * fy * sw + 1e-9
+        ata[:, 0, 1] = ata[:, 1, 0] = 0.0
+        ata[:, 0, 2] = ata[:, 2, 0] = -fx * swu
+        ata[:, 1, 2] = ata[:, 2, 1] = -fy * swv
+        ata[:, 2, 2] = np.sum(ww * (du * du + dv * dv), 1) + 1e-9
+        atb[:, 0] = fx * np.sum(ww * bu, 1)
+        atb[:, 1] = fy * np.sum(ww * bv, 1)
+        atb[:, 2] = -np.sum(ww * (du * bu + dv * bv), 1)
         T = np.linalg.solve(ata, atb[..., None])[..., 0]
         z = np.maximum(P[..., 2] + T[:, None, 2], 0.05)
-        depth_w = np.concatenate([1.0 / z ** 2, 1.0 / z ** 2], axis=1)
+        ww = w / z ** 2
     xc = P + T[:, None, :]
     z = np.maximum(xc[..., 2], 1e-3)
     proj = np.stack([fx * xc[..., 0] / z + cx, fy * xc[..., 1] / z + cy], -1)
@@ -121,12 +131,20 @@ def estimate_focal(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], wid
     costs = np.array([cost(f, e) for f, e in zip(fovs, errs, strict=True)])
     i = int(np.argmin(costs))
     lo, hi = fovs[max(i - 1, 0)], fovs[min(i + 1, len(fovs) - 1)]
-    for _ in range(20):   # golden-section refinement inside the bracketing grid cells
-        m1, m2 = lo + 0.382 * (hi - lo), lo + 0.618 * (hi - lo)
-        if cost(m1, mse(m1)) < cost(m2, mse(m2)):
-            hi = m2
+    # Golden-section refinement inside the bracketing grid cells; each step keeps one of the
+    # two inner points (and its cost), so it costs one evaluation.
+    inv_phi = (np.sqrt(5.0) - 1.0) / 2.0
+    m1, m2 = hi - inv_phi * (hi - lo), lo + inv_phi * (hi - lo)
+    c1, c2 = cost(m1, mse(m1)), cost(m2, mse(m2))
+    for _ in range(20):
+        if c1 < c2:
+            hi, m2, c2 = m2, m1, c1
+            m1 = hi - inv_phi * (hi - lo)
+            c1 = cost(m1, mse(m1))
         else:
-            lo = m1
+            lo, m1, c1 = m1, m2, c2
+            m2 = lo + inv_phi * (hi - lo)
+            c2 = cost(m2, mse(m2))
     best_fov = 0.5 * (lo + hi)
     best_err = mse(best_fov)
     focal = 0.5 * width / np.tan(0.5 * np.radians(best_fov))

@@ -30,7 +30,8 @@ def rodrigues(axis_angle: np.ndarray) -> np.ndarray:
     """Axis-angle (..., 3) -> rotation matrices (..., 3, 3).
 
     Uses Taylor series of sin(t)/t and (1-cos t)/t^2 below 1e-4 rad, so it is exact to float64
-    precision at and near zero.
+    precision at and near zero. ``R = I + a K + b K^2`` with ``K = skew(v)`` is written out as
+    ``(1 - b t^2) I + a K + b v v^T`` (K^2 = v v^T - t^2 I): one (..., 3, 3) temporary.
     """
     aa = np.asarray(axis_angle, dtype=np.float64)
     theta2 = np.sum(aa * aa, axis=-1)
@@ -39,40 +40,58 @@ def rodrigues(axis_angle: np.ndarray) -> np.ndarray:
     safe = np.where(small, 1.0, theta)
     a = np.where(small, 1.0 - theta2 / 6.0, np.sin(safe) / safe)
     b = np.where(small, 0.5 - theta2 / 24.0, (1.0 - np.cos(safe)) / (safe * safe))
-    k = skew(aa)
-    eye = np.broadcast_to(np.eye(3), k.shape)
-    return eye + a[..., None, None] * k + b[..., None, None] * (k @ k)
+    x, y, z = aa[..., 0], aa[..., 1], aa[..., 2]
+    out = (b[..., None, None] * aa[..., :, None]) * aa[..., None, :]
+    diag = 1.0 - b * theta2
+    ax, ay, az = a * x, a * y, a * z
+    out[..., 0, 0] += diag
+    out[..., 1, 1] += diag
+    out[..., 2, 2] += diag
+    out[..., 0, 1] -= az
+    out[..., 1, 0] += az
+    out[..., 0, 2] += ay
+    out[..., 2, 0] -= ay
+    out[..., 1, 2] -= ax
+    out[..., 2, 1] += ax
+    return out
 
 
 def matrix_to_quat(rot: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) -> unit quaternions (..., 4) (w >= 0 not enforced).
 
     Shepperd's method: picks the largest of (w, x, y, z) as pivot, so it is stable for every
-    angle including pi.
+    angle including pi. Each matrix is converted by its own pivot's branch only.
     """
     m = np.asarray(rot, dtype=np.float64)
-    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    batch = m.shape[:-2]
+    flat = m.reshape(-1, 3, 3)
+    m00, m11, m22 = flat[:, 0, 0], flat[:, 1, 1], flat[:, 2, 2]
     tr = m00 + m11 + m22
-    cands = np.stack([tr, m00, m11, m22], axis=-1)
-    pivot = np.argmax(cands, axis=-1)
-    q = np.empty(m.shape[:-2] + (4,))
-    # Each branch computed for all, then selected (cheap and branch-free).
-    s0 = np.sqrt(np.maximum(1.0 + tr, _EPS)) * 2.0
-    q0 = np.stack([0.25 * s0, (m[..., 2, 1] - m[..., 1, 2]) / s0,
-                   (m[..., 0, 2] - m[..., 2, 0]) / s0, (m[..., 1, 0] - m[..., 0, 1]) / s0], -1)
-    s1 = np.sqrt(np.maximum(1.0 + m00 - m11 - m22, _EPS)) * 2.0
-    q1 = np.stack([(m[..., 2, 1] - m[..., 1, 2]) / s1, 0.25 * s1,
-                   (m[..., 0, 1] + m[..., 1, 0]) / s1, (m[..., 0, 2] + m[..., 2, 0]) / s1], -1)
-    s2 = np.sqrt(np.maximum(1.0 - m00 + m11 - m22, _EPS)) * 2.0
-    q2 = np.stack([(m[..., 0, 2] - m[..., 2, 0]) / s2, (m[..., 0, 1] + m[..., 1, 0]) / s2,
-                   0.25 * s2, (m[..., 1, 2] + m[..., 2, 1]) / s2], -1)
-    s3 = np.sqrt(np.maximum(1.0 - m00 - m11 + m22, _EPS)) * 2.0
-    q3 = np.stack([(m[..., 1, 0] - m[..., 0, 1]) / s3, (m[..., 0, 2] + m[..., 2, 0]) / s3,
-                   (m[..., 1, 2] + m[..., 2, 1]) / s3, 0.25 * s3], -1)
-    for idx, cand in enumerate((q0, q1, q2, q3)):
-        sel = pivot == idx
-        q[sel] = cand[sel]
-    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+    pivot = np.argmax(np.stack([tr, m00, m11, m22], axis=-1), axis=-1)
+    q = np.empty((flat.shape[0], 4))
+    for idx in range(4):
+        sel = np.flatnonzero(pivot == idx)
+        if sel.size == 0:
+            continue
+        r = flat[sel]
+        d00, d11, d22 = r[:, 0, 0], r[:, 1, 1], r[:, 2, 2]
+        m01, m10, m02 = r[:, 0, 1], r[:, 1, 0], r[:, 0, 2]
+        m20, m12, m21 = r[:, 2, 0], r[:, 1, 2], r[:, 2, 1]
+        if idx == 0:
+            s = np.sqrt(np.maximum(1.0 + d00 + d11 + d22, _EPS)) * 2.0
+            cols = (0.25 * s, (m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s)
+        elif idx == 1:
+            s = np.sqrt(np.maximum(1.0 + d00 - d11 - d22, _EPS)) * 2.0
+            cols = ((m21 - m12) / s, 0.25 * s, (m01 + m10) / s, (m02 + m20) / s)
+        elif idx == 2:
+            s = np.sqrt(np.maximum(1.0 - d00 + d11 - d22, _EPS)) * 2.0
+            cols = ((m02 - m20) / s, (m01 + m10) / s, 0.25 * s, (m12 + m21) / s)
+        else:
+            s = np.sqrt(np.maximum(1.0 - d00 - d11 + d22, _EPS)) * 2.0
+            cols = ((m10 - m01) / s, (m02 + m20) / s, (m12 + m21) / s, 0.25 * s)
+        q[sel] = np.stack(cols, axis=-1)
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    return q.reshape(batch + (4,))
 
 
 def quat_to_matrix(quat: np.ndarray) -> np.ndarray:

@@ -85,6 +85,9 @@ def _build_weights() -> np.ndarray:
 #: (24, 33) linear map: ``targets[..., j, :] = sum_i LANDMARK_TO_SMPL[j, i] * landmarks[..., i, :]``.
 LANDMARK_TO_SMPL: np.ndarray = _build_weights()
 LANDMARK_TO_SMPL.setflags(write=False)
+#: Per target, the landmarks it uses with weight >= 0.05 (they set its confidence).
+_USED_LANDMARKS: tuple[np.ndarray, ...] = tuple(
+    np.flatnonzero(np.abs(row) >= 0.05) for row in LANDMARK_TO_SMPL)
 assert np.allclose(LANDMARK_TO_SMPL.sum(axis=1), 1.0)  # affine: translation-equivariant
 
 
@@ -128,9 +131,8 @@ def smpl_targets(landmarks: np.ndarray, visibility: np.ndarray | None = None
         conf = np.ones(lms.shape[:-2] + (24,))
     else:
         vis = np.clip(np.asarray(visibility, dtype=np.float64), 0.0, 1.0)
-        used = np.abs(LANDMARK_TO_SMPL) >= 0.05                     # (24, 33)
-        masked = np.where(used, vis[..., None, :], np.inf)          # (..., 24, 33)
-        conf = masked.min(axis=-1)
+        # Per target, the minimum over the landmarks it uses (no (..., 24, 33) temporary).
+        conf = np.stack([vis[..., used].min(axis=-1) for used in _USED_LANDMARKS], axis=-1)
     return targets, conf
 
 
@@ -180,17 +182,29 @@ def detect_left_right_swaps(image_xy: np.ndarray, scale: np.ndarray,
         # Labels: the state change versus the detector is penalised at each flip.
         trans = trans + switch_cost * (np.arange(2)[:, None] != np.arange(2)[None, :])
         trans = trans + np.array([0.0, disagree_cost])[None, None, :]
-        cost = np.array([0.0, switch_cost + disagree_cost])
-        back = np.zeros((n, 2), int)
-        for f in range(1, n):
-            total = cost[:, None] + trans[f - 1]
-            back[f] = np.argmin(total, axis=0)
-            cost = total[back[f], np.arange(2)]
-        path = np.zeros(n, int)
-        path[-1] = int(np.argmin(cost))
+        # The recursion is sequential: plain Python floats (exact same float64 arithmetic and
+        # first-minimum tie breaking as numpy's argmin) are much cheaper than tiny arrays.
+        c0, c1 = 0.0, switch_cost + disagree_cost
+        back = bytearray(2 * n)
+        for f, ((t00, t01), (t10, t11)) in enumerate(trans.tolist(), start=1):
+            a0, b0 = c0 + t00, c1 + t10        # into state 0 from state 0 / 1
+            a1, b1 = c0 + t01, c1 + t11        # into state 1
+            if b0 < a0:
+                back[2 * f], c0_new = 1, b0
+            else:
+                c0_new = a0
+            if b1 < a1:
+                back[2 * f + 1], c1 = 1, b1
+            else:
+                c1 = a1
+            c0 = c0_new
+        path = np.zeros(n, bool)
+        state = 1 if c1 < c0 else 0
+        path[-1] = bool(state)
         for f in range(n - 1, 0, -1):
-            path[f - 1] = back[f, path[f]]
-        out[name] = path.astype(bool)
+            state = back[2 * f + state]
+            path[f - 1] = bool(state)
+        out[name] = path
     return out
 
 

@@ -65,37 +65,55 @@ def valid_runs(valid: np.ndarray) -> list[tuple[int, int]]:
 
 def local_linear_smooth(values: np.ndarray, times: np.ndarray, sigma: np.ndarray | float,
                         max_radius: int = 40) -> np.ndarray:
-    """Gaussian-weighted local-linear regression of values (F, D) sampled at times (F,).
+    """Gaussian-weighted local-linear regression of values (F, ...) sampled at times (F,).
 
-    sigma: kernel width in seconds, scalar or per output sample (F,). Returns (F, D).
+    sigma: kernel width in seconds: a scalar, per output sample (F,), or per sample and
+    column (any shape broadcastable to values, e.g. (F, J, 1) for values (F, J, 4)). Each
+    column's kernel is cut at 3 of its largest sigma (at most ``max_radius`` samples).
+    Returns an array like values. Memory is O(values): the window is walked offset by offset.
     """
     x = np.asarray(values, float)
     t = np.asarray(times, float)
     n = len(t)
     if n < 3:
         return x.copy()
-    sig = np.broadcast_to(np.asarray(sigma, float), (n,))
+    sig = np.asarray(sigma, float)
+    if sig.ndim == 1:
+        sig = sig.reshape((n,) + (1,) * (x.ndim - 1))
     sig = np.maximum(sig, 1e-6)
     dt = float(np.median(np.diff(t)))
-    radius = int(min(max_radius, np.ceil(3.0 * sig.max() / max(dt, 1e-6))))
-    if radius < 1:
+    # Per column: the window radius its own widest kernel needs.
+    col_max = sig.max(axis=0) if sig.ndim == x.ndim else sig.max()
+    radius = np.minimum(max_radius, np.ceil(3.0 * col_max / max(dt, 1e-6))).astype(int)
+    r_max = int(np.max(radius))
+    if r_max < 1:
         return x.copy()
-    offs = np.arange(-radius, radius + 1)
-    idx = np.arange(n)[:, None] + offs[None, :]
-    inside = (idx >= 0) & (idx < n)
-    idx = np.clip(idx, 0, n - 1)
-    tau = t[idx] - t[:, None]                                   # (F, W)
-    w = np.exp(-0.5 * (tau / sig[:, None]) ** 2) * inside
-    sw = w.sum(1, keepdims=True)
-    w = w / sw
-    tbar = (w * tau).sum(1)                                     # (F,)
-    xw = x[idx]                                                 # (F, W, D)
-    xbar = np.einsum("fw,fwd->fd", w, xw)
-    var = (w * (tau - tbar[:, None]) ** 2).sum(1)
-    cov = np.einsum("fw,fwd->fd", w * (tau - tbar[:, None]), xw - xbar[:, None, :])
-    slope = cov / np.maximum(var, 1e-12)[:, None]
-    # Estimate at tau = 0 (the sample's own time).
-    return xbar - slope * tbar[:, None]
+    frames = np.arange(n)
+    shape = (n,) + (1,) * (x.ndim - 1)
+    s0 = s1 = s2 = 0.0
+    x0 = np.zeros_like(x)
+    x1 = np.zeros_like(x)
+    for off in range(-r_max, r_max + 1):
+        src = frames + off
+        inside = ((src >= 0) & (src < n)).reshape(shape)
+        src = np.clip(src, 0, n - 1)
+        tau = (t[src] - t).reshape(shape)                      # (F, 1, ...)
+        w = np.exp(-0.5 * (tau / sig) ** 2) * inside
+        if np.ndim(radius) and (radius < abs(off)).any():
+            w = w * (radius >= abs(off))
+        xs = x[src]
+        s0 = s0 + w
+        s1 = s1 + w * tau
+        s2 = s2 + w * tau * tau
+        x0 += w * xs
+        x1 += (w * tau) * xs
+    # Weighted means and (co)variances about the kernel's centre of mass; estimate at tau = 0.
+    tbar = s1 / s0
+    xbar = x0 / s0
+    var = s2 / s0 - tbar * tbar
+    cov = x1 / s0 - tbar * xbar
+    slope = cov / np.maximum(var, 1e-12)
+    return xbar - slope * tbar
 
 
 def adaptive_sigma(speed: np.ndarray, preset: SmoothingPreset, speed_ref: float,
@@ -133,15 +151,15 @@ def smooth_signal(values: np.ndarray, times: np.ndarray, preset: SmoothingPreset
 
 
 def smooth_quaternions(quats: np.ndarray, times: np.ndarray, preset: SmoothingPreset) -> np.ndarray:
-    """Smooth unit quaternions (F, J, 4) per joint with sign continuity; renormalised."""
+    """Smooth unit quaternions (F, J, 4) per joint with sign continuity; renormalised.
+
+    Every joint gets its own speed-adaptive kernel; all joints are filtered in one pass."""
     q = quat_sign_continuity(quats, axis=0)
-    out = np.empty_like(q)
-    for j in range(q.shape[1]):
-        # Angular speed of a unit quaternion path is 2 |dq/dt|.
-        pre = local_linear_smooth(q[:, j], times, preset.sigma_rest_s)
-        sig = adaptive_sigma(2.0 * _speed(pre, times), preset, preset.rot_speed_ref,
-                             2.0 * _accel(pre, times), preset.rot_accel_ref)
-        out[:, j] = local_linear_smooth(q[:, j], times, sig)
+    # Angular speed of a unit quaternion path is 2 |dq/dt|.
+    pre = local_linear_smooth(q, times, preset.sigma_rest_s)
+    sig = adaptive_sigma(2.0 * _speed(pre, times), preset, preset.rot_speed_ref,
+                         2.0 * _accel(pre, times), preset.rot_accel_ref)     # (F, J)
+    out = local_linear_smooth(q, times, sig[..., None])
     return out / np.linalg.norm(out, axis=-1, keepdims=True)
 
 
