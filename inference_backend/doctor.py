@@ -9,6 +9,7 @@ get them.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -40,7 +41,13 @@ def _version(module_name: str) -> str | None:
         module = importlib.import_module(module_name)
     except Exception:
         return None
-    return str(getattr(module, "__version__", "unknown"))
+    version = getattr(module, "__version__", None)
+    if version is None:  # e.g. smplx: fall back to the installed distribution's metadata
+        try:
+            version = importlib.metadata.version(module_name)
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+    return str(version)
 
 
 def _find_smpl(folder: Path) -> list[str]:
