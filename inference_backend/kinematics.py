@@ -227,11 +227,26 @@ def forward_kinematics(rest_joints: np.ndarray, local_rots: np.ndarray,
 
 
 def fk_axis_angle(rest_joints: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
-                  transl: np.ndarray) -> np.ndarray:
-    """Motion-file FK: (F,3), (F,23,3), (F,3) axis-angle parameters -> joints3d (F,24,3)."""
-    aa = np.concatenate([np.asarray(global_orient)[..., None, :], np.asarray(body_pose)], axis=-2)
-    joints, _ = forward_kinematics(rest_joints, rodrigues(aa), transl)
-    return joints
+                  transl: np.ndarray, chunk_frames: int = 1024) -> np.ndarray:
+    """Motion-file FK: (F,3), (F,23,3), (F,3) axis-angle parameters -> joints3d (F,24,3).
+
+    Float64. Frames are posed ``chunk_frames`` at a time, so besides the output only one chunk's
+    (chunk, 24, 3, 3) rotations are held (the results do not depend on the chunk size).
+    """
+    go, bp = np.asarray(global_orient), np.asarray(body_pose)
+    tr = np.asarray(transl)
+    if go.ndim != 2 or len(go) <= chunk_frames:
+        aa = np.concatenate([go[..., None, :], bp], axis=-2)
+        joints, _ = forward_kinematics(rest_joints, rodrigues(aa), tr)
+        return joints
+    n = len(go)
+    tr = np.broadcast_to(tr, (n, 3))
+    out = np.empty((n, bp.shape[-2] + 1, 3))
+    for s in range(0, n, max(1, chunk_frames)):
+        e = min(n, s + chunk_frames)
+        aa = np.concatenate([go[s:e, None, :], bp[s:e]], axis=-2)
+        out[s:e], _ = forward_kinematics(rest_joints, rodrigues(aa), tr[s:e])
+    return out
 
 
 def descendants_mask(parents: tuple[int, ...] = SMPL_PARENTS) -> np.ndarray:

@@ -15,8 +15,15 @@ import numpy as np
 
 from inference_backend import camera as cam
 from inference_backend.contacts import ContactConfig, foot_contacts
-from inference_backend.fitting import FitConfig, SkeletonFit, fit_skeleton
-from inference_backend.kinematics import fk_axis_angle, forward_kinematics, log_map
+from inference_backend.fitting import FitConfig, fit_skeleton
+from inference_backend.kinematics import (
+    axis_angle_to_quat,
+    fk_axis_angle,
+    forward_kinematics,
+    log_map,
+    quat_slerp,
+    quat_to_axis_angle,
+)
 from inference_backend.landmark_map import (
     apply_left_right_swaps,
     detect_left_right_swaps,
@@ -42,7 +49,6 @@ from inference_backend.trajectory import (
     TrajectoryConfig,
     bridge_gaps,
     fill_linear,
-    fill_rotations,
     ground_offset,
     slide_offset,
 )
@@ -71,12 +77,26 @@ class SolverConfig:
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
 
 
+#: Frames converted together after the fit (bounds the working memory of long videos).
+_CHUNK_FRAMES = 512
+#: Joints of the fit that the ground plane needs: pelvis, neck (spine3's child), contacts.
+_KEY_JOINTS: tuple[int, ...] = (0, 12, *CONTACT_JOINTS)
+
+
 @dataclass(frozen=True)
 class _TrackFit:
+    """A fitted track on its Fo observed frames, kept compact (~1 kB per frame) while the other
+    people are fitted and the world frame is found."""
+
     track: TrackObservations
-    frames: np.ndarray          # indices of observed frames
-    fit: SkeletonFit            # on observed frames only
-    conf: np.ndarray            # (F_obs, 24)
+    frames: np.ndarray          # (Fo,) indices of observed frames
+    orient_cam: np.ndarray      # (Fo, 3, 3) pelvis orientation in the camera frame
+    body_aa: np.ndarray         # (Fo, 23, 3) local joint rotations, axis-angle
+    root_cam: np.ndarray        # (Fo, 3) pelvis in camera coordinates (m)
+    key_joints_cam: np.ndarray  # (Fo, len(_KEY_JOINTS), 3) FK joints in camera coordinates
+    rest_joints: np.ndarray     # (24, 3)
+    lengths: np.ndarray         # (24,)
+    conf: np.ndarray            # (Fo, 24) float32, clipped to [0, 1]
     noise_scale: float = 1.0    # >= 1: how much noisier than clean landmarks this track is
 
 
@@ -139,7 +159,7 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
             img = apply_left_right_swaps(img, swaps)
             met = apply_left_right_swaps(met, swaps)
         w = _weights(img[..., 2], config.min_visibility)
-        prepared.append((tr, frames, img[..., :2], met, w))
+        prepared.append((tr, frames, np.ascontiguousarray(img[..., :2]), met, w))
     if config.fov_deg is not None:
         if not 1.0 < config.fov_deg < 179.0:
             raise ValueError(f"fov_deg must be between 1 and 179 degrees, got {config.fov_deg}")
@@ -152,27 +172,27 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
             warnings.append(f"focal length not observable; assumed a {focal.fov_x_deg:.0f} deg "
                             "horizontal field of view")
     K = cam.intrinsics_from_fov(width, height, focal.fov_x_deg)
+    # Tracks wait for their fit in their own (float32) precision: exact, half the memory.
+    waiting: list[tuple[TrackObservations, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+                  | None] = [(tr, fr, _storage(i, tr), _storage(m, tr), _storage(w, tr))
+                             for tr, fr, i, m, w in prepared]
+    del prepared
 
-    # 2. Per-person fit in the camera frame.
+    # 2. Per-person fit in the camera frame (each track's observations are let go once fitted).
     fits: list[_TrackFit] = []
-    for i, (tr, frames, img, met, w) in enumerate(prepared):
-        report("solve", i, len(prepared))
-        t3, c3 = smpl_targets(met, w)
-        t2, c2 = smpl_targets(img, w)
-        root0, _ = cam.solve_root_translation(t3, t2, c2, K)
-        bad = ~np.all(np.isfinite(root0), axis=1)
-        if bad.all():
-            warnings.append(f"track {tr.track_id}: no frame could be placed; skipped")
-            continue
-        if bad.any():
-            good = np.where(~bad)[0]
-            for d in range(3):
-                root0[bad, d] = np.interp(np.where(bad)[0], good, root0[good, d])
-        fit = fit_skeleton(met, t3, c3, t2, c2, root0, K, np.ones(len(frames), bool), config.fit,
-                           aux=(met, img, w))
-        scale = _noise_scale(met, times[frames], config) if config.adapt_to_noise else 1.0
-        fits.append(_TrackFit(tr, frames, fit, c3, scale))
-    report("solve", len(prepared), len(prepared))
+    n_prepared = len(waiting)
+    for i in range(n_prepared):
+        report("solve", i, n_prepared)
+        item, waiting[i] = waiting[i], None
+        assert item is not None
+        tr, frames = item[:2]
+        img, met, w = (np.asarray(a, float) for a in item[2:])
+        del item
+        fitted = _fit_track(tr, frames, img, met, w, K, times, config, warnings)
+        del img, met, w
+        if fitted is not None:
+            fits.append(fitted)
+    report("solve", n_prepared, n_prepared)
 
     # 3. Ground plane and world frame.
     world, plane = _world_frame(fits, times, config, warnings)
@@ -202,6 +222,42 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
     return SceneSolution(camera=camera, persons=tuple(persons), warnings=tuple(warnings))
 
 
+def _storage(values: np.ndarray, track: TrackObservations) -> np.ndarray:
+    """values (float64, derived from the track's landmarks by selection, masking and clipping
+    only) in the landmarks' own precision when that is float32 (lossless), else as they are."""
+    single = all(np.asarray(a).dtype == np.float32
+                 for a in (track.image_landmarks, track.world_landmarks))
+    return values.astype(np.float32) if single else values
+
+
+def _fit_track(tr: TrackObservations, frames: np.ndarray, img: np.ndarray, met: np.ndarray,
+               w: np.ndarray, K: np.ndarray, times: np.ndarray, config: SolverConfig,
+               warnings: list[str]) -> _TrackFit | None:
+    """Fit one track on its observed frames; None (and a warning) if no frame can be placed."""
+    t3, c3 = smpl_targets(met, w)
+    t2, c2 = smpl_targets(img, w)
+    root0, _ = cam.solve_root_translation(t3, t2, c2, K)
+    bad = ~np.all(np.isfinite(root0), axis=1)
+    if bad.all():
+        warnings.append(f"track {tr.track_id}: no frame could be placed; skipped")
+        return None
+    if bad.any():
+        good = np.where(~bad)[0]
+        for d in range(3):
+            root0[bad, d] = np.interp(np.where(bad)[0], good, root0[good, d])
+    scale = _noise_scale(met, times[frames], config) if config.adapt_to_noise else 1.0
+    fit = fit_skeleton(met, t3, c3, t2, c2, root0, K, np.ones(len(frames), bool), config.fit,
+                       aux=(met, img, w))
+    del t3, t2, c2, root0
+    body = np.empty(fit.local_rots.shape[:1] + (23, 3))
+    for s in range(0, len(body), _CHUNK_FRAMES):
+        body[s:s + _CHUNK_FRAMES] = log_map(fit.local_rots[s:s + _CHUNK_FRAMES, 1:])
+    return _TrackFit(tr, frames, orient_cam=fit.local_rots[:, 0].copy(), body_aa=body,
+                     root_cam=fit.root_cam, key_joints_cam=fit.joints_cam[:, list(_KEY_JOINTS)],
+                     rest_joints=fit.rest_joints, lengths=fit.lengths,
+                     conf=np.clip(c3, 0, 1).astype(np.float32), noise_scale=scale)
+
+
 def _world_frame(fits: list[_TrackFit], times: np.ndarray, config: SolverConfig,
                  warnings: list[str]) -> tuple[cam.WorldFrame, cam.GroundPlane]:
     """Ground plane from the slow foot points of everyone; world anchored on the first frame
@@ -212,9 +268,10 @@ def _world_frame(fits: list[_TrackFit], times: np.ndarray, config: SolverConfig,
         return cam.world_from_ground(plane, np.array([0.0, 0.0, 5.0])), plane
     feet, torso, upright_frames = [], [], []
     for tf in fits:
-        j = tf.fit.joints_cam
+        j = tf.key_joints_cam                                 # (Fo, _KEY_JOINTS, 3)
+        pelvis, neck = j[:, 0], j[:, 1]
         t = times[tf.frames]
-        ch = j[:, list(CONTACT_JOINTS)]                       # (Fo, 4, 3)
+        ch = j[:, 2:]                                         # (Fo, 4, 3) CONTACT_JOINTS
         if len(t) >= 3:
             # Per-frame fits jitter by centimetres: judge speed (and place points) on a
             # lightly smoothed copy.
@@ -225,12 +282,12 @@ def _world_frame(fits: list[_TrackFit], times: np.ndarray, config: SolverConfig,
             speed = np.zeros(ch.shape[:2])
         slow = speed < config.foot_speed_static_mps
         feet.append((ch, slow))
-        torso.append(j[:, 12] - j[:, 0])
+        torso.append(neck - pelvis)
         if len(t) >= 10:
             # A walking pelvis keeps its height: its smoothed path, while the torso is upright,
             # is parallel to the ground (checked again against the plane in the fit).
-            path = local_linear_smooth(j[:, 0], t, 0.25)
-            trunk = j[:, 12] - j[:, 0]
+            path = local_linear_smooth(pelvis, t, 0.25)
+            trunk = neck - pelvis
             trunk = trunk / np.maximum(np.linalg.norm(trunk, axis=1, keepdims=True), 1e-9)
             upright_frames.append((path, trunk))
     up = cam.torso_up_prior(np.concatenate(torso))
@@ -242,76 +299,118 @@ def _world_frame(fits: list[_TrackFit], times: np.ndarray, config: SolverConfig,
     if found is not None:
         plane = found
     else:
-        pelvis = np.concatenate([tf.fit.joints_cam[:, 0] for tf in fits])
+        pelvis = np.concatenate([tf.key_joints_cam[:, 0] for tf in fits])
         plane = cam.plane_from_torso_prior(up, pelvis)
         warnings.append("feet did not show a ground plane; ground placed from the upright "
                         "torso prior")
     main = max(fits, key=lambda tf: len(tf.frames))
-    anchor = main.fit.joints_cam[0, 0]
+    anchor = main.key_joints_cam[0, 0]
     return cam.world_from_ground(plane, anchor), plane
+
+
+def _world_rotations(tf: _TrackFit, world: cam.WorldFrame, src_a: np.ndarray,
+                     src_b: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Local rotations (F, 24, 3) axis-angle of every frame in the world, as ``bridge_gaps``
+    planned them: observed frames as fitted (the pelvis turned into the world, R^T G0), gap
+    frames slerped between their observed ends, held frames a copy of their source.
+    Chunked: no (F, 24, 3, 3) temporaries."""
+    root = log_map(world.R.T @ tf.orient_cam)                 # (Fo, 3)
+    obs_a = np.searchsorted(tf.frames, src_a)                 # observed-frame indices
+    obs_b = np.searchsorted(tf.frames, src_b)
+    n = len(src_a)
+    out = np.empty((n, 24, 3))
+    for s in range(0, n, _CHUNK_FRAMES):
+        e = min(n, s + _CHUNK_FRAMES)
+        oa, ob = obs_a[s:e], obs_b[s:e]
+        out[s:e, 0] = root[oa]
+        out[s:e, 1:] = tf.body_aa[oa]
+        gap = np.flatnonzero(oa != ob)
+        if gap.size:
+            ga, gb = oa[gap], ob[gap]
+            qa = axis_angle_to_quat(np.concatenate([root[ga, None], tf.body_aa[ga]], axis=1))
+            qb = axis_angle_to_quat(np.concatenate([root[gb, None], tf.body_aa[gb]], axis=1))
+            t = np.broadcast_to(alpha[s:e][gap, None], qa.shape[:2])
+            out[s + gap] = quat_to_axis_angle(quat_slerp(qa, qb, t))
+    return out
+
+
+def _fk_float32(rest: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
+                transl: np.ndarray) -> np.ndarray:
+    """joints3d (F, 24, 3) float32 by float64 FK, chunk by chunk (no float64 (F, 24, 3))."""
+    n = len(transl)
+    out = np.empty((n, 24, 3), np.float32)
+    for s in range(0, n, _CHUNK_FRAMES):
+        e = min(n, s + _CHUNK_FRAMES)
+        out[s:e] = fk_axis_angle(rest, global_orient[s:e], body_pose[s:e], transl[s:e])
+    return out
 
 
 def _person_in_world(tf: _TrackFit, world: cam.WorldFrame, times: np.ndarray, n_frames: int,
                      config: SolverConfig, smoothing: object) -> PersonMotion:
-    fit = tf.fit
-    rest = fit.rest_joints
-    # Camera -> world: orientation R^T G0, pelvis R^T (root - t).
-    local = fit.local_rots.copy()
-    local[:, 0] = world.R.T @ local[:, 0]
-    pelvis = cam.camera_to_world_points(fit.root_cam, world)
-    # Scatter to all frames and bridge gaps.
+    rest = tf.rest_joints
+    # Scatter to all frames and bridge gaps; camera -> world: orientation R^T G0, pelvis
+    # R^T (root - t).
     present = np.zeros(n_frames, bool)
     present[tf.frames] = True
-    full_local = np.tile(np.eye(3), (n_frames, 24, 1, 1))
-    full_local[tf.frames] = local
-    full_pelvis = np.zeros((n_frames, 3))
-    full_pelvis[tf.frames] = pelvis
-    full_conf = np.zeros((n_frames, 24))
-    full_conf[tf.frames] = tf.conf
     valid, a, b, alpha = bridge_gaps(present, times, config.max_gap_s)
-    full_local = fill_rotations(full_local, a, b, alpha)
-    full_pelvis = fill_linear(full_pelvis, a, b, alpha)
-    full_conf = np.where(present[:, None], full_conf, 0.0)
-    aa = log_map(full_local)
-    transl = full_pelvis - rest[0]
+    full_pelvis = np.zeros((n_frames, 3))
+    full_pelvis[tf.frames] = cam.camera_to_world_points(tf.root_cam, world)
+    transl = fill_linear(full_pelvis, a, b, alpha) - rest[0]
+    del full_pelvis
+    aa = _world_rotations(tf, world, a, b, alpha)             # (F, 24, 3) float64
+    conf = np.zeros((n_frames, 24), np.float32)
+    conf[tf.frames] = tf.conf
+    preset = smoothing if isinstance(smoothing, SmoothingPreset) else None
+    # Smoothing recomputes joints3d: only an unsmoothed motion needs its own FK here.
+    joints = (fk_axis_angle(rest, aa[:, 0], aa[:, 1:], transl) if preset is None
+              else np.broadcast_to(np.float32(np.nan), (n_frames, 24, 3)))
     person = PersonMotion(
         track_id=int(tf.track.track_id), global_orient=aa[:, 0], body_pose=aa[:, 1:],
-        transl=transl, rest_joints=rest, joints3d=fk_axis_angle(rest, aa[:, 0], aa[:, 1:], transl),
-        valid=valid, contacts=np.zeros((n_frames, 4), np.float32), confidence=full_conf)
+        transl=transl, rest_joints=rest, joints3d=joints, valid=valid,
+        contacts=np.zeros((n_frames, 4), np.float32), confidence=conf)
+    del aa, transl, joints
     contact_cfg = config.contacts
     judged = person                       # what contacts are judged on
-    if isinstance(smoothing, SmoothingPreset):
+    if preset is not None:
         k = tf.noise_scale
         # Contacts are judged on the preset's own smoothing: wider kernels blur the short
         # stance phases away. A noisier track cannot be judged as finely, so the contact
         # bands widen with the noise's std (sqrt of the variance ratio k).
-        judged = smooth_person(person, times, smoothing)
+        judged = smooth_person(person, times, preset)
         band = float(np.sqrt(k))
         contact_cfg = replace(contact_cfg, height_on_m=contact_cfg.height_on_m * band,
                               height_off_m=contact_cfg.height_off_m * band,
                               speed_on_mps=contact_cfg.speed_on_mps * band,
                               speed_off_mps=contact_cfg.speed_off_mps * band)
-        # The output motion gets kernels widened with the noise variance (see _noise_scale).
-        person = judged if k == 1.0 else smooth_person(
-            person, times, replace(smoothing, sigma_rest_s=smoothing.sigma_rest_s * k,
-                                   sigma_fast_s=smoothing.sigma_fast_s * k))
-    contacts = foot_contacts(np.asarray(judged.joints3d, float), times, valid, contact_cfg)
-    joints = np.asarray(person.joints3d, float)
+    # Contacts, ground and sliding read only the contact joints (all below index 12): pass
+    # float64 copies of joints 0..11 instead of all 24.
+    feet = max(CONTACT_JOINTS) + 1
+    contacts = foot_contacts(np.asarray(judged.joints3d[:, :feet], float), times, valid,
+                             contact_cfg)
+    # The output motion gets kernels widened with the noise variance (see _noise_scale); the
+    # judged motion is let go before that second smoothing.
+    k = tf.noise_scale
+    if preset is not None and k == 1.0:
+        person = judged
+    del judged
+    if preset is not None and k != 1.0:
+        person = smooth_person(person, times, replace(preset, sigma_rest_s=preset.sigma_rest_s * k,
+                                                      sigma_fast_s=preset.sigma_fast_s * k))
+    joints = np.asarray(person.joints3d[:, :feet], float)
     transl = np.asarray(person.transl, float).copy()
     transl[:, 1] += ground_offset(joints, contacts, times, config.trajectory)
     transl[:, [0, 2]] += slide_offset(joints, contacts, times, config.trajectory)
+    del joints
     transl = hold_invalid(transl, valid)      # corrections never move held frames
-    go = np.asarray(person.global_orient, np.float64)
-    bp = np.asarray(person.body_pose, np.float64)
-    joints3d = fk_axis_angle(rest, go, bp, transl)
+    go, bp = person.global_orient, person.body_pose
+    joints3d = _fk_float32(rest, go, bp, transl)
     height = _standing_height(rest)
     return PersonMotion(
-        track_id=person.track_id, global_orient=go.astype(np.float32),
-        body_pose=bp.astype(np.float32), transl=transl.astype(np.float32),
-        rest_joints=rest.astype(np.float32), joints3d=joints3d.astype(np.float32),
-        valid=valid, contacts=contacts.astype(np.float32),
-        confidence=np.clip(full_conf, 0, 1).astype(np.float32),
-        info={"height_m": height, "bone_lengths_m": [float(x) for x in fit.lengths],
+        track_id=person.track_id, global_orient=np.asarray(go, np.float32),
+        body_pose=np.asarray(bp, np.float32), transl=transl.astype(np.float32),
+        rest_joints=rest.astype(np.float32), joints3d=joints3d,
+        valid=valid, contacts=contacts.astype(np.float32), confidence=conf,
+        info={"height_m": height, "bone_lengths_m": [float(x) for x in tf.lengths],
               "first_frame": int(np.argmax(valid)) if valid.any() else 0,
               "last_frame": int(n_frames - 1 - np.argmax(valid[::-1])) if valid.any() else 0})
 
