@@ -4,7 +4,13 @@ Channels (motion-file order): left ankle, left toe (SMPL ``left_foot``), right a
 Heights are taken relative to the channel's own *local floor*: a running 10th percentile
 over ``floor_window_s`` of its (smoothed) height (robust to noise, unlike a minimum). That absorbs the joint's clearance above the sole
 (about 7 cm for the ankle, 4 cm for the ball of the foot) and also works for a person standing
-on a platform. Thresholds (documented defaults, ``ContactConfig``):
+on a platform. Heights more than ``height_off_m`` (the contact band's width, 3 cm; wider for a
+noisy track) under the world ground (y = 0, where the channel's joint is ``CHANNEL_CLEARANCE_M``
+up) are left out of the local floor (a foot cannot be there: it is an error of the fit) and
+count as on the floor. Otherwise a fit whose feet sink under the ground for a second (a deep
+squat fitted too far away or with too-straight legs) drags the running percentile down with
+it, and the feet standing on the ground *around* the dip read as lifted (no contacts for ~1 s
+before and after it). Thresholds (documented defaults, ``ContactConfig``):
 
 - height: certain contact below 1 cm above the local floor, none above 3 cm (linear between,
   halfway at 2 cm; a heel-off lifts the ankle by 2 cm within a few frames);
@@ -31,6 +37,10 @@ from inference_backend.smpl_constants import CONTACT_JOINTS
 #: about 7 cm above the heel, the ball-of-foot joint about 4.3 cm above the toe tip (the
 #: offsets of ``landmark_map.REST_AUX_OFFSETS`` and the foot target's weights).
 CHANNEL_CLEARANCE_M: tuple[float, float, float, float] = (0.07, 0.043, 0.07, 0.043)
+
+
+#: Stand-in height (m) of a sunken sample in the running floor percentile (see the module doc).
+_FAR_ABOVE_M = 1.0e3
 
 
 @dataclass(frozen=True)
@@ -77,9 +87,14 @@ def remove_short(state: np.ndarray, times: np.ndarray, min_duration: float) -> n
 
 
 def contact_probabilities(heights: np.ndarray, horizontal_pos: np.ndarray, times: np.ndarray,
-                          config: ContactConfig = ContactConfig()) -> np.ndarray:
+                          config: ContactConfig = ContactConfig(),
+                          ground_clearance: np.ndarray | None = None) -> np.ndarray:
     """Contacts (F, C) in [0, 1] from channel heights (F, C) m and horizontal positions
-    (F, C, 2) m in the world, at times (F,) s (one valid run; the caller splits runs)."""
+    (F, C, 2) m in the world, at times (F,) s (one valid run; the caller splits runs).
+
+    ground_clearance: (C,) m, each channel's height when its sole is on the world ground
+    y = 0; when given, heights below ``clearance - config.height_off_m`` are left out of the
+    local floor (and are on the floor)."""
     h = np.asarray(heights, float)
     xz = np.asarray(horizontal_pos, float)
     t = np.asarray(times, float)
@@ -88,9 +103,14 @@ def contact_probabilities(heights: np.ndarray, horizontal_pos: np.ndarray, times
         return np.zeros((n, n_ch), np.float32)
     dt = float(np.median(np.diff(t)))
     size = max(3, int(round(config.floor_window_s / max(dt, 1e-6))) | 1)
+    sunk = np.zeros_like(h, bool)
+    if ground_clearance is not None:
+        sunk = h < np.asarray(ground_clearance, float)[None, :] - config.height_off_m
     # Running low percentile, not the minimum: noise would pull a minimum below the floor.
-    floor = percentile_filter(h, config.floor_percentile, size=(size, 1), mode="nearest")
-    rel = h - floor
+    # Sunken heights are replaced by a height no percentile of a real floor reaches.
+    floor = percentile_filter(np.where(sunk, _FAR_ABOVE_M, h), config.floor_percentile,
+                              size=(size, 1), mode="nearest")
+    rel = np.where(sunk, 0.0, h - floor)
     # Speed from a lightly smoothed copy: a derivative amplifies the fit's jitter.
     xz_s = local_linear_smooth(xz.reshape(n, -1), t, config.speed_sigma_s).reshape(xz.shape)
     speed = np.linalg.norm(np.gradient(xz_s, t, axis=0), axis=-1)
@@ -108,13 +128,13 @@ def contact_probabilities(heights: np.ndarray, horizontal_pos: np.ndarray, times
 
 def foot_contacts(joints_world: np.ndarray, times: np.ndarray, valid: np.ndarray,
                   config: ContactConfig = ContactConfig()) -> np.ndarray:
-    """Contacts (F, 4) for SMPL world joints (F, 24, 3) (Y up), per run of valid frames;
-    invalid frames get 0."""
+    """Contacts (F, 4) for SMPL world joints (F, 24, 3) (Y up, the ground at y = 0), per run of
+    valid frames; invalid frames get 0."""
     joints = np.asarray(joints_world, float)
     ch = joints[:, list(CONTACT_JOINTS)]                        # (F, 4, 3)
     out = np.zeros((joints.shape[0], 4), np.float32)
     for a, b in _runs(valid):
         if b - a >= 2:
             out[a:b] = contact_probabilities(ch[a:b, :, 1], ch[a:b][..., [0, 2]], times[a:b],
-                                             config)
+                                             config, np.asarray(CHANNEL_CLEARANCE_M))
     return out

@@ -1,5 +1,11 @@
 """World root trajectory: gap bridging, feet on the ground, less foot sliding. Reusable by
 every solver. World frame: Y up, ground y = 0, metres; times in seconds.
+
+Feet on the ground is three steps: ``ground_offset`` (how much to lift, from contacts and from
+soles under the floor), ``lift_along_view_rays`` (lift along the static camera's view rays, so
+the body stays where the camera saw it) and ``keep_pelvis_on_view_ray`` (for large lifts, bend
+the legs instead of raising the pelvis off its ray). Solvers without a camera use the first
+alone (a vertical lift).
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ import numpy as np
 
 from inference_backend.contacts import CHANNEL_CLEARANCE_M  # re-exported (solver_str uses it)
 from inference_backend.kinematics import (
+    forward_kinematics,
     matrix_to_quat,
     quat_sign_continuity,
     quat_slerp,
     quat_to_matrix,
+    rodrigues,
 )
 from inference_backend.smoothing import local_linear_smooth
 from inference_backend.smpl_constants import CONTACT_JOINTS
@@ -23,11 +31,22 @@ from inference_backend.smpl_constants import CONTACT_JOINTS
 class TrajectoryConfig:
     """Bounds of the root corrections."""
 
-    ground_snap_max_m: float = 0.25    # only surfaces this close to y = 0 count as the ground
+    ground_snap_max_m: float = 0.25    # only surfaces this close above y = 0 count as the ground
+    ground_sink_max_m: float = 0.6     # soles down to this far below y = 0 are lifted onto it
+    ground_sink_tolerance_m: float = 0.02  # ... up to this far below it (fit noise)
     ground_offset_sigma_s: float = 0.15
+    ground_gap_max_s: float = 0.6      # contact gaps up to this long are bridged linearly;
+    ground_gap_ramp_s: float = 0.3     # longer ones fade to no offset within this of each end
     slide_max_offset_m: float = 0.08
     slide_highpass_sigma_s: float = 1.0
     contact_threshold: float = 0.5
+    ray_anchor: str = "feet"           # "feet" | "pelvis" | "body": whose view ray a lift follows
+    ray_max_fraction: float = 0.35     # a lift moves the body along a ray by <= this x distance
+    ray_from_m: float = 0.03           # lifts below this go straight up, above ``ray_full_m``
+    ray_full_m: float = 0.08           # along the view ray (linear blend between)
+    leg_reach_fraction: float = 0.99   # the legs bend to pin the feet; never stretched past this
+    settle_from_m: float = 0.04        # the pelvis returns to its view ray for lifts above this,
+    settle_full_m: float = 0.10        # fully from this lift on (linear between)
 
 
 def bridge_gaps(present: np.ndarray, times: np.ndarray, max_gap_s: float
@@ -85,35 +104,101 @@ def fill_linear(values: np.ndarray, src_a: np.ndarray, src_b: np.ndarray, alpha:
     return (1 - a) * values[src_a] + a * values[src_b]
 
 
-def _interp_over(values: np.ndarray, known: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Linear interpolation (holding the ends) of values (F,) known where ``known``."""
+def _bridge_contacts(values: np.ndarray, known: np.ndarray, times: np.ndarray,
+                     config: TrajectoryConfig) -> np.ndarray:
+    """Values (F,) known where ``known``: short gaps interpolated, long ones faded to 0 from
+    both sides, the ends held (see ``ground_offset``)."""
     if not known.any():
         return np.zeros_like(values)
-    return np.interp(times, times[known], values[known])
+    out = np.interp(times, times[known], values[known])
+    idx = np.flatnonzero(known)
+    pos = np.searchsorted(idx, np.arange(len(times)))
+    inner = (pos > 0) & (pos < len(idx)) & ~known
+    left = idx[np.clip(pos - 1, 0, len(idx) - 1)]
+    right = idx[np.clip(pos, 0, len(idx) - 1)]
+    long_gap = inner & (times[right] - times[left] > config.ground_gap_max_s)
+    ramp = max(config.ground_gap_ramp_s, 1e-9)
+    w_left = np.clip(1.0 - (times - times[left]) / ramp, 0.0, 1.0)
+    w_right = np.clip(1.0 - (times[right] - times) / ramp, 0.0, 1.0)
+    faded = w_left * values[left] + w_right * values[right]
+    return np.where(long_gap, faded, out)
 
 
 def ground_offset(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
                   config: TrajectoryConfig = TrajectoryConfig()) -> np.ndarray:
-    """Vertical root offset (F,) that puts the contact feet's soles at y = 0.
+    """Vertical root offset (F,) that puts the contact feet's soles at y = 0 and no sole under it.
 
-    joints: (F, 24, 3) world; contacts: (F, 4). On frames with a contact, the offset is minus
-    the mean sole height of the contacting channels (joint height - ``CHANNEL_CLEARANCE_M``),
-    ignoring surfaces more than ``ground_snap_max_m`` from the ground (a platform stays a
-    platform). Between contacts it is interpolated, then smoothed over
-    ``ground_offset_sigma_s``, so it changes gently.
+    joints: (F, 24, 3) world; contacts: (F, 4). On frames with a contact, the target offset is
+    minus the mean sole height of the contacting channels (joint height -
+    ``CHANNEL_CLEARANCE_M``), ignoring surfaces more than ``ground_snap_max_m`` above the ground
+    (a platform stays a platform) or ``ground_sink_max_m`` below it. Between contacts it is
+    interpolated (gaps up to ``ground_gap_max_s``, a swing phase) or, in longer gaps, faded to
+    zero within ``ground_gap_ramp_s`` of each contact (no evidence, no correction: interpolating
+    across a whole second lifts feet that are on the ground), and held before the first and
+    after the last contact; then smoothed over ``ground_offset_sigma_s``.
+    On every frame, contact or not, the offset is also at least what lifts the lowest sole that
+    is more than ``ground_sink_tolerance_m`` under the ground up to that depth: a foot under a
+    flat floor is always an error of the fit (a deep squat fitted with too-straight legs or too
+    far away), never a surface.
     """
     h = joints[:, list(CONTACT_JOINTS), 1] - np.asarray(CHANNEL_CLEARANCE_M)   # (F, 4)
     on = contacts >= config.contact_threshold
-    near = np.abs(h) <= config.ground_snap_max_m
+    near = (h <= config.ground_snap_max_m) & (h >= -config.ground_sink_max_m)
     use = on & near
     cnt = use.sum(1)
     known = cnt > 0
     target = np.where(known, -(np.where(use, h, 0).sum(1) / np.maximum(cnt, 1)), 0.0)
-    if not known.any():
+    low = h.min(1)
+    sunk = (low < -config.ground_sink_tolerance_m) & (low >= -config.ground_sink_max_m)
+    need = np.where(sunk, -low - config.ground_sink_tolerance_m, -np.inf)           # (F,)
+    if not known.any() and not np.isfinite(need).any():
         return np.zeros(len(times))
-    off = _interp_over(target, known, times)
+    off = _bridge_contacts(target, known, times, config)
+    off = np.maximum(off, need)
     off = local_linear_smooth(off[:, None], times, config.ground_offset_sigma_s)[:, 0]
-    return np.clip(off, -config.ground_snap_max_m, config.ground_snap_max_m)
+    off = np.maximum(off, need)
+    return np.clip(off, -config.ground_snap_max_m, config.ground_sink_max_m)
+
+
+def lift_along_view_rays(joints: np.ndarray, lift: np.ndarray, camera_centre: np.ndarray,
+                         config: TrajectoryConfig = TrajectoryConfig()) -> np.ndarray:
+    """Root offsets (F, 3) that raise the body by ``lift`` (F,) m while keeping it where the
+    camera sees it: the body slides along the camera's view ray through an anchor point.
+
+    joints: (F, 24, 3) world (Y up); camera_centre: (3,) world position of the static camera.
+    A static camera only observes directions: a fit placed too far away along its rays sits
+    too low (when the camera looks down at it) and its feet sink under the floor. Lifting it
+    straight up would move it off the person in the image; moving it along the rays towards
+    the camera lifts it by the same amount and keeps its image. The anchor
+    (``config.ray_anchor``) is the feet (mean of the four contact channels: the ray-floor
+    intersection fixes their distance), the pelvis, or the mean of all joints. The horizontal
+    part of the move is bounded by ``ray_max_fraction`` of the anchor's horizontal distance;
+    what the bound leaves of the lift is applied vertically (a ray nearly parallel to the
+    floor cannot lift). Small lifts (below ``ray_from_m``, blended in up to ``ray_full_m``) go
+    straight up: they are within the fit's noise, and along a ray they would move the body 3-5
+    times as far horizontally (walked distances, the world's anchor).
+    """
+    j = np.asarray(joints, float)
+    dy = np.asarray(lift, float)
+    c = np.asarray(camera_centre, float)
+    if config.ray_anchor == "feet":
+        anchor = j[:, list(CONTACT_JOINTS)].mean(1)
+    elif config.ray_anchor == "pelvis":
+        anchor = j[:, 0]
+    else:
+        anchor = j.mean(1)
+    ray = anchor - c                                    # (F, 3) camera -> anchor
+    horiz = np.linalg.norm(ray[:, [0, 2]], axis=1)
+    drop = -ray[:, 1]                                   # > 0 when the camera looks down at it
+    # Moving by s * ray (s < 0: towards the camera) raises everything by -s * drop.
+    ok = (drop > 1e-6) & (horiz > 1e-6)
+    span = max(config.ray_full_m - config.ray_from_m, 1e-9)
+    share = np.clip((np.abs(dy) - config.ray_from_m) / span, 0.0, 1.0)
+    s = np.where(ok, -dy * share / np.where(ok, drop, 1.0), 0.0)
+    s = np.clip(s, -config.ray_max_fraction, config.ray_max_fraction)
+    out = s[:, None] * ray
+    out[:, 1] += dy - out[:, 1]                         # the rest of the lift, vertically
+    return out
 
 
 def slide_offset(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
@@ -141,3 +226,99 @@ def slide_offset(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
     norm = np.linalg.norm(out, axis=1, keepdims=True)
     scale = np.minimum(1.0, config.slide_max_offset_m / np.maximum(norm, 1e-9))
     return out * scale
+
+
+#: (hip, knee, ankle) SMPL joint indices of the left and the right leg.
+_LEGS: tuple[tuple[int, int, int], ...] = ((1, 4, 7), (2, 5, 8))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def _min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest rotations (..., 3, 3) taking directions a (..., 3) onto b (..., 3)."""
+    a, b = _unit(a), _unit(b)
+    axis = np.cross(a, b)
+    sin = np.linalg.norm(axis, axis=-1)
+    cos = np.clip(np.sum(a * b, -1), -1.0, 1.0)
+    angle = np.arctan2(sin, cos)
+    # Opposite directions (never met here: legs bend by less than 180 deg) fall back to no turn.
+    return rodrigues(_unit(axis) * np.where(sin > 1e-12, angle, 0.0)[..., None])
+
+
+def keep_pelvis_on_view_ray(rest: np.ndarray, local_rots: np.ndarray, transl_seen: np.ndarray,
+                            transl: np.ndarray, camera_centre: np.ndarray,
+                            config: TrajectoryConfig = TrajectoryConfig()
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Put the pelvis back on its view ray and bend the legs so the feet stay where they are.
+
+    rest: (24, 3) rest joints; local_rots: (F, 24, 3, 3) (index 0 = world orientation);
+    transl_seen: (F, 3) the root translation as the camera saw it (before feet-on-the-ground
+    corrections); transl: (F, 3) after them; camera_centre: (3,) world. Returns
+    (local_rots (F, 24, 3, 3), transl (F, 3)).
+
+    Ground corrections move the whole body rigidly so the feet reach the floor. When the fitted
+    legs are too straight (a deep squat seen from the front: MediaPipe flattens the bend), the
+    pelvis then ends up above where the camera saw it, and the upper body is drawn off the
+    person. Here the pelvis moves to the point of its original view ray (camera -> pelvis as
+    seen) closest to its corrected position, and each leg is re-solved as a two-bone chain
+    (hip -> knee -> ankle, bend plane through the current knee) so that the ankles keep their
+    corrected positions; the feet keep their world orientation. Only large lifts are undone
+    that way: the move is weighted by the vertical lift (``transl - transl_seen``), from 0 at
+    ``settle_from_m`` to 1 at ``settle_full_m`` (a near-straight leg turns a centimetre of
+    pelvis move into a large knee bend, and small lifts are within the fit's noise); frames
+    below ``settle_from_m`` are returned unchanged. The move is reduced further (in quarters)
+    on frames where a leg could not reach its ankle within ``leg_reach_fraction`` of its
+    length, and dropped where not even a quarter fits.
+    """
+    rest = np.asarray(rest, float)
+    local = np.array(local_rots, float, copy=True)
+    t = np.array(transl, float, copy=True)
+    c = np.asarray(camera_centre, float)
+    seen_t = np.asarray(transl_seen, float)
+    span = max(config.settle_full_m - config.settle_from_m, 1e-9)
+    weight = np.clip((t[:, 1] - seen_t[:, 1] - config.settle_from_m) / span, 0.0, 1.0)
+    act = np.flatnonzero(weight > 0)               # every other frame is returned unchanged
+    if act.size == 0:
+        return local, t
+    pos, glob = forward_kinematics(rest, local[act], t[act])
+    seen = rest[0] + seen_t[act]                                       # pelvis as seen
+    u = _unit(seen - c)
+    closest = c + np.sum((pos[:, 0] - c) * u, -1, keepdims=True) * u
+    delta = (closest - pos[:, 0]) * weight[act, None]                  # (A, 3)
+    lengths = [(np.linalg.norm(rest[k] - rest[h]), np.linalg.norm(rest[a] - rest[k]))
+               for h, k, a in _LEGS]
+    scale = np.zeros(len(act))
+    for frac in (1.0, 0.75, 0.5, 0.25):
+        fits = np.ones(len(act), bool)
+        for (h, _, a), (l1, l2) in zip(_LEGS, lengths, strict=True):
+            d = np.linalg.norm(pos[:, a] - (pos[:, h] + frac * delta), axis=-1)
+            fits &= d <= config.leg_reach_fraction * (l1 + l2)
+        scale = np.where((scale == 0.0) & fits, frac, scale)
+    keep = scale > 0                                # legs that cannot reach: left alone
+    act, pos, glob = act[keep], pos[keep], glob[keep]
+    delta = delta[keep] * scale[keep, None]
+    for (h, k, a), (l1, l2) in zip(_LEGS, lengths, strict=True):
+        hip = pos[:, h] + delta
+        knee = pos[:, k] + delta
+        target = pos[:, a]
+        to_target = target - hip
+        dist = np.clip(np.linalg.norm(to_target, axis=-1), abs(l1 - l2) + 1e-6,
+                       config.leg_reach_fraction * (l1 + l2))
+        axis = _unit(to_target)
+        pole = (knee - hip) - np.sum((knee - hip) * axis, -1, keepdims=True) * axis
+        x = (l1 * l1 - l2 * l2 + dist * dist) / (2.0 * dist)
+        y = np.sqrt(np.maximum(l1 * l1 - x * x, 0.0))
+        knee_new = hip + x[:, None] * axis + y[:, None] * _unit(pole)
+        turn_thigh = _min_rotation(knee - hip, knee_new - hip)          # (A, 3, 3)
+        g_hip = turn_thigh @ glob[:, h]
+        g_knee = turn_thigh @ glob[:, k]
+        shin_now = turn_thigh @ (pos[:, a] + delta - knee)[..., None]
+        g_knee = _min_rotation(shin_now[..., 0], target - knee_new) @ g_knee
+        parent = glob[:, 0]                                            # hips hang off the pelvis
+        local[act, h] = np.swapaxes(parent, -1, -2) @ g_hip
+        local[act, k] = np.swapaxes(g_hip, -1, -2) @ g_knee
+        local[act, a] = np.swapaxes(g_knee, -1, -2) @ glob[:, a]
+    t[act] += delta
+    return local, t

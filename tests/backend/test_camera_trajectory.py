@@ -15,7 +15,15 @@ from inference_backend.camera import (
     solve_root_translation,
     world_from_ground,
 )
-from inference_backend.trajectory import bridge_gaps, fill_linear, ground_offset, slide_offset
+from inference_backend.trajectory import (
+    TrajectoryConfig,
+    bridge_gaps,
+    fill_linear,
+    ground_offset,
+    keep_pelvis_on_view_ray,
+    lift_along_view_rays,
+    slide_offset,
+)
 
 FPS = 30.0
 
@@ -175,3 +183,99 @@ def test_torso_prior_fallback_plane() -> None:
     plane = plane_from_torso_prior(up, _camera_points(cam, pelvis_world), pelvis_height=0.95)
     assert plane.source == "torso_prior"
     assert abs(-plane.offset - cam.height) < 0.05, plane.offset
+
+
+def _dipping_soles(times: np.ndarray, depth: float) -> np.ndarray:
+    """World joints (F, 24, 3): the four contact channels at their flat-foot heights, sinking
+    ``depth`` m under the ground between 1.4 s and 2.6 s (a deep squat fitted too far away)."""
+    from inference_backend.contacts import CHANNEL_CLEARANCE_M
+
+    joints = np.zeros((len(times), 24, 3))
+    x = np.clip((times - 1.4) / 1.2, 0.0, 1.0)
+    for c, j in enumerate((7, 10, 8, 11)):
+        joints[:, j, 1] = CHANNEL_CLEARANCE_M[c] - depth * np.sin(np.pi * x) ** 2
+    return joints
+
+
+def test_ground_offset_lifts_sunken_feet_only_where_they_sink() -> None:
+    # Regression (synthetic benchmark, squat): contacts were found only at the bottom of the
+    # dip, the offset was interpolated across the contact-free second around it (the body rose
+    # from ~0.7 s before the squat), and soles more than 0.25 m under the ground stayed there.
+    times = np.arange(int(4 * FPS)) / FPS
+    for depth in (0.15, 0.3, 0.45):
+        joints = _dipping_soles(times, depth)
+        contacts = np.zeros((len(times), 4), np.float32)
+        contacts[(times < 1.0) | (times > 3.0)] = 1.0
+        contacts[(times > 1.9) & (times < 2.1)] = 1.0          # the bottom of the dip
+        off = ground_offset(joints, contacts, times)
+        soles = joints[:, [7, 10, 8, 11], 1] - np.array([0.07, 0.043, 0.07, 0.043])
+        tol = TrajectoryConfig().ground_sink_tolerance_m
+        assert (soles + off[:, None]).min() >= -tol - 1e-9, depth
+        # No lift where the feet are on the ground, 0.3 s or more away from the dip.
+        far = (times < 1.1) | (times > 2.9)
+        assert np.abs(off[far]).max() < 0.005, (depth, np.abs(off[far]).max())
+        # Within the dip the lift follows the sinking (the smoothing rounds it by < 3 cm).
+        dip = (times > 1.5) & (times < 2.5)
+        lowest = soles[dip].min(1)
+        assert np.all(off[dip] <= np.maximum(-lowest, 0.0) + 0.03), depth
+
+
+def test_lift_along_view_rays_keeps_the_anchor_where_the_camera_sees_it() -> None:
+    rng = np.random.default_rng(7)
+    n = 50
+    joints = rng.normal(0.0, 0.3, (n, 24, 3)) + np.array([0.5, 0.8, 5.0])
+    joints[:, [7, 10, 8, 11], 1] = 0.05 + rng.normal(0, 0.01, (n, 4))
+    centre = np.array([0.0, 1.6, 0.0])
+    lift = np.linspace(-0.1, 0.3, n)
+    move = lift_along_view_rays(joints, lift, centre)
+    assert np.allclose(move[:, 1], lift)                          # the lift is exact
+    cfg = TrajectoryConfig()
+    big = np.abs(lift) >= cfg.ray_full_m
+    small = np.abs(lift) <= cfg.ray_from_m
+    assert big.sum() > 20 and small.sum() > 5
+    feet = joints[:, [7, 10, 8, 11]].mean(1)
+    before = (feet - centre) / np.linalg.norm(feet - centre, axis=1, keepdims=True)
+    after = feet + move - centre
+    after /= np.linalg.norm(after, axis=1, keepdims=True)
+    assert np.linalg.norm(np.cross(before, after), axis=1)[big].max() < 1e-9   # same direction
+    assert np.all(np.sign(move[big, 2]) == -np.sign(lift[big]))   # lifting = coming closer
+    assert np.allclose(move[small][:, [0, 2]], 0.0)               # noise-sized lifts: straight up
+    # A camera at the feet's height cannot lift along its rays: straight up instead.
+    flat = lift_along_view_rays(joints, lift, np.array([0.0, 0.05, 0.0]))
+    assert np.allclose(flat[:, 1], lift)
+    horiz = np.linalg.norm(flat[:, [0, 2]], axis=1)
+    bound = TrajectoryConfig().ray_max_fraction * np.linalg.norm(feet[:, [0, 2]], axis=1)
+    assert np.all(horiz <= bound + 1e-9)
+
+
+def test_keep_pelvis_on_view_ray_bends_the_legs_and_pins_the_feet() -> None:
+    from inference_backend.kinematics import forward_kinematics, geodesic_deg, rodrigues
+    from inference_backend.smpl_constants import SMPL_TEMPLATE_REST_JOINTS as rest
+
+    rng = np.random.default_rng(8)
+    n = 6
+    aa = rng.normal(0.0, 0.15, (n, 24, 3))
+    aa[:, 1:3, 0] -= 0.9                                          # hips flexed,
+    aa[:, 4:6, 0] += 1.0                                          # knees bent: a squat
+    local = rodrigues(aa)
+    seen = np.array([0.3, 0.6, 4.0]) + rng.normal(0, 0.05, (n, 3))
+    centre = np.array([0.0, 1.6, 0.0])
+    lifted = seen.copy()
+    lifted[:, 1] += np.array([0.0, 0.02, 0.07, 0.12, 0.15, 0.2])  # ground-correction lifts
+    pos0, glob0 = forward_kinematics(rest, local, lifted)
+    new_local, new_t = keep_pelvis_on_view_ray(rest, local, seen, lifted, centre)
+    pos1, glob1 = forward_kinematics(rest, new_local, new_t)
+    # The ankles and the feet's orientation stay where the ground correction put them.
+    assert np.abs(pos1[:, [7, 8]] - pos0[:, [7, 8]]).max() < 1e-9
+    assert geodesic_deg(glob1[:, [7, 8]], glob0[:, [7, 8]]).max() < 1e-6
+    # Only the legs change; the upper body moves rigidly with the pelvis.
+    upper = [0, 3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]
+    assert np.allclose(new_local[:, upper], local[:, upper])
+    # Small lifts are left alone (pose and all); large ones put the pelvis back on its ray.
+    assert np.allclose(new_t[:2], lifted[:2]) and np.allclose(new_local[:2], local[:2])
+    ray = rest[0] + seen[4:] - centre
+    ray /= np.linalg.norm(ray, axis=1, keepdims=True)
+    off = pos1[4:, 0] - centre
+    perp = off - np.sum(off * ray, 1, keepdims=True) * ray
+    assert np.linalg.norm(perp, axis=1).max() < 1e-9
+    assert np.all(pos1[3:, 0, 1] < pos0[3:, 0, 1])                # the pelvis came down

@@ -77,3 +77,37 @@ def test_hysteresis_and_minimum_duration() -> None:
     # Runs shorter than 0.1 s (3 frames) are removed.
     cleaned = remove_short(state, times, 0.1)
     assert cleaned.tolist() == [False, True, True, True, False, False, False, False]
+
+
+def _sinking_feet(times: np.ndarray, depth: float) -> np.ndarray:
+    """SMPL world joints (F, 24, 3) of a person standing still whose fitted feet (all four
+    contact channels) sink ``depth`` m under the ground between 1.4 s and 2.6 s (a smooth dip,
+    as a deep squat fitted too far away gives), at their flat-foot heights elsewhere."""
+    from inference_backend.contacts import CHANNEL_CLEARANCE_M
+
+    joints = np.zeros((len(times), 24, 3))
+    x = np.clip((times - 1.4) / 1.2, 0.0, 1.0)
+    dip = depth * np.sin(np.pi * x) ** 2
+    for c, j in enumerate((7, 10, 8, 11)):
+        joints[:, j, 0] = 0.1 * (c // 2)
+        joints[:, j, 1] = CHANNEL_CLEARANCE_M[c] - dip
+    return joints
+
+
+def test_feet_sinking_under_the_ground_keep_their_contacts_around_the_dip() -> None:
+    # Regression (synthetic benchmark, squat): the running-percentile floor followed the sunken
+    # feet down, so the feet standing on the ground for ~1 s before and after the dip read as
+    # lifted (no contacts) and the ground correction ramped over that whole window.
+    times = np.arange(int(4 * FPS)) / FPS
+    joints = _sinking_feet(times, depth=0.25)
+    on = foot_contacts(joints, times, np.ones(len(times), bool)) >= 0.5
+    assert on.all(), np.flatnonzero(~on.all(1))
+    # Feet standing on a 2 m platform are on their own floor; a sole 10 cm over it is not.
+    still = _sinking_feet(times, depth=0.0)
+    still[..., 1] += 2.0
+    assert (foot_contacts(still, times, np.ones(len(times), bool)) >= 0.5).all()
+    lifted = (times > 2.0) & (times < 2.6)
+    still[:, [7, 10], 1] += 0.1 * lifted[:, None]
+    probs = foot_contacts(still, times, np.ones(len(times), bool))
+    assert (probs[lifted][:, :2] < 0.5).all() and (probs[~lifted] >= 0.5).all()
+    assert (probs[:, 2:] >= 0.5).all()

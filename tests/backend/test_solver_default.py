@@ -206,3 +206,71 @@ def test_noisy_tracks_get_wider_kernels_and_keep_their_contacts() -> None:
     assert jitter < 0.75 * results[False][1], results                 # less jitter
     assert recall > results[False][3] + 0.2, results                  # contacts survive
     assert precision >= 0.8 and recall >= 0.85, results
+
+
+def _squatting_person(times: np.ndarray, depth: float, offsets: dict, rest: np.ndarray):
+    """A person facing the camera doing one deep squat (hips 95 deg, knees 115 deg, trunk lean
+    30 deg at ``depth`` = 1) between 1 s and 3 s, soles on y = 0, feet flat."""
+    from synthetic_landmarks import pose_person, sole_height
+
+    n = len(times)
+    s = depth * np.sin(np.pi * np.clip((times - 1.0) / 2.0, 0.0, 1.0)) ** 2
+    zeros = np.zeros(n)
+
+    def rx(a: np.ndarray) -> np.ndarray:
+        return rodrigues(np.stack([a, zeros, zeros], -1))
+
+    hip, knee, lean = np.radians(95.0) * s, np.radians(115.0) * s, np.radians(30.0) * s
+    local = np.tile(np.eye(3), (n, 24, 1, 1))
+    local[:, 0] = rodrigues(np.stack([zeros, np.radians(20.0) + zeros, zeros], -1)) @ rx(lean)
+    local[:, 1] = local[:, 2] = rx(-hip)
+    local[:, 4] = local[:, 5] = rx(knee)
+    local[:, 7] = local[:, 8] = rx(hip - knee - lean)          # feet stay flat
+    local[:, 3] = rx(-np.radians(10.0) * s)
+    local[:, 16] = rodrigues(np.stack([zeros, zeros, np.radians(-60.0) + zeros], -1))
+    local[:, 17] = rodrigues(np.stack([zeros, zeros, np.radians(60.0) + zeros], -1))
+    transl = np.tile(np.array([0.3, 0.0, 1.0]), (n, 1))
+    first = pose_person(rest, local, transl, offsets)
+    transl[:, 1] -= np.minimum(sole_height(first.landmarks, "left"),
+                               sole_height(first.landmarks, "right"))
+    return pose_person(rest, local, transl, offsets)
+
+
+def test_deep_squat_with_flattened_metric_legs_stays_on_the_person() -> None:
+    # Regression (synthetic benchmark, docs/accuracy.md): MediaPipe's metric landmarks flatten
+    # a deep squat (legs too straight); the root then lands too far along the view ray, the
+    # feet under the floor, and the ground step lifted the whole body straight up (hips up to
+    # 0.16 m too high, drawn 27-40 px off the person from 0.7 s before to 0.6 s after the
+    # squat) or, past 0.25 m, left the feet 0.25 m under the floor.
+    from synthetic_landmarks import aux_offsets, make_skeleton
+
+    times = np.arange(120) / FPS
+    rest = make_skeleton()
+    offsets = aux_offsets(np.random.default_rng(11))
+    cam = make_camera(fov_deg=60.0, height=1.6, pitch_deg=12.0)
+    truth = _squatting_person(times, 1.0, offsets, rest)
+    flat = _squatting_person(times, 0.55, offsets, rest)      # what the metric landmarks say
+    seen = observe(truth, cam, np.random.default_rng(1))
+    track = replace(seen, world_landmarks=observe(flat, cam, np.random.default_rng(2))
+                    .world_landmarks)
+    sol = solve_default([track], video_info(len(times)), times, SolverConfig(fov_deg=60.0))
+    p = sol.persons[0]
+    joints = p.joints3d.astype(float)
+    # No foot under the floor (soles: ankle joint 7 cm up).
+    assert (joints[:, [7, 8], 1] - CHANNEL_CLEARANCE_M[0]).min() > -0.03
+    # The hips are drawn on the person's hips, in the squat as when standing.
+    R, t, K = (sol.camera.R[0].astype(float), sol.camera.t[0].astype(float),
+               sol.camera.K.astype(float))
+
+    def hips_px(world: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray) -> np.ndarray:
+        uvw = (world[:, 1:3] @ R.T + t) @ K.T
+        return uvw[..., :2] / uvw[..., 2:3]
+
+    err = np.linalg.norm(hips_px(joints, R, t, K) - hips_px(truth.joints, cam.R, cam.t, cam.K),
+                         axis=-1).mean(1)
+    squat = (times > 1.6) & (times < 2.4)
+    assert err[squat].mean() < 10.0 and err.max() < 15.0, (err[squat].mean(), err.max())
+    # And at about the right height (the legs bend instead of the body rising).
+    rise = joints[:, 1:3, 1].mean(1) - truth.joints[:, 1:3, 1].mean(1)
+    assert np.abs(rise[squat]).mean() < 0.08, np.abs(rise[squat]).mean()
+    assert abs(sol.camera.info["height_m"] - cam.height) < 0.25, sol.camera.info["height_m"]
