@@ -252,8 +252,8 @@ class WindowDataset:
         start, end = self.windows[i]
         return window_indices(start, end, self.seqlen)
 
-    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        idx = self.indices(i)
+    def _take(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Every label array indexed by frame indices ``idx`` (any shape, e.g. (T,) or (B, T))."""
         return {
             "features": self.features[idx],
             "kp_2d": self.kp_2d[idx],
@@ -265,19 +265,13 @@ class WindowDataset:
             "index": idx,
         }
 
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        return self._take(self.indices(i))
+
     def gather(self, items: list[int]) -> dict[str, np.ndarray]:
         """Stack several windows: every array gets a leading batch axis (B, T, ...)."""
         idx = np.stack([self.indices(i) for i in items]) if items else np.zeros((0, self.seqlen), np.int64)
-        return {
-            "features": self.features[idx],
-            "kp_2d": self.kp_2d[idx],
-            "kp_3d": self.kp_3d[idx],
-            "theta": self.theta[idx],
-            "w_3d": self.w_3d[idx],
-            "w_smpl": self.w_smpl[idx],
-            "valid": self.valid[idx],
-            "index": idx,
-        }
+        return self._take(idx)
 
 
 class ConcatWindows:
