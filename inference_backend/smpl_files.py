@@ -14,15 +14,14 @@ Extra regressors (TCMR/SPIN data): ``J_regressor_extra.npy`` (9,6890), ``J_regre
 from __future__ import annotations
 
 import io
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic_io import atomic_write
 from .smpl_constants import SMPL_PARENTS, SMPL_TEMPLATE_REST_JOINTS
 
 NUM_VERTICES = 6890
@@ -251,14 +250,8 @@ def synthetic_smpl_arrays(seed: int = 0, num_betas: int = 10) -> dict[str, np.nd
 
 def _atomic_bytes(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        write(fh)
 
 
 def make_synthetic_smpl(path: Path | str, seed: int = 0) -> Path:
