@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -22,8 +22,15 @@ def _current_umask() -> int:
 
 
 @contextmanager
-def atomic_write(path: Path | str, fsync: bool = False) -> Iterator[BinaryIO]:
-    """Yield a binary handle whose content replaces ``path`` only if the block succeeds."""
+def atomic_write(
+    path: Path | str, fsync: bool = False, before_replace: Callable[[], None] | None = None
+) -> Iterator[BinaryIO]:
+    """Yield a binary handle whose content replaces ``path`` only if the block succeeds.
+
+    ``before_replace`` is called after the content is complete and just before the temp file
+    is moved onto ``path``; if it raises (e.g. a cancellation that arrived while writing) the
+    temp file is removed and ``path`` is left exactly as it was.
+    """
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -33,6 +40,8 @@ def atomic_write(path: Path | str, fsync: bool = False) -> Iterator[BinaryIO]:
             if fsync:
                 os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o666 & ~_current_umask())
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

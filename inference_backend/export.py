@@ -12,7 +12,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,8 +233,14 @@ def build_header(
     return header
 
 
-def write_arrays_atomic(path: Path, arrays: Mapping[str, np.ndarray], header: Mapping) -> None:
-    """``np.savez`` arrays + the JSON header into ``path`` via a temp file and ``os.replace``."""
+def write_arrays_atomic(
+    path: Path, arrays: Mapping[str, np.ndarray], header: Mapping,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """``np.savez`` arrays + the JSON header into ``path`` via a temp file and ``os.replace``.
+
+    ``before_replace`` may raise (a cancellation) to abandon the write with ``path`` untouched.
+    """
     path = Path(path)
     try:
         header_text = json.dumps(header, allow_nan=False)
@@ -242,7 +248,7 @@ def write_arrays_atomic(path: Path, arrays: Mapping[str, np.ndarray], header: Ma
         raise MotionFileError(f"header is not plain JSON: {exc}") from exc
     payload = {"header": np.array(header_text), **arrays}
     try:
-        with atomic_write(path, fsync=True) as handle:
+        with atomic_write(path, fsync=True, before_replace=before_replace) as handle:
             np.savez(handle, **payload)
     except OSError as exc:
         raise CaptureError(
@@ -257,12 +263,17 @@ def write_motion_file(
     timestamps: np.ndarray,
     frame_indices: np.ndarray,
     extras: Mapping[str, Any] | None = None,
+    before_replace: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Validate and atomically write the motion file; returns the header that was written."""
+    """Validate and atomically write the motion file; returns the header that was written.
+
+    ``before_replace`` runs once the file is complete, just before it replaces ``path``; if it
+    raises, nothing at ``path`` changes (see ``atomic_io.atomic_write``).
+    """
     arrays = build_arrays(solution, timestamps, frame_indices)
     validate_arrays(arrays)
     header = build_header(arrays, solution, video, extras)
-    write_arrays_atomic(Path(path), arrays, header)
+    write_arrays_atomic(Path(path), arrays, header, before_replace)
     return header
 
 

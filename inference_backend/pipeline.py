@@ -278,10 +278,19 @@ def run_capture(
         "smoothing": config.smoothing,
         "warnings": list(obs.warnings),
     }
+    def cancel_before_replace() -> None:
+        # the last moment a cancel can still be honoured: the new file is complete but not yet
+        # in place, so raising here leaves whatever was at config.output exactly as it was
+        if stop():
+            raise CaptureCancelled()
+
     header = write_motion_file(
-        config.output, solution, info, obs.timestamps, obs.frame_indices, extras
+        config.output, solution, info, obs.timestamps, obs.frame_indices, extras,
+        before_replace=cancel_before_replace,
     )
-    progress("write", 1, 1)
+    # the file is in place: from here on the capture has succeeded, so a cancel that arrives
+    # now must not turn it into a failure (no stop check)
+    reporter.progress("write", 1, 1)
     return CaptureResult(
         output=config.output,
         persons=int(header["num_persons"]),
