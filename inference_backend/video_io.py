@@ -275,8 +275,37 @@ def iter_frames(
                 yield DecodedFrame(
                     index=index, time=time, rgb=rotate_frame(rgb, rotation), scale=scale
                 )
+        missing = missing_tail(info, last_time, end)
+        if missing:
+            report.warnings.append(missing)
+            log.warning(missing)
     finally:
         container.close()
+
+
+def missing_tail(info: VideoInfo, last_time: float, end: float = math.inf) -> str:
+    """A warning when decoding stopped before the span the container promises ('' otherwise).
+
+    ``last_time``: time (s) of the last frame the stream yielded (-inf: none); ``end``: the
+    requested end (s). The expected last frame is one frame interval before the container's
+    duration (or ``end``); more than half an interval short of it means frames are missing,
+    typically a truncated file whose index (at the front) still lists every frame.
+    """
+    if info.duration <= 0 or info.fps <= 0 or not math.isfinite(last_time):
+        return ""
+    step = 1.0 / info.fps
+    expected_last = min(end, info.duration - step)
+    if last_time >= expected_last - 0.5 * step:
+        return ""
+    first_missing = last_time + step
+    count = max(1, int(round((expected_last - last_time) * info.fps)))
+    total = f" of {info.num_frames}" if info.num_frames and math.isinf(end) else ""
+    return (
+        f"the video ends early: no frame could be read after {last_time:.3f} s although "
+        f"{Path(info.path).name} says it lasts {info.duration:.3f} s; about {count}{total} "
+        f"frames from {first_missing:.3f} s to {expected_last:.3f} s are missing (the file is "
+        "probably truncated or was not fully copied); the motion covers only the part before"
+    )
 
 
 _END = object()
