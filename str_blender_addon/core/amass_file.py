@@ -30,6 +30,8 @@ from .skeleton import (
 )
 
 _POSE_WIDTHS = (72, 156, 165)
+#: The members read (others, e.g. ``dmpls``, are never inflated).
+_AMASS_KEYS = ("poses", "trans", "betas", "mocap_framerate", "mocap_frame_rate", "gender")
 
 
 def is_amass_file(path: str | Path) -> bool:
@@ -51,7 +53,7 @@ def read_amass_file(path: str | Path, smpl_dir: str = "") -> Motion:
     p = Path(path)
     if not p.is_file():
         raise MotionFileError(f"AMASS file not found: {p}")
-    arrays = _load_npz(p)
+    arrays = _load_npz(p, _AMASS_KEYS)
     for key in ("poses", "trans"):
         if key not in arrays:
             raise MotionFileError(f"{p.name} is not an AMASS file: missing '{key}'")
