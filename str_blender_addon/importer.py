@@ -1,8 +1,9 @@
 """Import a motion file (or an AMASS .npz) into the Blender scene: rigs, motion, mesh, camera.
 
 ``import_motion`` is what the UI operator and the headless CLI both call. It validates the file
-first (core), then builds everything; on failure the objects it created are removed again so
-nothing half-built is left in the scene.
+first (core), then builds everything; on any failure after that every data-block it created is
+removed and the scene's settings (fps, frame range, camera, active object) are restored, so the
+scene is exactly as before.
 """
 
 from __future__ import annotations
@@ -95,17 +96,21 @@ def import_motion(
 
     before = _snapshot()
     saved_scene = _scene_settings(scene)
-    if options.fps_mode == "MATCH_VIDEO":
-        rate = scene_rate_for(motion.fps)
-        scene.render.fps = rate.fps
-        scene.render.fps_base = rate.fps_base
-    scene_rate = scene.render.fps / scene.render.fps_base
-    frames = key_frames_for(motion.timestamps, scene_rate, options.start_frame)
+    saved_active = context.view_layer.objects.active
     armatures: list[bpy.types.Object] = []
     meshes: list[bpy.types.Object] = []
     actions: list[str] = []
     camera_obj = None
     try:
+        if options.fps_mode == "MATCH_VIDEO":
+            rate = scene_rate_for(motion.fps)
+            scene.render.fps = rate.fps
+            scene.render.fps_base = rate.fps_base
+        scene_rate = scene.render.fps / scene.render.fps_base
+        frames = key_frames_for(motion.timestamps, scene_rate, options.start_frame)
+        frame_start = int(options.start_frame)
+        frame_end = max(int(math.ceil(float(frames[-1]))), frame_start)
+        _check_frame_range(motion, frame_start, frame_end, scene_rate)
         for p in persons:
             track_id = int(motion.track_ids[p])
             name = object_base_name(motion, track_id)
@@ -135,15 +140,16 @@ def import_motion(
                 context, motion, frames, video_background=options.video_background,
                 start_frame=options.start_frame)
             warnings.extend(cam_warnings)
-    except Exception:
+        scene.frame_start = frame_start
+        scene.frame_end = frame_end
+    except BaseException:
+        # leave the scene exactly as it was: every new data-block, the scene settings and the
+        # active object (KeyboardInterrupt included)
         _remove_new(before)
         _restore_scene_settings(scene, saved_scene)
+        _restore_active(context, saved_active)
         raise
 
-    frame_start = int(options.start_frame)
-    frame_end = max(int(math.ceil(float(frames[-1]))), frame_start)
-    scene.frame_start = frame_start
-    scene.frame_end = frame_end
     if armatures:
         context.view_layer.objects.active = armatures[0]
     return ImportResult(
@@ -167,7 +173,8 @@ def _load_smpl(options: ImportOptions, motion: Motion, warnings: list[str]):
 
 _SCENE_SETTINGS = (("render", "fps"), ("render", "fps_base"), ("render", "resolution_x"),
                    ("render", "resolution_y"), ("render", "resolution_percentage"),
-                   ("", "frame_start"), ("", "frame_end"), ("", "camera"))
+                   ("", "frame_start"), ("", "frame_end"), ("", "frame_current"),
+                   ("", "camera"))
 
 
 def _scene_settings(scene: bpy.types.Scene) -> dict[tuple[str, str], object]:
@@ -215,22 +222,70 @@ def _select_persons(motion: Motion, persons: tuple[int, ...] | None) -> list[int
     return out
 
 
-_DATA_KINDS = ("objects", "actions", "armatures", "meshes", "materials", "cameras", "movieclips")
+#: Blender's last frame (MAXFRAME): keys beyond it cannot be shown or played.
+MAX_SCENE_FRAME = 1_048_574
 
 
-def _snapshot() -> dict[str, set[str]]:
-    return {kind: {item.name for item in getattr(bpy.data, kind)} for kind in _DATA_KINDS}
+def _check_frame_range(motion: Motion, frame_start: int, frame_end: int, rate: float) -> None:
+    if frame_start < -MAX_SCENE_FRAME or frame_end > MAX_SCENE_FRAME:
+        raise StrImportError(
+            f"the motion spans scene frames {frame_start}..{frame_end} ({motion.num_frames} "
+            f"frames over {float(motion.timestamps[-1]):.1f} s at {rate:g} fps), beyond "
+            f"Blender's frame range (up to {MAX_SCENE_FRAME}); use a smaller start frame")
 
 
-def _remove_new(before: dict[str, set[str]]) -> None:
-    """Delete every datablock created since ``before`` (objects first, then their data)."""
-    for kind in _DATA_KINDS:
-        collection = getattr(bpy.data, kind)
-        for item in [i for i in collection if i.name not in before[kind]]:
-            try:
-                collection.remove(item)
-            except (ReferenceError, RuntimeError):
-                pass
+def _id_collections() -> list[str]:
+    """Names of every ``bpy.data`` collection of data-blocks (objects, actions, images, ...)."""
+    return sorted(
+        prop.identifier for prop in bpy.types.BlendData.bl_rna.properties
+        if prop.type == "COLLECTION" and getattr(prop, "fixed_type", None) is not None
+        and _is_id_type(prop.fixed_type) and prop.identifier not in _NOT_OURS)
+
+
+#: Data-blocks an import never creates on its own (UI and files) or that go with their owner.
+_NOT_OURS = frozenset({"window_managers", "screens", "workspaces", "scenes", "libraries",
+                       "shape_keys"})
+
+
+def _is_id_type(rna_struct) -> bool:  # type: ignore[no-untyped-def]
+    base = rna_struct
+    while base is not None:
+        if base.identifier == "ID":
+            return True
+        base = base.base
+    return False
+
+
+def _snapshot() -> dict[str, set[int]]:
+    """Pointers of every data-block now in ``bpy.data``, per collection."""
+    return {kind: {item.as_pointer() for item in getattr(bpy.data, kind)}
+            for kind in _id_collections()}
+
+
+def _remove_new(before: dict[str, set[int]]) -> None:
+    """Delete every data-block created since ``before`` (all collections at once)."""
+    new = []
+    for kind, known in before.items():
+        new.extend(i for i in getattr(bpy.data, kind) if i.as_pointer() not in known)
+    if not new:
+        return
+    try:
+        bpy.data.batch_remove(new)
+    except (RuntimeError, ReferenceError, TypeError):
+        for kind in before:
+            collection = getattr(bpy.data, kind)
+            for item in [i for i in collection if i.as_pointer() not in before[kind]]:
+                try:
+                    collection.remove(item)
+                except (ReferenceError, RuntimeError):
+                    pass
+
+
+def _restore_active(context: bpy.types.Context, obj) -> None:  # type: ignore[no-untyped-def]
+    try:
+        context.view_layer.objects.active = obj
+    except (ReferenceError, RuntimeError, TypeError):
+        pass
 
 
 __all__ = ["ImportOptions", "ImportResult", "MotionFileError", "StrImportError", "import_motion"]
