@@ -1,7 +1,8 @@
 """Frozen configuration of the STR network (sizes, paper choices, every ablation switch).
 
 Defaults reproduce the paper's full model (BMVC 2022, Table 2 "full"): 4 TTR fragments, literal
-Eq. 1, STE with time and frequency branches and the convolutional difference, self- and
+Eq. 1, STE with time and frequency branches (the frequency branch emphasising high frequencies,
+see ``ste_freq_mode``) and the convolutional difference, self- and
 cross-integration with the attention-style integration network, SPIN's 3-iteration regressor,
 TCMR-style middle-frame output. Sizes that the paper leaves open are chosen so the temporal
 modules total ~96.7M parameters (see docs/str_model.md for the accounting).
@@ -9,13 +10,59 @@ modules total ~96.7M parameters (see docs/str_model.md for the accounting).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 TTR_MODES: tuple[str, ...] = ("literal", "res2net")
-STE_FREQ_MODES: tuple[str, ...] = ("roundtrip", "difference")
+STE_FREQ_MODES: tuple[str, ...] = ("emphasis", "difference", "circular_difference", "roundtrip")
+STE_KINDS: tuple[str, ...] = ("ste", "senet")
 OUTPUT_MODES: tuple[str, ...] = ("middle", "all")
 WINDOW_REDUCE_MODES: tuple[str, ...] = ("mean", "middle")
+
+#: Sane inclusive bounds of every integer field. A configuration read from a file (a checkpoint
+#: may be crafted) is checked against them before anything is allocated; sizes far beyond the
+#: paper's (T = 16, 2048-d features, GRUs of a few hundred to 1024 units) are refused. The total
+#: size is bounded separately (``param_count.MAX_PARAMETERS``), since the fields multiply.
+FIELD_BOUNDS: dict[str, tuple[int, int]] = {
+    "seq_len": (2, 256),
+    "feat_dim": (1, 8192),
+    "num_fragments": (1, 16),
+    "ttr_hidden": (1, 4096),
+    "ttr_layers": (1, 8),
+    "ste_conv_kernel": (1, 31),
+    "ste_hidden": (1, 4096),
+    "ste_layers": (1, 8),
+    "senet_reduction": (1, 8192),
+    "part_hidden": (1, 4096),
+    "part_layers": (1, 8),
+    "self_repeats": (1, 16),
+    "integration_dim": (1, 8192),
+    "attention_dim": (1, 4096),
+    "attention_layers": (1, 16),
+    "regressor_iterations": (1, 16),
+}
+
+
+def _type_problems(cfg: Any) -> list[str]:
+    """Every field must have its declared type: bool fields real bools, int fields ints (not
+    bools, not floats), str fields strings, regressor_dropout a finite number."""
+    out: list[str] = []
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        kind = type(f.default)
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is float:
+            ok = (isinstance(value, int | float) and not isinstance(value, bool)
+                  and math.isfinite(value))
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            out.append(f"{f.name} must be a {kind.__name__}, got {value!r}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -26,8 +73,11 @@ class STRConfig:
 
     TTR (temporal tendency reasoning, paper Eq. 1-2):
         num_fragments: K in {1, 2, 4, 8}; seq_len must be divisible by K. K = 1 means "undivided":
-            one GRU over the whole window, identical to ``use_ttr=False`` (the paper's two
-            62.7 ablations coincide).
+            one GRU over the whole window, F_ttr = F + GRU(F) (the rebuttal's "1 fragment", 62.7),
+            identical to ``ttr_plain_gru=True`` (the rebuttal's "GRU instead of TTR", 62.7/9.0).
+        use_ttr: False removes TTR entirely (Table 2 "w/o TTR", 61.9/8.7): F_ttr is not an input
+            of Eq. 6, F_STR = Integration(STEF1, STEF2).
+        ttr_plain_gru: True replaces TTR by one GRU over the whole window, F + GRU(F).
         ttr_mode: "literal" = F_i^o = GRU_i(F_i) + F_{i-1}^o (paper's Eq. 1, default);
             "res2net" = F_i^o = GRU_i(F_i + F_{i-1}^o).
         ttr_hidden / ttr_layers / ttr_bidirectional: each fragment GRU; a Linear maps its output
@@ -37,10 +87,19 @@ class STRConfig:
         ste_hidden / ste_layers / ste_bidirectional: the STE GRU(s) (output mapped to feat_dim).
         ste_shared_gru: one GRU serves GRU(F) of both branches and GRU(F_fft) ("we send F and
             F_fft to the GRU"); False gives the time and frequency branches their own GRU.
-        ste_freq_mode: "roundtrip" = real(IFFT(FFT(F))) exactly as the paper writes it (numerically
-            the identity up to float rounding); "difference" = the rebuttal's "FFT -> difference
-            -> IFFT": the spectrum is multiplied by (exp(2*pi*i*k/T) - 1), the Fourier form of the
-            circular adjacent-frame difference, a high-pass filter.
+        ste_freq_mode: how F_fft is formed (see ``ste.py`` and docs/str_model.md):
+            "emphasis" (default) = FFT -> multiply by the non-circular difference filter plus 1
+                -> IFFT, i.e. F_fft(t) = F(t) + (F(t) - F(t-1)), gain 1 at frequency 0 ("preserve
+                human information") rising to 3 at the highest frequency ("highlight the
+                high-frequency motion features");
+            "difference" = the rebuttal's "FFT -> difference -> IFFT" alone: F(t) - F(t-1), zero
+                at t = 0 (no wrap-around), gain 0 at frequency 0;
+            "circular_difference" = F(t+1) - F(t) with wrap-around at t = T-1 (this project's
+                earlier "difference");
+            "roundtrip" = real(IFFT(FFT(F))) exactly as the paper writes it, numerically the
+                identity (the literal reading, for the ablation).
+        ste_kind: "ste" (the paper) or "senet" (the rebuttal's "SENet instead of STE", 62.5):
+            one output GRU(F) * sigmoid(W2 ReLU(W1 AvgPool_t(F))), reduction ``senet_reduction``.
         conv_difference: True = M1 = D_F - D_f (paper); False = raw difference M1 = D_f (ablation).
     Integration strategies (Algorithm 1, c = 2 temporal parts):
         part_hidden / part_layers / part_bidirectional: the GRUs encoding the past half (forward)
@@ -51,9 +110,9 @@ class STRConfig:
         attention_dim: the shared Linear to 256.
         attention_layers: number of Linear+tanh layers after the concatenation, before the
             final Linear(-> K)+tanh+softmax (TCMR uses 2).
-    Ablations (Table 2 and the rebuttal): use_ttr, use_ste, ste_time, ste_freq, use_self,
-        use_cross, plain_aggregation (uniform mean of the projected inputs instead of learned
-        weights), conv_difference.
+    Ablations (Table 2 and the rebuttal): use_ttr, ttr_plain_gru, num_fragments, use_ste,
+        ste_time, ste_freq, ste_kind, use_self, use_cross, plain_aggregation (uniform mean of the
+        projected inputs instead of learned weights), conv_difference, ste_freq_mode.
     Output:
         output: "middle" = one prediction per window for frame seq_len // 2 (TCMR protocol:
             windows with stride 1 and edge padding give one prediction per frame);
@@ -82,8 +141,10 @@ class STRConfig:
     ste_layers: int = 1
     ste_bidirectional: bool = True
     ste_shared_gru: bool = True
-    ste_freq_mode: str = "roundtrip"
+    ste_freq_mode: str = "emphasis"
     conv_difference: bool = True
+    ste_kind: str = "ste"
+    senet_reduction: int = 16
     # integration strategies
     part_hidden: int = 512
     part_layers: int = 1
@@ -95,6 +156,7 @@ class STRConfig:
     attention_layers: int = 2
     # ablation switches
     use_ttr: bool = True
+    ttr_plain_gru: bool = False
     use_ste: bool = True
     ste_time: bool = True
     ste_freq: bool = True
@@ -109,35 +171,33 @@ class STRConfig:
     regressor_dropout: float = 0.5
 
     def __post_init__(self) -> None:
-        problems: list[str] = []
-        if self.seq_len < 2:
-            problems.append(f"seq_len must be >= 2, got {self.seq_len}")
+        problems = _type_problems(self)
+        if problems:  # the range checks below assume the right types
+            raise ValueError("invalid STRConfig: " + "; ".join(problems))
+        for name, (low, high) in FIELD_BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                problems.append(f"{name} must be in [{low}, {high}], got {value}")
         if self.seq_len % 2:
             problems.append(f"seq_len must be even (Algorithm 1 halves it), got {self.seq_len}")
-        if self.num_fragments < 1 or self.seq_len % self.num_fragments:
+        if self.seq_len % self.num_fragments:
             problems.append(
-                f"num_fragments={self.num_fragments} must be >= 1 and divide seq_len={self.seq_len}"
+                f"num_fragments={self.num_fragments} must divide seq_len={self.seq_len}"
             )
-        if self.ttr_mode not in TTR_MODES:
-            problems.append(f"ttr_mode must be one of {TTR_MODES}, got {self.ttr_mode!r}")
-        if self.ste_freq_mode not in STE_FREQ_MODES:
-            problems.append(f"ste_freq_mode must be one of {STE_FREQ_MODES}, got {self.ste_freq_mode!r}")
-        if self.output not in OUTPUT_MODES:
-            problems.append(f"output must be one of {OUTPUT_MODES}, got {self.output!r}")
-        if self.window_reduce not in WINDOW_REDUCE_MODES:
-            problems.append(f"window_reduce must be one of {WINDOW_REDUCE_MODES}, got {self.window_reduce!r}")
-        if self.ste_conv_kernel < 1 or self.ste_conv_kernel % 2 == 0:
-            problems.append(f"ste_conv_kernel must be odd and >= 1, got {self.ste_conv_kernel}")
-        for name in ("feat_dim", "ttr_hidden", "ttr_layers", "ste_hidden", "ste_layers",
-                     "part_hidden", "part_layers", "integration_dim", "attention_dim",
-                     "attention_layers", "regressor_iterations"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.self_repeats < 1:
-            problems.append(f"self_repeats (N) must be >= 1, got {self.self_repeats}")
+        choices = (("ttr_mode", TTR_MODES), ("ste_freq_mode", STE_FREQ_MODES),
+                   ("ste_kind", STE_KINDS), ("output", OUTPUT_MODES),
+                   ("window_reduce", WINDOW_REDUCE_MODES))
+        for name, allowed in choices:
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.ste_conv_kernel % 2 == 0:
+            problems.append(f"ste_conv_kernel must be odd, got {self.ste_conv_kernel}")
+        if self.senet_reduction > self.feat_dim:
+            problems.append(f"senet_reduction {self.senet_reduction} exceeds feat_dim {self.feat_dim}")
         if not 0.0 <= self.regressor_dropout < 1.0:
             problems.append(f"regressor_dropout must be in [0, 1), got {self.regressor_dropout}")
-        if self.use_ste and not (self.ste_time or self.ste_freq):
+        if (self.use_ste and self.ste_kind == "ste"
+                and not (self.ste_time or self.ste_freq)):
             problems.append("use_ste=True needs ste_time or ste_freq (or set use_ste=False)")
         if problems:
             raise ValueError("invalid STRConfig: " + "; ".join(problems))
@@ -154,8 +214,10 @@ class STRConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> STRConfig:
         """Build from a dict; unknown keys are an error (a typo must not silently be ignored)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"STRConfig must be a dict of fields, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(k) for k in set(data) - known)
         if unknown:
             raise ValueError(f"unknown STRConfig keys: {unknown}; known keys: {sorted(known)}")
         return cls(**data)

@@ -11,7 +11,9 @@ Forward contract (used by training and the capture solver; keep stable):
     With ``is_train=True`` and ``aux_predictions`` the dict also holds ``aux``: the same keys
     with shape (B, 2, ...) regressed from the past / future part summaries (TCMR trains its
     bef/aft predictions the same way, against the middle frame's targets).
-Ablations: w/o STE -> F_STR = F_ttr; w/o self -> Z = Integration(F_STR, F_CF); w/o cross ->
+Ablations: the inputs of Eq. 6 are those of F_ttr, STEF1, STEF2 that exist (w/o TTR drops F_ttr,
+w/o STE drops both STEFs, SENet instead of STE gives one STEF); with one input F_STR is that
+input, with none F_STR = F. w/o self -> Z = Integration(F_STR, F_CF); w/o cross ->
 Z = Integration(F^{c1}_self, F_STR, F^{c2}_self); both off -> Z = F_STR.
 """
 
@@ -40,13 +42,17 @@ class STRNet(nn.Module):
         self.config = cfg
         d, c = cfg.integration_dim, cfg.feat_dim
         a, n, plain = cfg.attention_dim, cfg.attention_layers, cfg.plain_aggregation
-        self.ttr = TemporalTendencyReasoning(cfg)
+        self.ttr: TemporalTendencyReasoning | None = None
+        str_inputs = 0
+        if cfg.use_ttr:
+            self.ttr = TemporalTendencyReasoning(cfg)
+            str_inputs += 1
         self.ste: SpatialTendencyEnhancing | None = None
-        self.integrate_str: IntegrationNetwork | None = None
-        str_inputs = 1
         if cfg.use_ste:
             self.ste = SpatialTendencyEnhancing(cfg)
-            str_inputs += int(cfg.ste_time) + int(cfg.ste_freq)
+            str_inputs += 1 if cfg.ste_kind == "senet" else int(cfg.ste_time) + int(cfg.ste_freq)
+        self.integrate_str: IntegrationNetwork | None = None
+        if str_inputs > 1:
             self.integrate_str = IntegrationNetwork((c,) * str_inputs, d, a, n, plain)
         str_dim = d if self.integrate_str is not None else c
         self.strategies: IntegrationStrategies | None = None
@@ -86,11 +92,13 @@ class STRNet(nn.Module):
         def pick(x: torch.Tensor) -> torch.Tensor:
             return x[:, mid] if only_mid else x
 
-        f_str = pick(self.ttr(features))
-        if self.ste is not None and self.integrate_str is not None:
-            stef1, stef2 = self.ste(features)
-            inputs = [f_str] + [pick(s) for s in (stef1, stef2) if s is not None]
-            f_str, _ = self.integrate_str(*inputs)
+        str_inputs = [] if self.ttr is None else [pick(self.ttr(features))]
+        if self.ste is not None:
+            str_inputs += [pick(s) for s in self.ste(features) if s is not None]
+        if self.integrate_str is not None:
+            f_str, _ = self.integrate_str(*str_inputs)
+        else:
+            f_str = str_inputs[0] if str_inputs else pick(features)
         if middle and not only_mid:
             f_str = f_str.mean(dim=1)  # window_reduce="mean": (B, T, D) -> (B, D)
 

@@ -8,7 +8,9 @@ cascade links neighbours:
 - ``res2net`` (the Res2Net-style reading): F_i^o = GRU_i(F_i + F_{i-1}^o)
 
 Output (Eq. 2): F_ttr = F + concat_t(F_1^o, ..., F_K^o), shape (B, T, C).
-K = 1 ("undivided") and the "w/o TTR" ablation are both a plain GRU: F_ttr = F + GRU(F).
+K = 1 ("undivided", the rebuttal's "1 fragment") and ``ttr_plain_gru`` (the rebuttal's "GRU
+instead of TTR") are both one plain GRU: F_ttr = F + GRU(F). Table 2's "w/o TTR" removes the
+module altogether (``use_ttr=False``; STRNet then builds no TTR, see ``str_net.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class TemporalTendencyReasoning(nn.Module):
 
     def __init__(self, cfg: STRConfig) -> None:
         super().__init__()
-        self.plain = (not cfg.use_ttr) or cfg.num_fragments == 1
+        self.plain = cfg.ttr_plain_gru or cfg.num_fragments == 1
         self.num_fragments = 1 if self.plain else cfg.num_fragments
         self.mode = cfg.ttr_mode
         count = 1 if self.plain else cfg.num_fragments - 1

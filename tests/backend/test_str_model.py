@@ -11,7 +11,12 @@ import torch
 
 from inference_backend.models import STRConfig, STRNet
 from inference_backend.models.param_count import PAPER_TOTAL, parameter_report
-from inference_backend.models.ste import fft_difference, fft_roundtrip
+from inference_backend.models.ste import (
+    fft_backward_difference,
+    fft_circular_difference,
+    fft_roundtrip,
+    frequency_feature,
+)
 
 SMALL = dict(feat_dim=32, ttr_hidden=8, ste_hidden=8, part_hidden=8, integration_dim=32,
              attention_dim=8, regressor_dropout=0.0)
@@ -23,11 +28,17 @@ ABLATIONS: dict[str, dict] = {
     "fragments_2": {"num_fragments": 2},
     "fragments_8": {"num_fragments": 8},
     "wo_ttr": {"use_ttr": False},
+    "gru_instead_of_ttr": {"ttr_plain_gru": True},
+    "wo_ttr_and_ste": {"use_ttr": False, "use_ste": False},
+    "wo_ttr_one_ste_branch": {"use_ttr": False, "ste_freq": False},
+    "senet_instead_of_ste": {"ste_kind": "senet"},
     "wo_ste": {"use_ste": False},
     "wo_ste_time": {"ste_time": False},
     "wo_ste_freq": {"ste_freq": False},
     "ste_separate_grus": {"ste_shared_gru": False},
     "ste_freq_difference": {"ste_freq_mode": "difference"},
+    "ste_freq_circular_difference": {"ste_freq_mode": "circular_difference"},
+    "ste_freq_roundtrip": {"ste_freq_mode": "roundtrip"},
     "raw_difference": {"conv_difference": False},
     "wo_self": {"use_self": False},
     "wo_cross": {"use_cross": False},
@@ -130,7 +141,8 @@ def test_ttr_res2net_equation() -> None:
 
 
 def test_ste_time_equation() -> None:
-    """STEF1 = GRU(F) * sigmoid(mean_t((S_F(t+1)-S_F(t)) - (F(t+1)-F(t))))."""
+    """STEF1 = GRU(F) * sigmoid(mean_t((S_F(t+1)-S_F(t)) - (F(t+1)-F(t))));
+    STEF2 = GRU(F_fft) * sigmoid(mean_t(GRU(F) - F)) with the default (emphasis) F_fft."""
     torch.manual_seed(5)
     ste = STRNet(small()).ste
     x = torch.randn(2, 16, 32)
@@ -141,17 +153,114 @@ def test_ste_time_equation() -> None:
     assert torch.allclose(stef1, expected, atol=1e-6)
     g = ste.gru(x)
     a2 = torch.sigmoid((g - x).mean(1, keepdim=True))
-    assert torch.allclose(stef2, ste.gru(fft_roundtrip(x)) * a2, atol=1e-5)
+    f_fft = 2 * x - torch.cat((x[:, :1], x[:, :-1]), dim=1)  # F(t) + (F(t) - F(t-1))
+    assert torch.allclose(stef2, ste.gru(f_fft) * a2, atol=1e-5)
 
 
-def test_fft_roundtrip_is_identity_and_difference_is_circular_diff() -> None:
+def test_fourier_filters_match_their_time_domain_forms() -> None:
     torch.manual_seed(6)
     x = torch.randn(3, 16, 32)
     # The paper's F_fft = IFFT(FFT(F)) is numerically the identity (documented honestly).
     assert torch.allclose(fft_roundtrip(x), x, atol=1e-6)
-    # The rebuttal's reading: difference in the Fourier domain = circular x(t+1) - x(t).
-    expected = torch.roll(x, shifts=-1, dims=1) - x
-    assert torch.allclose(fft_difference(x), expected, atol=1e-5)
+    assert torch.allclose(frequency_feature(x, "roundtrip"), x, atol=1e-6)
+    # circular: x(t+1) - x(t), wrapping at the end
+    circular = torch.roll(x, shifts=-1, dims=1) - x
+    assert torch.allclose(fft_circular_difference(x), circular, atol=1e-5)
+    # non-circular backward difference: x(t) - x(t-1), zero at t = 0, no wrap-around
+    backward = x - torch.cat((x[:, :1], x[:, :-1]), dim=1)
+    assert torch.allclose(fft_backward_difference(x), backward, atol=1e-5)
+    assert torch.allclose(frequency_feature(x, "difference"), backward, atol=1e-5)
+    assert frequency_feature(x, "difference")[:, 0].abs().max() < 1e-5
+    # the last frame does not leak into the first (the circular version does)
+    y = torch.zeros(1, 16, 1)
+    y[0, -1] = 1.0
+    assert fft_backward_difference(y)[0, 0].abs() < 1e-6
+    assert fft_circular_difference(y)[0, -1].abs() > 0.5
+    assert torch.allclose(frequency_feature(x, "emphasis"), x + backward, atol=1e-5)
+
+
+def _sinusoid(cycles: float, frames: int = 16, channels: int = 32) -> torch.Tensor:
+    t = torch.arange(frames, dtype=torch.float32)
+    direction = torch.randn(channels, generator=torch.Generator().manual_seed(11))
+    wave = torch.cos(2 * torch.pi * cycles * t / frames)
+    return (wave[:, None] * direction[None, :] / direction.norm()).unsqueeze(0)
+
+
+def test_frequency_branch_differs_from_time_branch_and_prefers_high_frequencies() -> None:
+    """The default F_fft is not F: GRU(F_fft) (the frequency branch before its gate) differs from
+    GRU(F) (the time branch before its gate), and the branch output moves more for a
+    high-frequency change of the input than for a low-frequency change of the same energy.
+    The literal round trip is shown to be the no-op the docs describe."""
+    torch.manual_seed(12)
+    cfg = small(ste_hidden=32)
+    ste = STRNet(cfg).ste
+    literal = STRNet(cfg.replace(ste_freq_mode="roundtrip")).ste
+    literal.load_state_dict(ste.state_dict())
+    base = 0.5 * torch.randn(1, 16, 32)
+    with torch.no_grad():
+        g = ste.gru(base)
+        stef1, stef2 = ste(base)
+        a1 = torch.sigmoid(((ste.conv(base.transpose(1, 2)).transpose(1, 2).diff(dim=1))
+                            - base.diff(dim=1)).mean(1, keepdim=True))
+        a2 = torch.sigmoid((g - base).mean(1, keepdim=True))
+        freq_feature, time_feature = stef2 / a2, stef1 / a1
+        assert torch.allclose(time_feature, g, atol=1e-5)
+        rel = (freq_feature - time_feature).norm() / time_feature.norm()
+        assert rel > 0.2, rel
+        l1, l2 = literal(base)
+        rel_literal = (l2 / a2 - l1 / a1).norm() / (l1 / a1).norm()
+        assert rel_literal < 1e-4, rel_literal  # the literal pair: same GRU input, a no-op
+
+        def response(branch: torch.nn.Module, cycles: float) -> float:
+            bump = 0.5 * _sinusoid(cycles)
+            return float((branch(base + bump)[1] - branch(base)[1]).norm())
+
+        high, low = response(ste, 8), response(ste, 1)
+        literal_high, literal_low = response(literal, 8), response(literal, 1)
+    print(f"\nfrequency branch response high/low: default {high / low:.2f}, "
+          f"literal {literal_high / literal_low:.2f}")
+    assert high > 1.5 * low
+    assert high / low > 1.5 * (literal_high / literal_low)
+    # the filter itself: gain 3 at the highest frequency, 1 at frequency 0 (nothing lost)
+    nyquist = frequency_feature(_sinusoid(8), "emphasis")[:, 1:]
+    assert torch.allclose(nyquist.norm() / _sinusoid(8)[:, 1:].norm(), torch.tensor(3.0), atol=1e-4)
+    constant = torch.ones(1, 16, 4)
+    assert torch.allclose(frequency_feature(constant, "emphasis"), constant, atol=1e-5)
+
+
+def test_wo_ttr_removes_the_module_and_gru_instead_of_ttr_is_one_fragment() -> None:
+    torch.manual_seed(13)
+    removed = STRNet(small(use_ttr=False))
+    assert removed.ttr is None
+    assert not any(k.startswith("ttr.") for k in removed.state_dict())
+    # Eq. 6 then integrates the two STE outputs only
+    assert len(removed.integrate_str.project) == 2
+    gru = STRNet(small(ttr_plain_gru=True))
+    one = STRNet(small(num_fragments=1))
+    assert len(gru.ttr.grus) == 1
+    assert gru.state_dict().keys() == one.state_dict().keys()
+    x = torch.randn(2, 16, 32)
+    one.load_state_dict(gru.state_dict())
+    gru.eval()
+    one.eval()
+    assert torch.allclose(gru.ttr(x), x + gru.ttr.grus[0](x), atol=1e-6)
+    assert torch.allclose(gru(x)["theta"], one(x)["theta"], atol=1e-6)
+    full = STRNet(small())
+    assert len(full.ttr.grus) == 3 and len(full.integrate_str.project) == 3
+
+
+def test_senet_instead_of_ste_equation() -> None:
+    torch.manual_seed(14)
+    model = STRNet(small(ste_kind="senet"))
+    ste = model.ste
+    assert ste.conv is None and ste.gru_freq is None
+    assert len(model.integrate_str.project) == 2  # F_ttr and the SENet feature
+    x = torch.randn(2, 16, 32)
+    squeeze = ste.squeeze[2](torch.relu(ste.squeeze[0](x.mean(1, keepdim=True))))
+    out, none = ste(x)
+    assert none is None
+    assert torch.allclose(out, ste.gru(x) * torch.sigmoid(squeeze), atol=1e-6)
+    assert ste.squeeze[0].out_features == 32 // 16
 
 
 def test_integration_weights_sum_to_one_and_plain_is_mean() -> None:
