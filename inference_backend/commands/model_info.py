@@ -44,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..models import STRConfig, STRNet
-    from ..models.param_count import parameter_report
+    from ..models.param_count import check_model_size, parameter_report
 
     try:
         cfg = STRConfig.from_dict(_read_config(args.config))
+        check_model_size(cfg)
     except (ValueError, TypeError, OSError) as exc:  # json.JSONDecodeError is a ValueError
         print(f"model-info: bad --config: {exc}", file=sys.stderr)
         return int(ExitCode.USAGE)

@@ -2,7 +2,12 @@
 
 Every read goes through ``torch.load(weights_only=True)``: tensors, plain containers and
 numbers only; a file whose pickle asks to build other objects (a ``__reduce__`` payload) is
-refused by torch and reported as a :class:`CheckpointError` -- nothing in it runs.
+refused by torch and reported as a :class:`CheckpointError` -- nothing in it runs. The only
+additions to torch's allow-list, active just for the duration of one read, are numeric numpy
+scalars and dtypes (TCMR's and VIBE's trainers store ``'performance'`` as a numpy float):
+``numpy.dtype`` and ``numpy.core.multiarray.scalar`` wrapped so that they build numeric
+(bool/int/uint/float/complex) values only, and numpy's numeric dtype classes. Object, string,
+void and datetime dtypes, numpy arrays and everything else stay refused.
 
 STR checkpoint format (one ``.pt`` file, written atomically):
     {"config": STRConfig.to_dict(), "model": STRNet state_dict (+ "backbone."-prefixed ResNet-50
@@ -15,18 +20,21 @@ from __future__ import annotations
 
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..atomic_io import atomic_write
 from ..errors import CaptureError, ExitCode
 from .config import STRConfig
+from .param_count import check_model_size
 from .str_net import STRNet
 
 FORMAT_NAME = "str-mocap-str"
@@ -64,27 +72,91 @@ class LoadReport:
         return "; ".join(parts + list(self.notes))
 
 
+NUMERIC_KINDS = "biufc"  # bool, int, uint, float, complex
+
+
+def _numeric_dtype(spec: Any, align: bool = False, copy: bool = True) -> np.dtype:
+    """``numpy.dtype`` as the pickle calls it, for numeric dtypes only."""
+    dtype = np.dtype(spec, align, copy)
+    if dtype.kind not in NUMERIC_KINDS:
+        raise pickle.UnpicklingError(f"unsupported GLOBAL numpy.dtype({spec!r}): not numeric")
+    return dtype
+
+
+def _numeric_scalar(dtype: Any, data: Any = None) -> Any:
+    """``numpy.core.multiarray.scalar(dtype, bytes)`` for numeric dtypes only."""
+    if not isinstance(dtype, np.dtype) or dtype.kind not in NUMERIC_KINDS or not isinstance(data, bytes):
+        raise pickle.UnpicklingError("unsupported GLOBAL numpy scalar: not a numeric value")
+    return _numpy_scalar_constructor()(dtype, data)
+
+
+def _numpy_scalar_constructor() -> Any:
+    """numpy's own scalar constructor (numpy 2 moved numpy.core to numpy._core)."""
+    try:
+        from numpy._core.multiarray import scalar  # type: ignore[import-not-found]
+    except ImportError:
+        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
+    return scalar
+
+
+def _numpy_numeric_globals() -> list[Any]:
+    dtype_classes = {type(np.dtype(code))
+                     for code in np.typecodes["AllInteger"] + np.typecodes["AllFloat"] + "?"}
+    return [
+        (_numeric_dtype, "numpy.dtype"),
+        (_numeric_scalar, "numpy.core.multiarray.scalar"),
+        (_numeric_scalar, "numpy._core.multiarray.scalar"),
+        *sorted(dtype_classes, key=str),
+    ]
+
+
+@contextmanager
+def _numpy_scalars_allowed() -> Iterator[None]:
+    """torch's weights-only allow-list plus numeric numpy scalars, for this block only."""
+    with torch.serialization.safe_globals(_numpy_numeric_globals()):
+        yield
+
+
 def safe_torch_load(path: Path | str) -> Any:
-    """``torch.load(path, weights_only=True)`` on CPU with clear errors (missing, unsafe, corrupt)."""
+    """``torch.load(path, weights_only=True)`` on CPU with clear errors (missing, empty, unsafe,
+    corrupt). Numeric numpy scalars (TCMR/VIBE ``performance``) are accepted, nothing else."""
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"checkpoint not found: {p}")
     if not p.is_file():
         raise CheckpointError(f"checkpoint path is not a file: {p}")
+    size = p.stat().st_size
+    if size == 0:
+        raise CheckpointError(
+            f"checkpoint {p} is empty (0 bytes): the download, copy or training run that wrote it "
+            "did not finish; get the file again"
+        )
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with _numpy_scalars_allowed():
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"(Unsupported global: GLOBAL [\w.]+|unsupported GLOBAL [\w.]+)", str(exc))
+        found = re.search(r"(Unsupported global: GLOBAL [\w.]+|unsupported GLOBAL [\w.]+[^:\n]*)",
+                          str(exc))
         if found is None:
             raise CheckpointError(
-                f"cannot read checkpoint {p}: not a PyTorch weights file ({str(exc).splitlines()[0]})"
+                f"cannot read checkpoint {p} ({size:,} bytes): not a PyTorch weights file "
+                f"({_first_line(exc)})"
             ) from exc
         raise CheckpointError(
             f"refused to load {p}: it contains Python objects other than tensors (possibly "
             f"malicious code); only weights-only checkpoints are accepted ({found.group(0)})"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {p}: {exc}") from exc
+        raise CheckpointError(
+            f"cannot read checkpoint {p} ({size:,} bytes): {_first_line(exc)} -- the file is "
+            "truncated, corrupt or not a PyTorch file"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _state_dict_from(obj: Any, source: str) -> dict[str, torch.Tensor]:
@@ -162,16 +234,40 @@ class LoadedSTR:
     report: LoadReport
 
 
+def _not_str_message(path: Path | str, obj: Any) -> str:
+    """Why ``obj`` is not an STR checkpoint, naming what it looks like and what to do."""
+    how = ("STR checkpoints are written by `python -m inference_backend train` (model_best.pt, "
+           "checkpoint.pt) and hold 'config', 'model' and 'meta'")
+    if isinstance(obj, Mapping):
+        keys = sorted(str(k) for k in obj)
+        inner = obj.get("model")
+        if "gen_state_dict" in obj:
+            return (f"{path} is a TCMR/VIBE training checkpoint (keys {keys}), a different network "
+                    f"than STR; {how}")
+        if isinstance(inner, Mapping) and any(str(k).startswith(("conv1.", "layer1.", "fc1."))
+                                              for k in inner):
+            return (f"{path} is a SPIN checkpoint (ResNet-50 + regressor). STR uses SPIN weights "
+                    "only for its backbone: set STR_MOCAP_SPIN_CHECKPOINT to this file or put it "
+                    f"as spin_model_checkpoint.pth.tar in the SMPL folder (--smpl-dir); {how}")
+        if keys and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return (f"{path} is a bare state dict ({len(keys)} tensors) without the stored "
+                    f"network configuration; {how}")
+        return f"{path} is not an STR checkpoint (top-level keys {keys[:10]}); {how}"
+    return f"{path} is not an STR checkpoint (it holds a {type(obj).__name__}); {how}"
+
+
 def load_str_checkpoint(path: Path | str, strict: bool = True) -> LoadedSTR:
-    """Build STRNet from the stored config and load its weights by key name."""
+    """Build STRNet from the stored config and load its weights by key name.
+
+    The stored config is validated (types, per-field bounds, total parameter count) before the
+    model is built, so a crafted file cannot make this allocate absurd amounts of memory."""
     obj = safe_torch_load(path)
     if not isinstance(obj, Mapping) or "config" not in obj or "model" not in obj:
-        raise CheckpointError(
-            f"{path} is not an STR checkpoint (expected keys 'config' and 'model'; a SPIN "
-            f"checkpoint goes to --spin-checkpoint)"
-        )
+        raise CheckpointError(_not_str_message(path, obj))
     try:
-        cfg = STRConfig.from_dict(dict(obj["config"]))
+        cfg = STRConfig.from_dict(obj["config"] if isinstance(obj["config"], dict)
+                                  else dict(obj["config"]))
+        check_model_size(cfg)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: invalid stored config: {exc}") from exc
     state = _state_dict_from(obj["model"], str(path))

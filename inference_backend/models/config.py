@@ -61,7 +61,7 @@ def _type_problems(cfg: Any) -> list[str]:
         else:
             ok = isinstance(value, kind)
         if not ok:
-            out.append(f"{f.name} must be a {kind.__name__}, got {value!r}")
+            out.append(f"{f.name} must be of type {kind.__name__}, got {value!r}")
     return out
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
+from .config import STRConfig
 from .str_net import TEMPORAL_MODULES, STRNet
 
 RESNET50_BACKBONE_PARAMS = 23_508_032
@@ -21,6 +23,28 @@ PAPER_TOTAL = 127_190_000
 PAPER_TEMPORAL_ESTIMATE = PAPER_TOTAL - (
     RESNET50_BACKBONE_PARAMS + 2 * SPIN_REGRESSOR_PARAMS + SMPL_PLACEHOLDER_PARAMS
 )
+
+
+#: Largest STR model a configuration (e.g. one stored in a checkpoint) may ask for: 1e9
+#: parameters (4 GB in fp32), ten times the paper's model. Larger is refused before allocating.
+MAX_PARAMETERS = 1_000_000_000
+
+
+def estimated_parameters(cfg: STRConfig) -> int:
+    """Parameters STRNet(cfg) would have, counted on PyTorch's meta device (no memory used)."""
+    with torch.device("meta"):
+        return count_params(STRNet(cfg))
+
+
+def check_model_size(cfg: STRConfig, limit: int = MAX_PARAMETERS) -> int:
+    """The parameter count of ``cfg``; ValueError when it exceeds ``limit``."""
+    n = estimated_parameters(cfg)
+    if n > limit:
+        raise ValueError(
+            f"the configuration asks for {n:,} parameters ({4 * n / 1e9:.1f} GB in fp32), more "
+            f"than the limit of {limit:,}; the paper's model has about 100M"
+        )
+    return n
 
 
 def count_params(module: nn.Module | None) -> int:

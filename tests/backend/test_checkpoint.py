@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -90,12 +91,144 @@ def test_wrong_shapes_missing_file_and_wrong_kind(tmp_path: Path) -> None:
     assert err.value.code == ExitCode.MODEL_PROBLEM
     with pytest.raises(CheckpointError, match="not found"):
         load_str_checkpoint(tmp_path / "nope.pt")
-    torch.save({"model": spin_state_dict()}, tmp_path / "spin.pt")
-    with pytest.raises(CheckpointError, match="not an STR checkpoint"):
-        load_str_checkpoint(tmp_path / "spin.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a zip, not a pickle")
     with pytest.raises(CheckpointError, match="cannot read"):
         load_str_checkpoint(tmp_path / "junk.pt")
+
+
+def test_spin_tcmr_and_empty_files_get_messages_that_name_real_options(tmp_path: Path) -> None:
+    """A SPIN or TCMR file passed as the STR checkpoint is recognised and the message names
+    options that exist (never a non-existent --spin-checkpoint flag of capture); an empty file
+    says it is empty."""
+    torch.save({"model": spin_state_dict(), "epoch": 1}, tmp_path / "spin.pt")
+    with pytest.raises(CheckpointError, match="is a SPIN checkpoint") as err:
+        load_str_checkpoint(tmp_path / "spin.pt")
+    text = str(err.value)
+    assert "STR_MOCAP_SPIN_CHECKPOINT" in text and "spin_model_checkpoint.pth.tar" in text
+    assert "--spin-checkpoint" not in text
+    assert "inference_backend train" in text
+    torch.save({"gen_state_dict": {"encoder.gru_cur.weight_ih_l0": torch.zeros(3)},
+                "performance": np.float64(52.7), "epoch": 3}, tmp_path / "tcmr.pth.tar")
+    with pytest.raises(CheckpointError, match="TCMR/VIBE training checkpoint") as err:
+        load_str_checkpoint(tmp_path / "tcmr.pth.tar")
+    assert "--spin-checkpoint" not in str(err.value)
+    torch.save({"a": torch.zeros(2)}, tmp_path / "bare.pt")
+    with pytest.raises(CheckpointError, match="bare state dict"):
+        load_str_checkpoint(tmp_path / "bare.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"is empty \(0 bytes\)") as err:
+        load_str_checkpoint(tmp_path / "empty.pt")
+    assert err.value.code == ExitCode.MODEL_PROBLEM
+    # a truncated file: the message carries the size and the reader's reason
+    good = save_str_checkpoint(tmp_path / "good.pt", STRNet(SMALL))
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*\(200 bytes\): \w+"):
+        load_str_checkpoint(tmp_path / "cut.pt")
+
+
+@pytest.mark.parametrize("change", [
+    {"feat_dim": 10**7},
+    {"ttr_hidden": 10**6},
+    {"ttr_layers": 1000},
+    {"seq_len": 10**6},
+    {"self_repeats": 10**5},
+    {"attention_layers": 10**4},
+    {"regressor_iterations": 10**6},
+    {"ste_conv_kernel": 10**5 + 1},
+    {"feat_dim": 8192, "ttr_hidden": 4096, "ste_hidden": 4096, "part_hidden": 4096,
+     "ttr_layers": 8, "ste_layers": 8, "part_layers": 8, "integration_dim": 8192},
+    {"feat_dim": "2048"},
+    {"use_ttr": "yes"},
+    {"ttr_hidden": 1.5},
+    {"regressor_dropout": float("nan")},
+])
+def test_crafted_config_with_absurd_sizes_is_refused_before_allocating(
+    tmp_path: Path, change: dict, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = save_str_checkpoint(tmp_path / "str.pt", STRNet(SMALL))
+    obj = torch.load(path, weights_only=True)
+    obj["config"].update(change)
+    torch.save(obj, tmp_path / "crafted.pt")
+    built: list[str] = []  # the device each STRNet was built on
+    original = STRNet.__init__
+
+    def recording_init(self, cfg=None) -> None:
+        built.append(torch.empty(0).device.type)
+        original(self, cfg)
+
+    monkeypatch.setattr(STRNet, "__init__", recording_init)
+    with pytest.raises(CheckpointError, match="invalid stored config") as err:
+        load_str_checkpoint(tmp_path / "crafted.pt")
+    assert err.value.code == ExitCode.MODEL_PROBLEM == 8
+    # refused before any module was built with real memory (only the size estimate on "meta")
+    assert set(built) <= {"meta"}
+    print(err.value)
+
+
+def _tcmr_trainer_file(path: Path, performance: object) -> dict:
+    """What TCMR's/VIBE's Trainer.save_model writes: epoch, gen_state_dict, a numpy-scalar
+    'performance' (PA-MPJPE from numpy), optimizer states (here also a numpy dtype)."""
+    sd = {f"regressor.{k}": v for k, v in spin_state_dict(5).items()
+          if not k.startswith(("conv", "bn", "layer"))}
+    sd["encoder.gru_cur.weight_ih_l0"] = torch.zeros(3)
+    obj = {"epoch": 12, "gen_state_dict": sd, "performance": performance,
+           "gen_optimizer": {"state": {}, "param_groups": [{"lr": 5e-5}]},
+           "feature_dtype": np.dtype("float32"), "disc_motion_state_dict": {},
+           "disc_motion_optimizer": {}}
+    torch.save(obj, path)
+    return obj
+
+
+@pytest.mark.parametrize("performance", [np.float64(52.7), np.float32(61.6), np.int64(3)])
+def test_tcmr_vibe_trainer_checkpoint_with_numpy_scalar_loads(tmp_path: Path, performance) -> None:
+    obj = _tcmr_trainer_file(tmp_path / "model_best.pth.tar", performance)
+    with pytest.raises(Exception, match="numpy"):  # plain weights_only torch refuses it
+        torch.load(tmp_path / "model_best.pth.tar", weights_only=True)
+    state = load_spin_state(tmp_path / "model_best.pth.tar")
+    regressor = SMPLRegressor()
+    rep = load_spin_weights(state, regressor=regressor)["regressor"]
+    assert rep.missing == ()
+    assert torch.equal(regressor.fc1.weight, obj["gen_state_dict"]["regressor.fc1.weight"])
+    from inference_backend.models.checkpoint import safe_torch_load
+
+    loaded = safe_torch_load(tmp_path / "model_best.pth.tar")
+    assert type(loaded["performance"]) is type(performance)
+    assert loaded["performance"] == performance
+    assert loaded["feature_dtype"] == np.dtype("float32")
+    # the allow-list was scoped to the read: plain torch.load refuses the file again
+    assert not any("numpy" in str(g) for g in torch.serialization.get_safe_globals())
+    with pytest.raises(Exception, match="numpy"):
+        torch.load(tmp_path / "model_best.pth.tar", weights_only=True)
+
+
+class _ObjectScalar:
+    """Pickles as numpy.core.multiarray.scalar(dtype('O'), payload): an object-dtype scalar."""
+
+    def __init__(self, payload: object) -> None:
+        self.payload = payload
+
+    def __reduce__(self):  # noqa: ANN204 - the attack
+        return (np.core.multiarray.scalar, (np.dtype("O"), self.payload))
+
+
+@pytest.mark.parametrize("value", [
+    np.array([1.0, 2.0]),                      # numpy arrays are not on the list
+    np.str_("text"),                           # a string scalar
+    np.datetime64("2020-01-01"),               # a datetime scalar
+    "object_scalar",                           # object dtype through the allowed scalar name
+    "payload",                                 # os.system payload beside a numpy scalar
+])
+def test_everything_else_numpy_is_still_refused(tmp_path: Path, value) -> None:
+    marker = tmp_path / "pwned.txt"
+    if isinstance(value, str) and value == "object_scalar":
+        value = _ObjectScalar(3)
+    elif isinstance(value, str) and value == "payload":
+        value = _Payload(marker)
+    torch.save({"gen_state_dict": {"a": torch.zeros(1)}, "performance": np.float64(1.0),
+                "extra": value}, tmp_path / "f.pt")
+    with pytest.raises(CheckpointError, match="refused to load"):
+        load_spin_state(tmp_path / "f.pt")
+    assert not marker.exists()
 
 
 class _Payload:
@@ -158,3 +291,28 @@ def test_backbone_shapes_and_count() -> None:
         assert backbone(torch.randn(2, 3, 224, 224)).shape == (2, 2048)
     with pytest.raises(ValueError, match="224"):
         backbone(torch.randn(1, 3, 200, 200))
+
+
+def test_capture_refuses_crafted_and_spin_files_with_exit_8(tmp_path: Path, backend_cmd,
+                                                             backend_env, sample_clip) -> None:
+    """Through the real CLI: exit code 8, an error event with the reason, no output file."""
+    import json
+    import subprocess
+
+    path = save_str_checkpoint(tmp_path / "str.pt", STRNet(SMALL))
+    obj = torch.load(path, weights_only=True)
+    obj["config"]["feat_dim"] = 10**7
+    torch.save(obj, tmp_path / "crafted.pt")
+    torch.save({"model": spin_state_dict(), "epoch": 1}, tmp_path / "spin.pt")
+    for name, words in (("crafted.pt", "feat_dim must be in"), ("spin.pt", "is a SPIN checkpoint")):
+        out = tmp_path / f"{name}.npz"
+        proc = subprocess.run(
+            [*backend_cmd, "capture", str(sample_clip), "-o", str(out), "--progress", "jsonl",
+             "--solver", "str", "--str-checkpoint", str(tmp_path / name)],
+            capture_output=True, text=True, env=backend_env, timeout=180,
+        )
+        assert proc.returncode == int(ExitCode.MODEL_PROBLEM) == 8, proc.stderr[-2000:]
+        events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+        assert events[-1]["event"] == "error" and words in events[-1]["message"], events[-1]
+        assert "--spin-checkpoint" not in events[-1]["message"]
+        assert not out.exists()
