@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from inference_backend.motion_types import CameraIntrinsics
+
 DEFAULT_FOV_DEG = 60.0
 
 
@@ -154,6 +156,27 @@ def estimate_focal(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], wid
     if min(side) - best_err < min_relative_gain * best_err:
         return FocalEstimate(f_prior, prior_fov_deg, "prior", curve)
     return FocalEstimate(float(focal), float(best_fov), "estimated", curve)
+
+
+def choose_intrinsics(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], width: int,
+                      height: int, fov_deg: float | None = None,
+                      prior_fov_deg: float = DEFAULT_FOV_DEG
+                      ) -> tuple[CameraIntrinsics, tuple[str, ...]]:
+    """The intrinsics every solver works with: the ``fov_deg`` override (horizontal degrees)
+    when given, else ``estimate_focal`` on the samples (see there). Returns the intrinsics and
+    the warnings to pass on (the prior was assumed)."""
+    warnings: tuple[str, ...] = ()
+    if fov_deg is not None:
+        if not 1.0 < fov_deg < 179.0:
+            raise ValueError(f"fov_deg must be between 1 and 179 degrees, got {fov_deg}")
+        fov, source = float(fov_deg), "override"
+    else:
+        focal = estimate_focal(samples, width, height, prior_fov_deg)
+        fov, source = focal.fov_x_deg, focal.source
+        if focal.source == "prior":
+            warnings = (f"focal length not observable; assumed a {focal.fov_x_deg:.0f} deg "
+                        "horizontal field of view",)
+    return CameraIntrinsics(intrinsics_from_fov(width, height, fov), fov, source), warnings
 
 
 # ------------------------------------------------------------------------------- the ground

@@ -2,7 +2,8 @@
 
     python -m inference_backend capture VIDEO -o OUT.npz [--solver default|str] [--max-people N]
         [--smoothing none|light|medium|strong] [--start S] [--end E] [--device auto|cpu|cuda]
-        [--progress bar|jsonl|none] [--str-checkpoint PATH] [--smpl-dir DIR] [--fov DEG]
+        [--progress bar|jsonl|none] [--str-checkpoint PATH] [--spin-checkpoint PATH]
+        [--smpl-dir DIR] [--fov DEG]
     python -m inference_backend doctor [--json]
     python -m inference_backend export-amass MOTION.npz -o OUT_DIR
     python -m inference_backend {model-info,train,evaluate,make-synthetic-db,precompute-features}
@@ -29,13 +30,14 @@ from typing import Any, NoReturn
 from .config import (
     DEVICES,
     ENV_SMPL_DIR,
+    ENV_SPIN_CHECKPOINT,
     ENV_STR_CHECKPOINT,
     PROGRESS_MODES,
     SMOOTHING_LEVELS,
-    SOLVERS,
     CaptureConfig,
 )
 from .errors import CaptureError, ExitCode
+from .solvers import REGISTRY as SOLVERS
 
 PLUGIN_COMMANDS: tuple[str, ...] = (
     "model-info", "train", "evaluate", "make-synthetic-db", "precompute-features",
@@ -83,7 +85,8 @@ def _add_capture(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("capture", help="video -> motion file (.npz)")
     p.add_argument("video", type=Path, help="input video file")
     p.add_argument("-o", "--output", type=Path, required=True, help="motion file to write")
-    p.add_argument("--solver", choices=SOLVERS, default="default")
+    p.add_argument("--solver", choices=tuple(SOLVERS), default="default",
+                   help="; ".join(f"{e.name}: {e.summary}" for e in SOLVERS.values()))
     p.add_argument("--max-people", type=_positive_int, default=2, help="most people to keep")
     p.add_argument("--smoothing", choices=SMOOTHING_LEVELS, default="medium")
     p.add_argument("--start", type=_non_negative, default=None, help="start time, seconds")
@@ -92,6 +95,9 @@ def _add_capture(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--progress", choices=PROGRESS_MODES, default="bar")
     p.add_argument("--str-checkpoint", type=Path, default=None,
                    help=f"STR checkpoint (default: ${ENV_STR_CHECKPOINT})")
+    p.add_argument("--spin-checkpoint", type=Path, default=None,
+                   help="SPIN model_checkpoint.pt for the STR backbone when the STR checkpoint "
+                   f"has none (default: ${ENV_SPIN_CHECKPOINT})")
     p.add_argument("--smpl-dir", type=Path, default=None,
                    help=f"folder with SMPL model files (default: ${ENV_SMPL_DIR})")
     p.add_argument("--fov", type=_fov, default=None, help="horizontal camera field of view in degrees (default: estimated from the video)")
@@ -157,6 +163,7 @@ def _configure_logging(verbosity: int) -> None:
 
 def _capture_config(args: argparse.Namespace) -> CaptureConfig:
     checkpoint = args.str_checkpoint or os.environ.get(ENV_STR_CHECKPOINT) or None
+    spin = args.spin_checkpoint or os.environ.get(ENV_SPIN_CHECKPOINT) or None
     smpl_dir = args.smpl_dir or os.environ.get(ENV_SMPL_DIR) or None
     return CaptureConfig(
         video=Path(args.video).expanduser().absolute(),
@@ -168,6 +175,7 @@ def _capture_config(args: argparse.Namespace) -> CaptureConfig:
         end=args.end,
         device=args.device,
         str_checkpoint=Path(checkpoint).expanduser().absolute() if checkpoint else None,
+        spin_checkpoint=Path(spin).expanduser().absolute() if spin else None,
         smpl_dir=Path(smpl_dir).expanduser().absolute() if smpl_dir else None,
         fov_deg=args.fov,
         detect_max_side=args.detect_max_side,

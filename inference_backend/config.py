@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SOLVERS: tuple[str, ...] = ("default", "str")
 SMOOTHING_LEVELS: tuple[str, ...] = ("none", "light", "medium", "strong")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PROGRESS_MODES: tuple[str, ...] = ("bar", "jsonl", "none")
@@ -13,6 +12,7 @@ PROGRESS_MODES: tuple[str, ...] = ("bar", "jsonl", "none")
 #: Environment variables the backend reads (documented in ``doctor``).
 ENV_SMPL_DIR = "STR_MOCAP_SMPL_DIR"
 ENV_STR_CHECKPOINT = "STR_MOCAP_STR_CHECKPOINT"
+ENV_SPIN_CHECKPOINT = "STR_MOCAP_SPIN_CHECKPOINT"
 ENV_CACHE = "STR_MOCAP_CACHE"
 
 
@@ -83,6 +83,7 @@ class CaptureConfig:
     end: float | None = None
     device: str = "auto"
     str_checkpoint: Path | None = None
+    spin_checkpoint: Path | None = None
     smpl_dir: Path | None = None
     fov_deg: float | None = None
     detect_max_side: int = 1920

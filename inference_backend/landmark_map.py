@@ -220,3 +220,30 @@ def apply_left_right_swaps(landmarks: np.ndarray, swaps: dict[str, np.ndarray]) 
             out[idx, a] = out[idx, b]
             out[idx, b] = tmp
     return out
+
+
+def clean_landmarks(image: np.ndarray, metric: np.ndarray, boxes: np.ndarray,
+                    min_visibility: float, fix_swaps: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A track's landmarks on its observed frames, ready for fitting and the focal search.
+
+    image: (Fo, 33, 3) [u, v, visibility] pixels; metric: (Fo, 33, 3) metres; boxes: (Fo, 4).
+    Non-finite coordinates (a detector hiccup) get zero weight and no NaN downstream; with
+    ``fix_swaps`` (and >= 3 frames) limbs BlazePose swapped for a few frames are relabelled.
+    Returns (image (Fo, 33, 2), metric (Fo, 33, 3), weights (Fo, 33)) float64, the weights the
+    visibility where it is >= ``min_visibility``, else 0.
+    """
+    img = np.asarray(image, float)
+    met = np.asarray(metric, float)
+    finite = np.all(np.isfinite(img[..., :2]), -1) & np.all(np.isfinite(met), -1)
+    img = np.where(finite[..., None], img, 0.0)
+    met = np.where(finite[..., None], met, 0.0)
+    if fix_swaps and len(img) >= 3:
+        box = np.asarray(boxes, float)
+        scale = np.hypot(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+        swaps = detect_left_right_swaps(img[..., :2], scale)
+        img = apply_left_right_swaps(img, swaps)
+        met = apply_left_right_swaps(met, swaps)
+    vis = np.clip(np.nan_to_num(img[..., 2]), 0.0, 1.0)
+    weights = np.where(vis >= min_visibility, vis, 0.0)
+    return np.ascontiguousarray(img[..., :2]), met, weights

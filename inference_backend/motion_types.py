@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .smpl_constants import CONTACT_JOINTS
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -41,6 +43,65 @@ class TrackObservations:
     world_landmarks: np.ndarray
     present: np.ndarray
     boxes: np.ndarray
+
+
+#: SMPL joints every solver reports in the camera frame besides the pelvis transform
+#: (``CameraTrack.key_joints_cam``): pelvis, neck (spine3's child) and the four foot-contact
+#: joints (``CONTACT_JOINTS``: ankles and feet). The scene stage finds the ground from them.
+KEY_JOINTS: tuple[int, ...] = (0, 12, *CONTACT_JOINTS)
+
+
+@dataclass(frozen=True)
+class CameraTrack:
+    """One person as a solver placed them in the camera frame, on the Fo frames it solved.
+
+    The scene stage (``scene.place_in_world``) turns it into a world-frame ``PersonMotion``;
+    frames not in ``frames`` are bridged or held there.
+
+    frames: (Fo,) int64 increasing capture-frame indices the solver estimated.
+    orient_cam: (Fo, 3, 3) pelvis (global) orientation in the camera frame (OpenCV axes).
+    body_pose: (Fo, 23, 3) local joint rotations, axis-angle (SMPL order, joints 1..23).
+    root_cam: (Fo, 3) pelvis position in camera coordinates, metres.
+    key_joints_cam: (Fo, len(KEY_JOINTS), 3) those joints in camera coordinates, metres.
+    rest_joints: (24, 3) the subject's rest skeleton, metres (pelvis at rest_joints[0]).
+    confidence: (Fo, 24) per-joint confidence in [0, 1].
+    betas: (10,) SMPL shape, zeros when the solver does not estimate shape.
+    noise_scale: >= 1, how much noisier than clean input this track is; the scene stage widens
+        its smoothing kernels by it and its contact bands by its square root.
+    info: per-person facts for the motion file header (e.g. ``bone_lengths_m``).
+    """
+
+    track_id: int
+    frames: np.ndarray
+    orient_cam: np.ndarray
+    body_pose: np.ndarray
+    root_cam: np.ndarray
+    key_joints_cam: np.ndarray
+    rest_joints: np.ndarray
+    confidence: np.ndarray
+    betas: np.ndarray = field(default_factory=lambda: np.zeros(10, np.float32))
+    noise_scale: float = 1.0
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """The pinhole intrinsics a solver worked with: K (3, 3) pixels, the horizontal field of
+    view (degrees) and where it came from ("estimated" | "prior" | "override")."""
+
+    K: np.ndarray
+    fov_x_deg: float
+    source: str
+
+
+@dataclass(frozen=True)
+class CameraFrameTracks:
+    """What every solver returns: its intrinsics, one ``CameraTrack`` per solved person and
+    the warnings it raised. Nothing in it knows about the ground or the world frame."""
+
+    intrinsics: CameraIntrinsics
+    tracks: tuple[CameraTrack, ...]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,7 +143,7 @@ class PersonMotion:
 
 @dataclass(frozen=True)
 class SceneSolution:
-    """Everything a solver produces for one capture: the camera and one motion per person."""
+    """What the scene stage produces for one capture: the camera and one motion per person."""
 
     camera: CameraEstimate
     persons: tuple[PersonMotion, ...]

@@ -1,31 +1,33 @@
 """The capture pipeline; the only module that knows the stage order:
-decode -> detect -> track -> solve -> export.
+decode -> detect -> track -> solve (camera-frame tracks) -> scene (the world) -> export.
 
 Decoding and detection stream frame by frame into the online tracker, so memory does not grow
 with the number of pixels decoded (only with the accepted landmarks, ~1 kB per person-frame).
-Solvers are imported lazily (``solver_default.solve_default`` / ``solver_str.solve_str``); an
-import failure is a model problem (exit code 8), reported before any frame is decoded.
+The video is decoded once: a solver that needs pixels sees them through its frame sink during
+that pass. The solver is chosen from the registry (solvers.py) and built before any frame is
+decoded, so an import or model failure (exit code 8) is reported first. Whatever solver ran,
+the one scene stage (scene.py) places its tracks in the world.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .config import CaptureConfig, DecodeConfig, DetectionConfig, TrackingConfig
 from .detection import PoseDetector
+from .device import resolve_device
 from .errors import CaptureCancelled, CaptureError, ExitCode
 from .export import check_output_writable, write_motion_file
 from .motion_types import SceneSolution, TrackObservations, VideoInfo
 from .progress import ProgressReporter
+from .scene import SceneConfig, build_scene
+from .solvers import FrameSink, SolveInput, Solver, solver_entry
 from .tracking import Tracker
 from .video_io import DecodeReport, VideoProbe, iter_frames, prefetch, probe_video
 
@@ -55,90 +57,36 @@ class Observations:
     warnings: tuple[str, ...]
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; explicit choices are checked."""
-    if device == "cpu":
-        return "cpu"
-    try:
-        import torch
-
-        has_cuda = bool(torch.cuda.is_available())
-    except ImportError:
-        has_cuda = False
-    if device == "cuda" and not has_cuda:
-        raise CaptureError(ExitCode.USAGE, "--device cuda requested but CUDA is not available")
-    return "cuda" if has_cuda else "cpu"
+#: What the detect stage runs (detection.py): the pose models inside the mediapipe wheel.
+DETECTOR_MODELS: dict[str, str] = {"mediapipe": "", "pose_landmarker": "full (wheel)"}
 
 
-def _build_config(config_cls: type, values: dict[str, Any]) -> Any:
-    """Instantiate a solver's config dataclass with the fields it declares (others ignored)."""
-    if dataclasses.is_dataclass(config_cls):
-        names = {f.name for f in dataclasses.fields(config_cls)}
-        return config_cls(**{k: v for k, v in values.items() if k in names})
-    return config_cls(**values)
+def _mediapipe_version() -> str:
+    import mediapipe
 
-
-@dataclass(frozen=True)
-class _SolverHook:
-    name: str
-    function: Callable[..., SceneSolution]
-    config: Any
-    version: str
+    return str(mediapipe.__version__)
 
 
 def check_model_paths(config: CaptureConfig) -> None:
-    """Fail before decoding (exit code 8) when a model file the run needs is missing."""
+    """Fail before decoding (exit code 8) when the SMPL folder the run names is missing."""
     if config.smpl_dir is not None and not Path(config.smpl_dir).is_dir():
         raise CaptureError(ExitCode.MODEL_PROBLEM, f"SMPL folder not found: {config.smpl_dir}")
-    if config.solver != "str":
-        return
-    if config.str_checkpoint is None:
-        raise CaptureError(
-            ExitCode.MODEL_PROBLEM,
-            "the STR solver needs a checkpoint: pass --str-checkpoint PATH (or set "
-            "STR_MOCAP_STR_CHECKPOINT); no STR weights are shipped or downloaded",
-        )
-    if not Path(config.str_checkpoint).is_file():
-        raise CaptureError(
-            ExitCode.MODEL_PROBLEM, f"STR checkpoint not found: {config.str_checkpoint}"
-        )
 
 
-def load_solver(config: CaptureConfig, device: str) -> _SolverHook:
-    """Import the chosen solver module lazily and build its config; exit code 8 on failure."""
+def load_solver(config: CaptureConfig) -> Solver:
+    """The chosen solver, built from the capture settings; exit code 8 when it cannot load.
+    ``--device auto`` is resolved only for solvers that run torch (importing torch costs
+    ~1.5 s the default solver does not need)."""
     check_model_paths(config)
-    module_name, func_name, cfg_name = {
-        "default": ("inference_backend.solver_default", "solve_default", "SolverConfig"),
-        "str": ("inference_backend.solver_str", "solve_str", "StrSolverConfig"),
-    }[config.solver]
+    entry = solver_entry(config.solver)
+    device = resolve_device(config.device) if entry.uses_torch else config.device
+    factory = entry.load()
     try:
-        module = importlib.import_module(module_name)
-        function = getattr(module, func_name)
-        config_cls = getattr(module, cfg_name)
-    except (ImportError, AttributeError) as exc:
-        raise CaptureError(
-            ExitCode.MODEL_PROBLEM,
-            f"the {config.solver!r} solver is not available ({exc}); run "
-            "`python -m inference_backend doctor` to check the installation",
-        ) from exc
-    checkpoint = str(config.str_checkpoint) if config.str_checkpoint else None
-    values: dict[str, Any] = {
-        "smoothing": config.smoothing,
-        "fov_deg": config.fov_deg,
-        "device": device,
-        "smpl_dir": str(config.smpl_dir) if config.smpl_dir else None,
-        "checkpoint": checkpoint,
-        "str_checkpoint": checkpoint,
-        "checkpoint_path": checkpoint,
-    }
-    try:
-        solver_config = _build_config(config_cls, values)
+        return factory.from_capture(config, device)
     except (TypeError, ValueError) as exc:
         raise CaptureError(
             ExitCode.MODEL_PROBLEM, f"bad {config.solver} solver settings: {exc}"
         ) from exc
-    version = str(getattr(module, "SOLVER_VERSION", getattr(module, "__version__", "0.1.0")))
-    return _SolverHook(config.solver, function, solver_config, version)
 
 
 def check_time_range(probe: VideoProbe, decode: DecodeConfig) -> None:
@@ -163,14 +111,16 @@ def observe(
     should_stop: Callable[[], bool],
     tracking: TrackingConfig | None = None,
     detection: DetectionConfig | None = None,
+    sink: FrameSink | None = None,
 ) -> Observations:
     """Decode, detect and track (streaming). Raises CaptureError for bad input / no person.
+    The time range must have been checked (``check_time_range``).
 
     progress("decode+detect", done, total) is called once per frame (it may raise
-    CaptureCancelled); should_stop is also polled by the decoder between packets.
+    CaptureCancelled); should_stop is also polled by the decoder between packets. ``sink``
+    (a solver's) sees every decoded frame with its detections.
     """
     info = probe.info
-    check_time_range(probe, decode)
     span_end = info.duration if decode.end is None else min(decode.end, info.duration or decode.end)
     total = max(0, int(round((span_end - (decode.start or 0.0)) * info.fps))) if info.duration else 0
     if decode.start is None and decode.end is None and info.num_frames:
@@ -185,6 +135,8 @@ def observe(
     with PoseDetector(det_cfg) as detector, closing(frames):
         for pos, frame in enumerate(frames):
             detections = detector.detect(frame.rgb, frame.time, info.width, info.height)
+            if sink is not None:
+                sink.add_frame(pos, frame.rgb, detections)
             tracker.update(pos, detections)
             timestamps.append(frame.time)
             indices.append(frame.index)
@@ -212,18 +164,13 @@ def observe(
     )
 
 
-def frames_provider_for(
-    probe: VideoProbe, decode: DecodeConfig, should_stop: Callable[[], bool]
-) -> Callable[[], Iterator[tuple[int, np.ndarray]]]:
-    """A factory of fresh iterators of (capture frame position f, RGB (H, W, 3) uint8) at the
-    full displayed resolution (same frames, same order as the capture's frame axis)."""
-    full = DecodeConfig(start=decode.start, end=decode.end, detect_max_side=0)
-
-    def provider() -> Iterator[tuple[int, np.ndarray]]:
-        for pos, frame in enumerate(iter_frames(probe, full, None, should_stop)):
-            yield pos, frame.rgb
-
-    return provider
+def solve_scene(solver: Solver, observed: SolveInput, scene: SceneConfig,
+                progress: ProgressFn | None = None) -> SceneSolution:
+    """The solve stage then the scene stage: whichever solver ran, its camera-frame tracks go
+    through the one scene stage. (A solver with a frame sink must have seen the frames.)"""
+    report = progress or (lambda stage, done, total: None)
+    solved = solver.solve(observed, report)
+    return build_scene(solved, observed.video, observed.timestamps, scene, report)
 
 
 def run_capture(
@@ -246,35 +193,26 @@ def run_capture(
     decode = config.decode_config()
     probe = probe_video(config.video)
     check_time_range(probe, decode)
-    # only the STR solver runs torch; resolving 'auto' imports torch (~1.5 s), so skip it
-    # for the default solver (numpy/scipy only)
-    device = resolve_device(config.device) if config.solver == "str" else config.device
-    solver = load_solver(config, device)
+    solver = load_solver(config)
+    scene_config = SceneConfig(smoothing=config.smoothing)
+    info: VideoInfo = probe.info
+    sink = solver.frame_sink(info)
     obs = observe(
         probe, decode, config.max_people, progress, stop,
-        tracking=config.tracking_config(), detection=config.detection_config(),
+        tracking=config.tracking_config(), detection=config.detection_config(), sink=sink,
     )
     for message in obs.warnings:
         reporter.warning(message)
-    info: VideoInfo = obs.probe.info
     progress("solve", 0, len(obs.timestamps))
-    if solver.name == "str":
-        solution = solver.function(
-            frames_provider_for(obs.probe, decode, stop), obs.tracks, info, obs.timestamps,
-            solver.config, progress,
-        )
-    else:
-        solution = solver.function(obs.tracks, info, obs.timestamps, solver.config, progress)
+    solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps),
+                           scene_config, progress)
     if stop():
         raise CaptureCancelled()
-    import mediapipe
-
     progress("write", 0, 1)
     extras = {
-        "solver": {
-            "name": solver.name, "version": solver.version,
-            "models": {"mediapipe": mediapipe.__version__, "pose_landmarker": "full (wheel)"},
-        },
+        "solver": {"name": solver.name, "version": solver.version,
+                   "models": {**DETECTOR_MODELS, "mediapipe": _mediapipe_version(),
+                              **solver.models()}},
         "smoothing": config.smoothing,
         "warnings": list(obs.warnings),
     }

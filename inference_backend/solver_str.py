@@ -1,27 +1,28 @@
-"""The ``--solver str`` capture path: person crops -> SPIN ResNet-50 features -> STR windows ->
-SMPL pose/shape -> camera-frame root translation -> the same gravity-aligned world as the
-default solver -> a SceneSolution (the motion file writer is shared).
+"""The ``--solver str`` solver: person crops -> SPIN ResNet-50 features -> STR windows -> SMPL
+pose/shape -> camera-frame root translation -> camera-frame tracks (the scene stage places them
+in the world, exactly as it does for the default solver).
 
-Window rule (TCMR's evaluation protocol, O(frames)): every frame f of a track's span
-[first, last] is the middle frame (index T//2) of exactly one window of T = 16 frames with
-indices f - T//2 .. f + T//2 - 1, clamped to the span (edge frames are replicated; TCMR instead
-pads with windows that repeat the centre frame 16 times). Windows are gathered from the per-frame
-feature array and run in batches, so each frame's features are computed once.
+Frames are decoded once: during the decode+detect pass the solver's frame sink crops every
+detection's square box and runs the backbone on the crops in batches; after tracking, each
+track's observed frames pick their detection's features by box.
+
+Window rule (TCMR's evaluation protocol, O(frames)): every observed frame f of a track is the
+middle frame (index T//2) of exactly one window of T = 16 consecutive observed frames, clamped
+to the track (edge frames are replicated; TCMR instead pads with windows that repeat the centre
+frame 16 times). Windows are gathered from the per-frame feature array and run in batches, so
+each frame's features are computed once. Frames without a detection are bridged by the scene
+stage like the default solver's.
 
 Camera: the weak-perspective crop camera [s, tx, ty] becomes a root translation in camera
-coordinates with the real focal length (body_model.crop_cam_to_full_translation). Everything
-after that reuses the default solver's shared modules, so both solvers write the same kind of
-file: focal length (``--fov`` override, else estimated from the tracker's MediaPipe landmarks),
-ground plane from slow sole points with the torso as up prior and world frame (camera.py), gap
-bridging (trajectory.py), smoothing presets (smoothing.py), foot contacts (contacts.py), and the
-feet-on-ground / anti-sliding root corrections (trajectory.py).
+coordinates with the real focal length (body_model.crop_cam_to_full_translation); the focal is
+the default solver's (``--fov`` override, else estimated from the tracker's MediaPipe
+landmarks, camera.choose_intrinsics).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +31,13 @@ import torch
 
 from . import camera as cam
 from .body_model import BodyModel, crop_cam_to_full_translation
-from .contacts import ContactConfig, foot_contacts
+from .config import CaptureConfig
 from .crops import CropConfig, crop_rgb, normalise, square_boxes
+from .detection import Detection
+from .device import resolve_device
 from .errors import CaptureError, ExitCode
-from .kinematics import fk_axis_angle, forward_kinematics
+from .kinematics import forward_kinematics, log_map
+from .landmark_map import clean_landmarks
 from .models.backbone import ResNet50Backbone
 from .models.checkpoint import (
     CheckpointError,
@@ -42,40 +46,37 @@ from .models.checkpoint import (
     load_spin_weights,
     load_str_checkpoint,
 )
-from .models.rotation6d import rotmat_to_axis_angle
-from .motion_types import CameraEstimate, PersonMotion, SceneSolution, TrackObservations, VideoInfo
-from .smoothing import get_preset, hold_invalid, local_linear_smooth, smooth_person
-from .smpl_constants import CONTACT_JOINTS
-from .smpl_files import SmplFileError
-from .trajectory import (
-    CHANNEL_CLEARANCE_M,
-    TrajectoryConfig,
-    bridge_gaps,
-    ground_offset,
-    slide_offset,
+from .motion_types import (
+    KEY_JOINTS,
+    CameraFrameTracks,
+    CameraIntrinsics,
+    CameraTrack,
+    TrackObservations,
+    VideoInfo,
 )
+from .smpl_files import SmplFileError
+from .solvers import SolveInput
 
 log = logging.getLogger(__name__)
 
 SOLVER_VERSION = "0.1.0"
 MIN_VISIBILITY = 0.3          # as the default solver: landmarks below carry no weight
-FOOT_SPEED_STATIC_MPS = 0.5   # foot points slower than this feed the ground fit
+NEEDS_CHECKPOINT = ("the STR solver needs a checkpoint: pass --str-checkpoint PATH (or set "
+                    "STR_MOCAP_STR_CHECKPOINT); no STR weights are shipped or downloaded")
 
 ProgressFn = Callable[[str, int, int], None]
-FramesProvider = Callable[[], Iterator[tuple[int, np.ndarray]]]
 
 
 @dataclass(frozen=True)
 class StrSolverConfig:
-    """Settings of the STR solver (built by ``pipeline.load_solver``).
+    """Settings of the STR solver (built by ``StrSolver.from_capture``).
 
     checkpoint: STR checkpoint (.pt with config + weights; ResNet-50 under ``backbone.``).
     spin_checkpoint: SPIN ``model_checkpoint.pt`` for the backbone when the STR file has none.
     smpl_dir: the user's SMPL folder (optional: without it the template skeleton is used).
-    device: auto | cpu | cuda. smoothing: none | light | medium | strong (smoothing.py presets).
+    device: auto | cpu | cuda.
     fov_deg: horizontal field-of-view override in degrees, as the default solver reads it;
         None = estimate the focal like the default solver.
-    max_gap_s: detection gaps up to this long are bridged (valid), as the default solver.
     crop_batch_size / window_batch_size: backbone crops and STR windows per forward pass.
     """
 
@@ -83,16 +84,13 @@ class StrSolverConfig:
     spin_checkpoint: str | None = None
     smpl_dir: str | None = None
     device: str = "auto"
-    smoothing: str = "medium"
     fov_deg: float | None = None
     crop_batch_size: int = 32
     window_batch_size: int = 64
     bbox_scale: float = 1.2
     gender: str = "neutral"
-    max_gap_s: float = 0.5
 
     def __post_init__(self) -> None:
-        get_preset(self.smoothing)  # ValueError for an unknown preset
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.crop_batch_size < 1 or self.window_batch_size < 1:
@@ -100,22 +98,6 @@ class StrSolverConfig:
 
 
 # ------------------------------------------------------------------------- pure helpers
-def track_span(present: np.ndarray) -> tuple[int, int] | None:
-    """(first, last) frame where the track is present, or None."""
-    idx = np.flatnonzero(present)
-    return (int(idx[0]), int(idx[-1])) if idx.size else None
-
-
-def fill_boxes(boxes: np.ndarray, present: np.ndarray, first: int, last: int) -> np.ndarray:
-    """(F,4) boxes -> (last-first+1, 4) with gaps inside the span linearly interpolated."""
-    frames = np.arange(first, last + 1)
-    known = np.flatnonzero(present[first : last + 1]) + first
-    out = np.empty((frames.size, 4), np.float64)
-    for k in range(4):
-        out[:, k] = np.interp(frames, known, boxes[known, k])
-    return out
-
-
 def window_indices(num_frames: int, seq_len: int) -> np.ndarray:
     """(n, T) indices into a span of n frames: row f is centred on f (position T//2), edges clamped."""
     offsets = np.arange(seq_len) - seq_len // 2
@@ -123,32 +105,21 @@ def window_indices(num_frames: int, seq_len: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- model loading
-ENV_SPIN_CHECKPOINT = "STR_MOCAP_SPIN_CHECKPOINT"
 SPIN_FILE_NAMES = ("spin_model_checkpoint.pth.tar", "model_checkpoint.pt")
 
 
 def find_spin_checkpoint(config: StrSolverConfig) -> Path | None:
-    """SPIN weights for the backbone: the config's path, else $STR_MOCAP_SPIN_CHECKPOINT, else
-    a SPIN file inside the SMPL folder (TCMR keeps both in data/base_data)."""
+    """SPIN weights for the backbone: the config's path (``--spin-checkpoint`` or
+    $STR_MOCAP_SPIN_CHECKPOINT, read by the CLI), else a SPIN file inside the SMPL folder (TCMR
+    keeps both in data/base_data)."""
     if config.spin_checkpoint:
         return Path(config.spin_checkpoint)
-    env = os.environ.get(ENV_SPIN_CHECKPOINT)
-    if env:
-        return Path(env)
     if config.smpl_dir:
         for name in SPIN_FILE_NAMES:
             candidate = Path(config.smpl_dir) / name
             if candidate.is_file():
                 return candidate
     return None
-
-
-def _device(name: str) -> torch.device:
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise CaptureError(ExitCode.USAGE, "--device cuda requested but CUDA is not available")
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -163,11 +134,7 @@ class LoadedModels:
 def load_models(config: StrSolverConfig, device: torch.device) -> LoadedModels:
     """STR checkpoint + backbone weights (bundled or SPIN) + body model; clear errors (code 8)."""
     if not config.checkpoint:
-        raise CaptureError(
-            ExitCode.MODEL_PROBLEM,
-            "the STR solver needs a checkpoint: pass --str-checkpoint PATH (or set "
-            "STR_MOCAP_STR_CHECKPOINT); no STR weights are shipped or downloaded",
-        )
+        raise CaptureError(ExitCode.MODEL_PROBLEM, NEEDS_CHECKPOINT)
     loaded = load_str_checkpoint(Path(config.checkpoint))
     notes: list[str] = []
     backbone = ResNet50Backbone()
@@ -184,7 +151,8 @@ def load_models(config: StrSolverConfig, device: torch.device) -> LoadedModels:
     else:
         raise CheckpointError(
             f"{config.checkpoint} has no ResNet-50 weights (no 'backbone.' keys); bundle them into "
-            f"the STR checkpoint, set {ENV_SPIN_CHECKPOINT} to SPIN's model_checkpoint.pt, or put "
+            "the STR checkpoint, pass --spin-checkpoint (or set STR_MOCAP_SPIN_CHECKPOINT) to SPIN's "
+            "model_checkpoint.pt, or put "
             "spin_model_checkpoint.pth.tar in the SMPL folder (TCMR's data/base_data layout)"
         )
     if loaded.meta.get("trained") is False:
@@ -200,41 +168,61 @@ def load_models(config: StrSolverConfig, device: torch.device) -> LoadedModels:
 
 
 # ------------------------------------------------------------------------- the stages
-def extract_features(frames_provider: FramesProvider, spans: dict[int, tuple[int, int]],
-                     squares: dict[int, np.ndarray], backbone: ResNet50Backbone,
-                     device: torch.device, batch_size: int, num_frames: int,
-                     progress: ProgressFn) -> dict[int, np.ndarray]:
-    """One pass over the frames: crop every tracked person, batch through the backbone.
+class CropFeatures:
+    """The STR solver's ``FrameSink``: backbone features (2048,) of every detection's square
+    crop, computed in batches while the frames are decoded for detection."""
 
-    spans: track index -> (first, last); squares: track index -> (n, 3) [cx, cy, side] per span
-    frame. Returns track index -> (n, 2048) float32 features."""
-    feats = {k: np.zeros((last - first + 1, 2048), np.float32) for k, (first, last) in spans.items()}
-    pending: list[tuple[int, int, np.ndarray]] = []
+    def __init__(self, backbone: ResNet50Backbone, device: torch.device, video: VideoInfo,
+                 crop: CropConfig, batch_size: int) -> None:
+        self.backbone, self.device, self.video = backbone, device, video
+        self.crop, self.batch_size = crop, batch_size
+        self._boxes: dict[int, list[tuple[np.ndarray, int]]] = {}   # frame -> (box, row)
+        self._pending: list[np.ndarray] = []
+        self._done: list[np.ndarray] = []
+        self._rows = 0
 
-    def flush() -> None:
-        if not pending:
+    def add_frame(self, position: int, rgb: np.ndarray, detections: Sequence[Detection]) -> None:
+        """Crop each detection (boxes in displayed pixels; rgb may be downscaled)."""
+        k = rgb.shape[1] / max(int(self.video.width), 1)
+        for det in detections:
+            cx, cy, side = square_boxes(det.box, self.crop.scale, self.crop.min_side)[0]
+            self._pending.append(crop_rgb(rgb, cx * k, cy * k, side * k, self.crop.size))
+            self._boxes.setdefault(position, []).append((np.asarray(det.box, np.float32),
+                                                         self._rows))
+            self._rows += 1
+        if len(self._pending) >= self.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
             return
-        batch = torch.from_numpy(normalise(np.stack([p[2] for p in pending]))).to(device)
+        batch = torch.from_numpy(normalise(np.stack(self._pending))).to(self.device)
         with torch.no_grad():
-            out = backbone(batch).float().cpu().numpy()
-        for (k, i, _), f in zip(pending, out, strict=True):
-            feats[k][i] = f
-        pending.clear()
+            self._done.append(self.backbone(batch).float().cpu().numpy())
+        self._pending.clear()
 
-    seen = 0
-    for pos, rgb in frames_provider():
-        seen = pos + 1
-        for k, (first, last) in spans.items():
-            if first <= pos <= last:
-                cx, cy, side = squares[k][pos - first]
-                pending.append((k, pos - first, crop_rgb(rgb, cx, cy, side)))
-        if len(pending) >= batch_size:
-            flush()
-        progress("str-features", seen, num_frames)
-    flush()
-    if seen < max((last for _, last in spans.values()), default=-1) + 1:
-        raise CaptureError(ExitCode.INTERNAL, f"the frame provider stopped after {seen} frames")
-    return feats
+    def for_track(self, track: TrackObservations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frames (Fo,), features (Fo, 2048) float32, squares (Fo, 3) [cx, cy, side]) on the
+        frames where the track was detected: each frame's detection is the one whose box the
+        tracker kept."""
+        self._flush()
+        feats = np.concatenate(self._done) if self._done else np.zeros((0, 2048), np.float32)
+        frames = np.flatnonzero(np.asarray(track.present, bool))
+        boxes = np.asarray(track.boxes, np.float32)[frames]
+        rows = np.empty(len(frames), np.int64)
+        for i, (f, box) in enumerate(zip(frames, boxes, strict=True)):
+            seen = self._boxes.get(int(f), [])
+            if not seen:
+                raise CaptureError(ExitCode.INTERNAL,
+                                   f"frame {f} of track {track.track_id} was never cropped")
+            dist = [float(np.abs(b - box).max()) for b, _ in seen]
+            j = int(np.argmin(dist))
+            if dist[j] > 1e-3:
+                raise CaptureError(ExitCode.INTERNAL,
+                                   f"no detection at frame {f} matches track {track.track_id}")
+            rows[i] = seen[j][1]
+        squares = square_boxes(boxes, self.crop.scale, self.crop.min_side)
+        return frames, feats[rows], squares
 
 
 def run_windows(net: torch.nn.Module, feats: np.ndarray, seq_len: int, device: torch.device,
@@ -258,176 +246,96 @@ def run_windows(net: torch.nn.Module, feats: np.ndarray, seq_len: int, device: t
             "betas": torch.cat(betas).numpy(), "pred_cam": torch.cat(cams).numpy()}
 
 
-def _focal(video: VideoInfo, tracks: Sequence[TrackObservations], fov_deg: float | None,
-           warnings: list[str]) -> tuple[np.ndarray, cam.FocalEstimate]:
-    """Intrinsics exactly as the default solver: ``fov_deg`` is its horizontal-FOV override,
-    otherwise the focal is estimated from the tracker's MediaPipe landmarks (camera.py)."""
-    width, height = int(video.width), int(video.height)
-    if fov_deg is not None:
-        if not 1.0 < fov_deg < 179.0:
-            raise ValueError(f"fov_deg must be between 1 and 179 degrees, got {fov_deg}")
-        focal = cam.FocalEstimate(cam.intrinsics_from_fov(width, height, fov_deg)[0, 0], fov_deg,
-                                  "override")
-    else:
-        samples = []
-        for tr in tracks:
-            ok = np.asarray(tr.present, bool)
-            if ok.any():
-                img = np.asarray(tr.image_landmarks, float)[ok]
-                vis = np.clip(np.nan_to_num(img[..., 2]), 0.0, 1.0)
-                samples.append((np.asarray(tr.world_landmarks, float)[ok], img[..., :2],
-                                np.where(vis >= MIN_VISIBILITY, vis, 0.0)))
-        focal = cam.estimate_focal(samples, width, height, cam.DEFAULT_FOV_DEG)
-        if focal.source == "prior":
-            warnings.append(f"focal length not observable; assumed a {focal.fov_x_deg:.0f} deg "
-                            "horizontal field of view")
-    return cam.intrinsics_from_fov(width, height, focal.fov_x_deg), focal
+def _intrinsics(video: VideoInfo, tracks: Sequence[TrackObservations], fov_deg: float | None,
+                warnings: list[str]) -> CameraIntrinsics:
+    """The default solver's intrinsics: the ``fov_deg`` override, else the focal estimated from
+    the tracker's MediaPipe landmarks, cleaned the same way (camera.choose_intrinsics)."""
+    samples = []
+    for tr in tracks:
+        ok = np.asarray(tr.present, bool)
+        if ok.any():
+            img, met, w = clean_landmarks(np.asarray(tr.image_landmarks)[ok],
+                                          np.asarray(tr.world_landmarks)[ok],
+                                          np.asarray(tr.boxes)[ok], MIN_VISIBILITY)
+            samples.append((met, img, w))
+    intrinsics, notes = cam.choose_intrinsics(samples, int(video.width), int(video.height),
+                                              fov_deg)
+    warnings.extend(notes)
+    return intrinsics
 
 
 # ------------------------------------------------------------------------- the solver
-def solve_str(frames_provider: FramesProvider, tracks: Sequence[TrackObservations],
-              video: VideoInfo, timestamps: np.ndarray, config: StrSolverConfig,
-              progress: ProgressFn) -> SceneSolution:
-    """Run STR on every track and place the people in the gravity-aligned world."""
-    num_frames = int(len(timestamps))
-    device = _device(config.device)
-    models = load_models(config, device)
-    warnings = list(models.notes)
-    crop_cfg = CropConfig(scale=config.bbox_scale)
+class StrSolver:
+    """The ``Solver`` (solvers.py) of ``--solver str``; one object per capture."""
 
-    spans: dict[int, tuple[int, int]] = {}
-    squares: dict[int, np.ndarray] = {}
-    for k, tr in enumerate(tracks):
-        span = track_span(np.asarray(tr.present, bool))
-        if span is None:
-            continue
-        spans[k] = span
-        boxes = fill_boxes(np.asarray(tr.boxes, float), np.asarray(tr.present, bool), *span)
-        squares[k] = square_boxes(boxes, crop_cfg.scale, crop_cfg.min_side)
-    if not spans:
-        raise CaptureError(ExitCode.NO_PERSON, "no tracked person to run STR on")
+    name = "str"
+    version = SOLVER_VERSION
 
-    feats = extract_features(frames_provider, spans, squares, models.backbone, device,
-                             config.crop_batch_size, num_frames, progress)
-    K, focal = _focal(video, tracks, config.fov_deg, warnings)
-    focal_px, principal = float(K[0, 0]), (float(K[0, 2]), float(K[1, 2]))
-    times = np.asarray(timestamps, float)
+    def __init__(self, config: StrSolverConfig) -> None:
+        self.config = config
+        self._models: LoadedModels | None = None
+        self._sink: CropFeatures | None = None
+        self._device = torch.device(resolve_device(config.device))
 
-    per_track: dict[int, dict[str, np.ndarray]] = {}
-    for done, k in enumerate(spans):
-        out = run_windows(models.net, feats[k], models.seq_len, device, config.window_batch_size)
-        betas = out["betas"].mean(axis=0)
-        with torch.no_grad():
-            rest = models.body.rest_joints(torch.from_numpy(betas[None]).float())[0]
-        rest_np = rest.numpy().astype(np.float64)
-        t_cam = crop_cam_to_full_translation(out["pred_cam"].astype(np.float64), squares[k][:, :2],
-                                             squares[k][:, 2], focal_px, principal)
-        joints_cam, _ = forward_kinematics(rest_np, out["rotmat"], t_cam)  # pelvis = rest[0] + t_cam
-        per_track[k] = {"rotmat": out["rotmat"], "betas": betas, "rest": rest_np,
-                        "joints_cam": joints_cam}
-        progress("str-temporal", done + 1, len(spans))
+    @classmethod
+    def from_capture(cls, config: CaptureConfig, device: str) -> StrSolver:
+        """Reads --str-checkpoint, --spin-checkpoint, --smpl-dir, --fov and the device."""
+        if config.str_checkpoint is None:
+            raise CaptureError(ExitCode.MODEL_PROBLEM, NEEDS_CHECKPOINT)
+        if not Path(config.str_checkpoint).is_file():
+            raise CaptureError(
+                ExitCode.MODEL_PROBLEM, f"STR checkpoint not found: {config.str_checkpoint}"
+            )
+        return cls(StrSolverConfig(
+            checkpoint=str(config.str_checkpoint),
+            spin_checkpoint=str(config.spin_checkpoint) if config.spin_checkpoint else None,
+            smpl_dir=str(config.smpl_dir) if config.smpl_dir else None,
+            device=device, fov_deg=config.fov_deg))
 
-    world, plane = _world_frame(per_track, spans, tracks, times, warnings)
-    persons = []
-    for i, (k, data) in enumerate(per_track.items()):
-        progress("smooth", i, len(per_track))
-        persons.append(_person_in_world(tracks[k], spans[k], data, world, times, config))
-    progress("smooth", len(per_track), len(per_track))
-    n = len(times)
-    info = {
-        "fov_x_deg": float(focal.fov_x_deg), "fov_y_deg": cam.fov_from_focal(K[1, 1], video.height),
-        "focal_px": focal_px, "focal_source": focal.source, "height_m": float(world.camera_height),
-        "ground_source": plane.source, "ground_levels_m": list(plane.levels), "solver": "str",
-    }
-    camera = CameraEstimate(K=K.astype(np.float32),
-                            R=np.repeat(world.R[None], n, axis=0).astype(np.float32),
-                            t=np.repeat(world.t[None], n, axis=0).astype(np.float32),
-                            static=True, info=info)
-    return SceneSolution(camera=camera, persons=tuple(persons), warnings=tuple(warnings))
+    def models(self) -> dict[str, str]:
+        return {"str_checkpoint": Path(self.config.checkpoint or "").name,
+                "backbone": "ResNet-50 (SPIN)"}
 
+    def frame_sink(self, video: VideoInfo) -> CropFeatures:
+        """Loads the models (errors before decoding) and returns the crop-feature sink."""
+        self._models = load_models(self.config, self._device)
+        self._sink = CropFeatures(self._models.backbone, self._device, video,
+                                  CropConfig(scale=self.config.bbox_scale),
+                                  self.config.crop_batch_size)
+        return self._sink
 
-def _world_frame(per_track: dict[int, dict[str, np.ndarray]], spans: dict[int, tuple[int, int]],
-                 tracks: Sequence[TrackObservations], times: np.ndarray,
-                 warnings: list[str]) -> tuple[cam.WorldFrame, cam.GroundPlane]:
-    """Ground plane from everyone's slow sole points (STR joints, camera frame), the torso as the
-    up prior and walking pelvis paths as parallels -- the default solver's recipe (camera.py)."""
-    feet, torso, paths = [], [], []
-    for k, data in per_track.items():
-        first, last = spans[k]
-        present = np.asarray(tracks[k].present, bool)[first : last + 1]
-        j = data["joints_cam"][present]
-        t = times[first : last + 1][present]
-        ch = j[:, list(CONTACT_JOINTS)]
-        if len(t) >= 3:
-            ch = local_linear_smooth(ch.reshape(len(t), -1), t, 0.12).reshape(ch.shape)
-            speed = np.linalg.norm(np.gradient(ch, t, axis=0), axis=-1)
-        else:
-            speed = np.zeros(ch.shape[:2])
-        feet.append((ch, speed < FOOT_SPEED_STATIC_MPS))
-        torso.append(j[:, 12] - j[:, 0])
-        if len(t) >= 10:
-            paths.append(local_linear_smooth(j[:, 0], t, 0.25))
-    up = cam.torso_up_prior(np.concatenate(torso))
-    clearance = np.asarray(CHANNEL_CLEARANCE_M)[None, :, None] * up
-    pts = np.concatenate([(ch - clearance)[slow] for ch, slow in feet])
-    plane = cam.fit_ground_plane(pts, up, parallel_paths=paths)
-    if plane is None:
-        pelvis = np.concatenate([d["joints_cam"][:, 0] for d in per_track.values()])
-        plane = cam.plane_from_torso_prior(up, pelvis)
-        warnings.append("feet did not show a ground plane; ground placed from the upright "
-                        "torso prior")
-    main = max(per_track, key=lambda k: int(np.asarray(tracks[k].present).sum()))
-    return cam.world_from_ground(plane, per_track[main]["joints_cam"][0, 0]), plane
-
-
-def _person_in_world(track: TrackObservations, span: tuple[int, int], data: dict[str, np.ndarray],
-                     world: cam.WorldFrame, times: np.ndarray, config: StrSolverConfig) -> PersonMotion:
-    """Camera -> world, gap policy, smoothing, contacts and feet on the ground (shared modules)."""
-    first, last = span
-    n = len(times)
-    rest = data["rest"]
-    local = data["rotmat"].copy()
-    local[:, 0] = world.R.T @ local[:, 0]                   # camera -> world root orientation
-    pelvis = cam.camera_to_world_points(data["joints_cam"][:, 0], world)
-    present = np.asarray(track.present, bool)
-    valid, _, _, _ = bridge_gaps(present, times, config.max_gap_s)
-    full_local = np.tile(np.eye(3), (n, 24, 1, 1))
-    full_local[first : last + 1] = local
-    full_pelvis = np.zeros((n, 3))
-    full_pelvis[first : last + 1] = pelvis
-    full_local = hold_invalid(full_local, valid)
-    full_pelvis = hold_invalid(full_pelvis, valid)
-    aa = rotmat_to_axis_angle(torch.from_numpy(full_local)).numpy()
-    transl = full_pelvis - rest[0]
-    vis = np.clip(np.nan_to_num(np.asarray(track.image_landmarks, float)[..., 2]), 0, 1).mean(axis=1)
-    frames = np.arange(n)
-    # bridged frames (not seen by the detector): half the interpolated neighbouring confidence
-    conf = np.where(present, vis, 0.5 * np.interp(frames, frames[present], vis[present]))
-    conf = np.where(valid, conf, 0.0)
-    confidence = np.repeat(conf[:, None], 24, axis=1)
-    person = PersonMotion(
-        track_id=int(track.track_id), global_orient=aa[:, 0], body_pose=aa[:, 1:], transl=transl,
-        rest_joints=rest, joints3d=fk_axis_angle(rest, aa[:, 0], aa[:, 1:], transl), valid=valid,
-        contacts=np.zeros((n, 4), np.float32), confidence=confidence, betas=data["betas"])
-    if get_preset(config.smoothing) is not None:
-        person = smooth_person(person, times, config.smoothing)
-    joints = np.asarray(person.joints3d, float)
-    contacts = foot_contacts(joints, times, valid, ContactConfig())
-    traj = TrajectoryConfig()
-    transl = np.asarray(person.transl, float).copy()
-    transl[:, 1] += ground_offset(joints, contacts, times, traj)
-    transl[:, [0, 2]] += slide_offset(joints, contacts, times, traj)
-    transl = hold_invalid(transl, valid)
-    go = np.asarray(person.global_orient, np.float64)
-    bp = np.asarray(person.body_pose, np.float64)
-    return PersonMotion(
-        track_id=person.track_id, global_orient=go.astype(np.float32),
-        body_pose=bp.astype(np.float32), transl=transl.astype(np.float32),
-        rest_joints=rest.astype(np.float32),
-        joints3d=fk_axis_angle(rest, go, bp, transl).astype(np.float32),
-        valid=valid, contacts=contacts.astype(np.float32),
-        confidence=np.clip(confidence, 0, 1).astype(np.float32),
-        betas=np.asarray(data["betas"], np.float32),
-        info={"solver": "str",
-              "first_frame": int(np.argmax(valid)) if valid.any() else 0,
-              "last_frame": int(n - 1 - np.argmax(valid[::-1])) if valid.any() else 0})
+    def solve(self, observed: SolveInput, progress: ProgressFn) -> CameraFrameTracks:
+        """STR on every track's observed frames (the sink must have seen the frames)."""
+        if self._models is None or self._sink is None:
+            raise RuntimeError("StrSolver.solve before frame_sink: the frames were not seen")
+        models, sink = self._models, self._sink
+        warnings = list(models.notes)
+        intrinsics = _intrinsics(observed.video, observed.tracks, self.config.fov_deg, warnings)
+        K = intrinsics.K
+        focal, principal = float(K[0, 0]), (float(K[0, 2]), float(K[1, 2]))
+        todo = [tr for tr in observed.tracks if np.asarray(tr.present, bool).any()]
+        if not todo:
+            raise CaptureError(ExitCode.NO_PERSON, "no tracked person to run STR on")
+        tracks = []
+        for done, tr in enumerate(todo):
+            progress("str-temporal", done, len(todo))
+            frames, feats, squares = sink.for_track(tr)
+            out = run_windows(models.net, feats, models.seq_len, self._device,
+                              self.config.window_batch_size)
+            betas = out["betas"].mean(axis=0)
+            with torch.no_grad():
+                rest = models.body.rest_joints(torch.from_numpy(betas[None]).float())[0]
+            rest_np = rest.numpy().astype(np.float64)
+            rotmat = out["rotmat"]
+            t_cam = crop_cam_to_full_translation(out["pred_cam"].astype(np.float64),
+                                                 squares[:, :2], squares[:, 2], focal, principal)
+            joints_cam, _ = forward_kinematics(rest_np, rotmat, t_cam)  # pelvis = rest[0] + t_cam
+            vis = np.clip(np.nan_to_num(np.asarray(tr.image_landmarks, float)[frames, :, 2]),
+                          0.0, 1.0).mean(axis=1)
+            tracks.append(CameraTrack(
+                int(tr.track_id), frames, orient_cam=rotmat[:, 0], body_pose=log_map(rotmat[:, 1:]),
+                root_cam=joints_cam[:, 0], key_joints_cam=joints_cam[:, list(KEY_JOINTS)],
+                rest_joints=rest_np, confidence=np.repeat(vis[:, None], 24, axis=1),
+                betas=betas.astype(np.float32)))
+        progress("str-temporal", len(todo), len(todo))
+        return CameraFrameTracks(intrinsics, tuple(tracks), tuple(warnings))

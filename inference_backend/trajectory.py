@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference_backend.contacts import CHANNEL_CLEARANCE_M  # re-exported (solver_str uses it)
+from inference_backend.contacts import CHANNEL_CLEARANCE_M  # re-exported (the scene stage uses it)
 from inference_backend.kinematics import (
     forward_kinematics,
     matrix_to_quat,

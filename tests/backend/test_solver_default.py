@@ -1,4 +1,4 @@
-"""solve_default end to end on synthetic tracks: two people, one walking on a 2 m platform."""
+"""The default solver and the scene stage end to end on synthetic tracks: two people, one walking on a 2 m platform."""
 
 from __future__ import annotations
 
@@ -10,12 +10,24 @@ import pytest
 from synthetic_landmarks import make_camera, observe, video_info, walking_person
 
 from inference_backend.kinematics import fk_axis_angle, geodesic_deg, rodrigues
-from inference_backend.solver_default import SolverConfig, solve_default
+from inference_backend.motion_types import SceneSolution, TrackObservations, VideoInfo
+from inference_backend.pipeline import solve_scene
+from inference_backend.scene import SceneConfig
+from inference_backend.solver_default import DefaultSolver, SolverConfig
+from inference_backend.solvers import SolveInput
 from inference_backend.trajectory import CHANNEL_CLEARANCE_M
 
 FPS = 30.0
 N_FRAMES = 135
 TRUE_FOV = 55.0
+
+
+def solve_default(tracks: list[TrackObservations], video: VideoInfo, times: np.ndarray,
+                  config: SolverConfig | None = None, scene: SceneConfig | None = None,
+                  progress=None) -> SceneSolution:
+    """The default solver then the scene stage, as the pipeline runs them."""
+    return solve_scene(DefaultSolver(config or SolverConfig()),
+                       SolveInput(video, tuple(tracks), times), scene or SceneConfig(), progress)
 
 
 def _path_length(xz: np.ndarray, step: int = 10) -> float:
@@ -149,7 +161,7 @@ def test_gaps_are_bridged_or_held_never_nan() -> None:
     track.image_landmarks[50, 27] = np.nan          # detector hiccups: never NaN out
     track.world_landmarks[51] = np.nan
     sol = solve_default([track], video_info(120), times,
-                        SolverConfig(max_gap_s=0.5, fov_deg=60.0))
+                        SolverConfig(fov_deg=60.0), SceneConfig(max_gap_s=0.5))
     p = sol.persons[0]
     assert p.valid[30:39].all() and not p.valid[70:100].any() and p.valid[:30].all()
     for arr in (p.global_orient, p.body_pose, p.transl, p.joints3d):
@@ -172,7 +184,7 @@ def test_bad_input_gives_clear_errors() -> None:
     walker = walking_person(times, rng, start=(0.0, 0.0), heading_deg=0)
     track = observe(walker, make_camera(), rng)
     with pytest.raises(ValueError, match="unknown smoothing preset"):
-        solve_default([track], video_info(10), times, SolverConfig(smoothing="silky"))
+        solve_default([track], video_info(10), times, SolverConfig(), SceneConfig("silky"))
     with pytest.raises(ValueError, match="strictly increasing"):
         solve_default([track], video_info(10), times[::-1].copy(), SolverConfig())
     with pytest.raises(ValueError, match="landmarks must be"):

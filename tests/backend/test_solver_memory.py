@@ -1,11 +1,12 @@
-"""Working memory of the default solver on long videos, and chunked smoothing == unchunked.
+"""Working memory of the default solver and the scene stage on long videos, and chunked
+smoothing == unchunked.
 
 Two synthetic people over 18,000 frames (10 minutes at 30 fps) against the first 600 frames of
 the same tracks, under tracemalloc (numpy reports its buffers to it). "Working" memory is the
 peak above the starting point minus the arrays the solution returns. The fit (one
 Gauss-Newton iteration here: its memory does not depend on the iteration count) is the
-largest stage; the stages after it (world frame, gap bridging, smoothing, contacts, ground,
-FK) are measured on their own by marking the start of ``_world_frame``.
+largest stage; the scene stage after it (world frame, gap bridging, smoothing, contacts,
+ground, FK) is measured on its own from the moment the solver returns.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from inference_backend.kinematics import (
     quat_to_axis_angle,
 )
 from inference_backend.motion_types import PersonMotion, SceneSolution, TrackObservations
+from inference_backend.scene import build_scene
 from inference_backend.smoothing import (
     SmoothingPreset,
     get_preset,
@@ -64,32 +66,28 @@ def _returned_bytes(sol: SceneSolution) -> int:
     return total
 
 
-def _measure(tracks: list[TrackObservations], n: int,
-             monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
-    """Bytes: whole-solve working peak, kept when the later stages start, their working peak."""
+def _measure(tracks: list[TrackObservations], n: int) -> dict[str, float]:
+    """Bytes: whole-solve working peak, kept when the scene stage starts, its working peak."""
     times = np.arange(n) / FPS
-    marks: dict[str, int] = {}
-    world_frame = solver._world_frame
-
-    def marked(*args, **kwargs):  # the fit is over: note where the later stages start
-        marks["current"], marks["fit_peak"] = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        return world_frame(*args, **kwargs)
-
-    monkeypatch.setattr(solver, "_world_frame", marked)
     config = solver.SolverConfig(fit=FitConfig(iterations=1))
+    video = video_info(n)
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        sol = solver.solve_default(tracks, video_info(n), times, config)
+        solved = solver.solve_default(tracks, video, times, config)
+        # the fit is over: note where the scene stage starts
+        kept, fit_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        sol = build_scene(solved, video, times)
+        del solved
         late_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert len(sol.persons) == 2 and all(p.valid.all() for p in sol.persons)
     returned = _returned_bytes(sol)
-    peak = max(marks["fit_peak"], late_peak)
-    return {"whole": peak - base - returned, "kept": marks["current"] - base,
-            "after_fit": late_peak - marks["current"] - returned}
+    peak = max(fit_peak, late_peak)
+    return {"whole": peak - base - returned, "kept": kept - base,
+            "after_fit": late_peak - kept - returned}
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +104,9 @@ def long_tracks() -> list[TrackObservations]:
     return tracks
 
 
-def test_solver_working_memory_is_bounded_per_frame(long_tracks, monkeypatch) -> None:
-    short = _measure([_slice(t, N_SHORT) for t in long_tracks], N_SHORT, monkeypatch)
-    long = _measure(long_tracks, N_LONG, monkeypatch)
+def test_solver_working_memory_is_bounded_per_frame(long_tracks) -> None:
+    short = _measure([_slice(t, N_SHORT) for t in long_tracks], N_SHORT)
+    long = _measure(long_tracks, N_LONG)
     frames = N_LONG - N_SHORT
     report = {k: f"{long[k] / 2**20:.1f} MB vs {short[k] / 2**20:.1f} MB, "
                  f"{(long[k] - short[k]) / frames / KB:.2f} kB/frame" for k in long}

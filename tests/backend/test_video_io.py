@@ -139,18 +139,23 @@ def test_large_frames_are_downscaled_for_detection(sample_clip: Path) -> None:
     assert frames[0].scale == pytest.approx(2.0)
 
 
-def test_frames_provider_for_the_str_solver_matches_the_capture_axis(sample_clip: Path) -> None:
-    from inference_backend.pipeline import frames_provider_for
+def test_a_solver_sees_each_frame_of_the_one_decode_pass_once(sample_clip: Path) -> None:
+    """The STR solver's frame sink gets every capture frame (as decoded for detection, with
+    its detections) during the decode+detect pass: the video is never decoded twice."""
+    from inference_backend.pipeline import observe
+
+    seen: list[tuple[int, tuple[int, ...], int]] = []
+
+    class Sink:
+        def add_frame(self, position, rgb, detections) -> None:
+            seen.append((position, rgb.shape, len(detections)))
 
     probe = probe_video(sample_clip)
-    decode = DecodeConfig(start=1.0, end=2.0, detect_max_side=480)
-    provider = frames_provider_for(probe, decode, lambda: False)
-    first = list(provider())
-    again = list(provider())  # a fresh iterator each call
-    assert [pos for pos, _ in first] == list(range(31)) == [pos for pos, _ in again]
-    assert first[0][1].shape == (540, 960, 3)  # full displayed resolution, not downscaled
-    np.testing.assert_array_equal(first[0][1], _decode(sample_clip, DecodeConfig(start=1.0,
-                                                                               end=1.0))[0].rgb)
+    decode = DecodeConfig(start=1.0, end=1.5, detect_max_side=480)
+    obs = observe(probe, decode, 2, lambda *a: None, lambda: False, sink=Sink())
+    assert [pos for pos, _, _ in seen] == list(range(len(obs.timestamps)))
+    assert {shape for _, shape, _ in seen} == {(270, 480, 3)}        # the detector's frames
+    assert sum(n for _, _, n in seen) >= sum(int(t.present.sum()) for t in obs.tracks)
 
 
 def test_prefetch_keeps_order_propagates_errors_and_stops(sample_clip: Path) -> None:
