@@ -287,6 +287,8 @@ class ConcatWindows:
         return int(self.offsets[-1])
 
     def gather(self, items: list[int]) -> dict[str, np.ndarray]:
+        if not items:  # a rank's empty share: arrays with 0 rows and the right trailing shapes
+            return self.parts[0].gather([])
         items_arr = np.asarray(items, dtype=np.int64)
         which = np.searchsorted(self.offsets, items_arr, side="right") - 1
         chunks: list[dict[str, np.ndarray]] = []
@@ -313,29 +315,32 @@ def build_windows(
 
 class ShuffledBatches:
     """Endless shuffled batches of window indices of one dataset, re-shuffled each time it is
-    exhausted (TCMR re-creates the DataLoader iterator), sharded like DistributedSampler.
+    exhausted (TCMR re-creates the DataLoader iterator), split over torchrun processes.
 
-    Deterministic and checkpointable: the permutation of pass p is drawn from
-    ``np.random.default_rng([seed, p])`` (the same on every rank); rank r takes every
-    world-th element of it (padded by wrapping to a multiple of world). ``state()`` /
-    ``load_state()`` = (pass, position). An incomplete last batch is kept (drop_last False).
+    Deterministic, world-size independent and checkpointable: the permutation of pass p is
+    drawn from ``np.random.default_rng([seed, p])`` (the same on every rank); each step takes the
+    next ``batch`` elements of it -- the *global* batch, exactly what one process would take --
+    and rank r keeps elements r, r + world, ... of that global batch. So the union over ranks is
+    the one-process batch for any world size (shares differ by at most one window).
+    ``state()`` / ``load_state()`` = (pass, position) in global units. An incomplete last batch
+    is kept (drop_last False); a rank may then get no window (the trainer handles that).
     """
 
     def __init__(self, n: int, batch: int, seed: int, rank: int = 0, world: int = 1) -> None:
         if n <= 0:
             raise DatabaseError("dataset has no windows (are all videos shorter than T?)")
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside world size {world}")
         self.n, self.batch, self.seed, self.rank, self.world = n, batch, seed, rank, world
         self.pass_index = 0
         self.position = 0
         self._perm = self._permutation(0)
 
     def _permutation(self, p: int) -> np.ndarray:
-        perm = np.random.default_rng([self.seed, p]).permutation(self.n)
-        total = -(-self.n // self.world) * self.world
-        perm = np.concatenate([perm, perm[: total - self.n]]) if total > self.n else perm
-        return perm[self.rank :: self.world]
+        return np.random.default_rng([self.seed, p]).permutation(self.n)
 
-    def next(self) -> list[int]:
+    def next_global(self) -> list[int]:
+        """The next global batch (every rank computes the same list)."""
         if self.position >= len(self._perm):
             self.pass_index += 1
             self.position = 0
@@ -343,6 +348,10 @@ class ShuffledBatches:
         out = self._perm[self.position : self.position + self.batch]
         self.position += self.batch
         return [int(i) for i in out]
+
+    def next(self) -> list[int]:
+        """This rank's share of the next global batch."""
+        return self.next_global()[self.rank :: self.world]
 
     def state(self) -> list[int]:
         return [self.pass_index, self.position]
@@ -354,20 +363,29 @@ class ShuffledBatches:
 
 class MixedBatches:
     """Batches of 2D-only windows first, then 3D windows (TCMR; DATA_2D_RATIO 0.6 with batch
-    32 -> 19 + 13). With no 2D datasets every sample is 3D."""
+    32 -> 19 + 13). With no 2D datasets every sample is 3D.
+
+    ``batch_size`` is the GLOBAL batch: the 2D/3D split is made on it (int(32 x 0.6) = 19 2D +
+    13 3D, as one TCMR process) and each of the two global sub-batches is then shared over the
+    ``world`` processes (rank r takes every world-th window), so the global mix and the global
+    batch are exactly TCMR's for any number of processes (2 processes: 10 + 7 and 9 + 6)."""
 
     def __init__(
         self, data_2d: ConcatWindows | None, data_3d: ConcatWindows, *, batch_size: int,
         ratio_2d: float, seed: int, rank: int = 0, world: int = 1,
     ) -> None:
         n2d = int(batch_size * ratio_2d) if data_2d is not None else 0
+        if batch_size - n2d < 1:
+            raise ValueError(f"batch_size {batch_size} with ratio_2d {ratio_2d} leaves no 3D window")
         self.data_2d, self.data_3d = data_2d, data_3d
         self.n_2d = n2d
+        self.n_3d = batch_size - n2d
         self.it_2d = ShuffledBatches(len(data_2d), n2d, seed, rank, world) if data_2d and n2d else None
         self.it_3d = ShuffledBatches(len(data_3d), batch_size - n2d, seed + 1, rank, world)
 
     def next(self) -> tuple[dict[str, np.ndarray], int]:
-        """(batch arrays (B, T, ...), number of leading 2D-only samples)."""
+        """(this rank's batch arrays (B, T, ...), number of its leading 2D-only samples).
+        B may be 0 on some ranks when a dataset pass ends with fewer windows than processes."""
         b3 = self.data_3d.gather(self.it_3d.next())
         if self.it_2d is None or self.data_2d is None:
             return b3, 0

@@ -53,6 +53,15 @@ def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return out / info.world_size
 
 
+def all_reduce_sum(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Sum of a tensor over all processes (a detached copy; the input for one process)."""
+    if not info.enabled:
+        return value
+    out = value.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
+
+
 def broadcast_float(value: float, info: DistInfo, device: torch.device) -> float:
     """Rank 0's value on every rank (validation metric for the LR scheduler)."""
     if not info.enabled:

@@ -94,6 +94,63 @@ def shape_loss(pred_betas: torch.Tensor, gt_betas: torch.Tensor) -> torch.Tensor
     return ((pred_betas - gt_betas) ** 2).mean()
 
 
+#: Order of the four terms in :func:`loss_terms`' sums and counts.
+TERMS: tuple[str, ...] = ("kp_2d", "kp_3d", "pose", "shape")
+
+
+def loss_terms(
+    pred: dict[str, torch.Tensor],
+    target: dict[str, torch.Tensor],
+    n_2d: int,
+    weights: LossWeights,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums of squared errors and element counts of the four terms, in :data:`TERMS` order.
+
+    Each term of :func:`str_loss` is ``sum / count``; keeping them apart lets torchrun processes
+    divide by the GLOBAL count (all-reduced) so that DDP's gradient average equals the gradient
+    of the one-process loss on the whole global batch, whatever the per-rank shares.
+    Returns ``sums`` (4,) (with grad) and ``counts`` (4,) (float, no grad).
+    pred / target / n_2d as :func:`str_loss`.
+    """
+    b = target["kp_2d"].shape[0]
+    k = pred["kp_2d"].shape[0] // b if b else 0
+    if k * b != pred["kp_2d"].shape[0]:
+        raise ValueError(f"{pred['kp_2d'].shape[0]} predictions for {b} windows")
+
+    def rep(x: torch.Tensor) -> torch.Tensor:
+        return x.repeat((k,) + (1,) * (x.dim() - 1))
+
+    device = pred["kp_2d"].device
+    is_3d_part = torch.zeros(b, dtype=torch.bool, device=device)
+    is_3d_part[n_2d:] = True
+    sel_3d = rep(is_3d_part & (target["w_3d"] > 0.5))
+    sel_smpl = rep(is_3d_part & (target["w_smpl"] > 0.5))
+
+    gt2d = rep(target["kp_2d"])
+    conf = gt2d[..., 2:3].clone()
+    conf[:, :25] *= weights.openpose_2d
+    conf[:, 25:] *= weights.gt_2d
+    s2d = (conf * (pred["kp_2d"] - gt2d[..., :2]) ** 2).sum()
+    p3 = _centre_on_midhip(pred["kp_3d"][sel_3d][:, SPIN_COMMON_SLICE, :3])
+    g3 = _centre_on_midhip(rep(target["kp_3d"])[sel_3d][:, SPIN_COMMON_SLICE, :3])
+    s3d = ((p3 - g3) ** 2).sum()
+    theta = rep(target["theta"])[sel_smpl]
+    gt_rot = batch_rodrigues(theta[:, 3:75].reshape(-1, 3)).reshape(-1, 24, 3, 3)
+    spose = ((pred["rotmat"][sel_smpl] - gt_rot) ** 2).sum()
+    sshape = ((pred["betas"][sel_smpl] - theta[:, 75:85]) ** 2).sum()
+    sums = torch.stack([s2d, s3d, spose, sshape]).float()
+    counts = torch.tensor([pred["kp_2d"].numel(), p3.numel(), gt_rot.numel(), theta[:, 75:85].numel()],
+                          dtype=torch.float32, device=device)
+    return sums, counts
+
+
+def combine_terms(sums: torch.Tensor, counts: torch.Tensor, weights: LossWeights) -> torch.Tensor:
+    """``sum_i w_i * sums_i / counts_i``; a term with count 0 contributes exactly 0 (as TCMR)."""
+    w = torch.tensor([weights.kp_2d, weights.kp_3d, weights.pose, weights.shape],
+                     dtype=sums.dtype, device=sums.device)
+    return (w * sums / counts.clamp(min=1.0)).sum()
+
+
 def str_loss(
     pred: dict[str, torch.Tensor],
     target: dict[str, torch.Tensor],
@@ -109,31 +166,11 @@ def str_loss(
     ``theta`` (B, 85) [cam 3, pose 72, betas 10], ``w_3d`` (B,), ``w_smpl`` (B,).
     n_2d: the first n_2d windows are 2D-only samples.
     """
-    b = target["kp_2d"].shape[0]
-    k = pred["kp_2d"].shape[0] // b
-    if k * b != pred["kp_2d"].shape[0]:
-        raise ValueError(f"{pred['kp_2d'].shape[0]} predictions for {b} windows")
+    sums, counts = loss_terms(pred, target, n_2d, weights)
+    return combine_terms(sums, counts, weights), term_values(sums, counts)
 
-    def rep(x: torch.Tensor) -> torch.Tensor:
-        return x.repeat((k,) + (1,) * (x.dim() - 1))
 
-    is_3d_part = torch.zeros(b, dtype=torch.bool, device=target["kp_2d"].device)
-    is_3d_part[n_2d:] = True
-    sel_3d = rep(is_3d_part & (target["w_3d"] > 0.5))
-    sel_smpl = rep(is_3d_part & (target["w_smpl"] > 0.5))
-
-    l2d = keypoint_2d_loss(pred["kp_2d"], rep(target["kp_2d"]), weights)
-    l3d = keypoint_3d_loss(pred["kp_3d"][sel_3d], rep(target["kp_3d"])[sel_3d])
-    theta = rep(target["theta"])
-    lpose = pose_loss(pred["rotmat"][sel_smpl], theta[sel_smpl][:, 3:75])
-    lshape = shape_loss(pred["betas"][sel_smpl], theta[sel_smpl][:, 75:85])
-    total = (
-        weights.kp_2d * l2d + weights.kp_3d * l3d + weights.pose * lpose + weights.shape * lshape
-    )
-    parts = {
-        "loss_kp_2d": float(l2d.detach()),
-        "loss_kp_3d": float(l3d.detach()),
-        "loss_pose": float(lpose.detach()),
-        "loss_shape": float(lshape.detach()),
-    }
-    return total, parts
+def term_values(sums: torch.Tensor, counts: torch.Tensor) -> dict[str, float]:
+    """The unweighted mean of each term (for logging)."""
+    values = (sums.detach() / counts.clamp(min=1.0)).tolist()
+    return {f"loss_{name}": float(v) for name, v in zip(TERMS, values, strict=True)}

@@ -32,6 +32,7 @@ from .datasets import ConcatWindows, MixedBatches, build_windows
 from .distributed import (
     DistInfo,
     all_reduce_mean,
+    all_reduce_sum,
     barrier,
     broadcast_float,
     init_distributed,
@@ -39,7 +40,7 @@ from .distributed import (
 )
 from .evaluation import evaluate_windows
 from .logging_utils import ProgressBar, TrainLogger
-from .losses import str_loss
+from .losses import combine_terms, loss_terms, term_values
 from .smpl_head import predictions_to_keypoints, stack_predictions
 from .train_config import TrainConfig
 
@@ -132,8 +133,6 @@ class Trainer:
         o = cfg.optim
         torch.manual_seed(o.seed + self.dist.rank)
         self.world = self.dist.world_size
-        if o.batch_size % self.world:
-            raise ValueError(f"batch_size {o.batch_size} is not divisible by {self.world} processes")
         self.save_model_checkpoint = save_model_checkpoint
         self.model = build_model(cfg.model).to(self.device)
         self.seqlen = int(self.model.config.seq_len)
@@ -163,13 +162,12 @@ class Trainer:
         self.use_amp = bool(o.amp and self.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         d = cfg.data
-        per_rank = o.batch_size // self.world
         data_3d = build_windows(opts.db_dir, list(d.train_3d), seqlen=d.seqlen, is_train=True)
         data_2d: ConcatWindows | None = None
         if d.train_2d:
             data_2d = build_windows(opts.db_dir, list(d.train_2d), seqlen=d.seqlen, is_train=True)
         self.batches = MixedBatches(
-            data_2d, data_3d, batch_size=per_rank, ratio_2d=d.ratio_2d if data_2d else 0.0,
+            data_2d, data_3d, batch_size=o.batch_size, ratio_2d=d.ratio_2d if data_2d else 0.0,
             seed=o.seed, rank=self.dist.rank, world=self.world,
         )
         self.val = None
@@ -223,7 +221,8 @@ class Trainer:
         if int(st.get("world_size", 1)) != self.world:
             warnings.warn(
                 f"resuming a {st.get('world_size')}-process run with {self.world} processes: the "
-                "data order differs from an uninterrupted run", stacklevel=2,
+                "global batches are the same, but the random state (dropout) is not restored",
+                stacklevel=2,
             )
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
@@ -240,8 +239,19 @@ class Trainer:
 
     # ---- one step ------------------------------------------------------------------------
     def train_step(self) -> tuple[float, dict[str, float]]:
+        """One optimisation step on the global batch.
+
+        Every process computes the sums and element counts of the four loss terms on its share;
+        the counts are summed over processes and each process's loss is
+        ``world * sum_i w_i * sums_i / global_count_i``, so DDP's gradient average is exactly the
+        gradient of the one-process loss on the whole global batch (shares may differ by one
+        window). A process whose share is empty runs a zero-weighted placeholder window so that
+        DDP's collective calls still match."""
         self.ddp_model.train()
         batch, n_2d = self.batches.next()
+        empty = len(batch["features"]) == 0
+        if empty:
+            batch, n_2d = {k: np.zeros((1, *v.shape[1:]), v.dtype) for k, v in batch.items()}, 0
         mid = self.seqlen // 2
         feats = torch.from_numpy(batch["features"]).to(self.device)
         target = _to_device(batch, self.device, mid)
@@ -249,7 +259,15 @@ class Trainer:
             out = self.ddp_model(feats, is_train=True)
         rows = stack_predictions(out, mid)
         pred = predictions_to_keypoints(rows, self.body)
-        loss, parts = str_loss(pred, target, n_2d, self.cfg.loss)
+        sums, counts = loss_terms(pred, target, n_2d, self.cfg.loss)
+        if empty:
+            sums, counts = sums * 0.0, counts * 0.0
+        parts = term_values(sums, counts)
+        if self.dist.enabled:
+            global_counts = all_reduce_sum(counts, self.dist)
+            loss = combine_terms(sums, global_counts, self.cfg.loss) * self.world
+        else:
+            loss = combine_terms(sums, counts, self.cfg.loss)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {float(loss)} at step {self.step + 1}")
         self.optimizer.zero_grad(set_to_none=True)

@@ -239,16 +239,52 @@ def test_mixed_batches_19_plus_13_and_reshuffle(tmp_path: Path) -> None:
         np.testing.assert_array_equal(again.next()[0]["index"], expected)
 
 
-def test_shuffled_batches_shard_like_distributed_sampler() -> None:
+def test_shuffled_batches_split_the_global_batch_over_ranks() -> None:
     one = ShuffledBatches(10, 10, seed=4)
     full = one.next()
     assert sorted(full) == list(range(10))
-    r0 = ShuffledBatches(10, 5, seed=4, rank=0, world=2).next()
-    r1 = ShuffledBatches(10, 5, seed=4, rank=1, world=2).next()
+    r0 = ShuffledBatches(10, 10, seed=4, rank=0, world=2).next()
+    r1 = ShuffledBatches(10, 10, seed=4, rank=1, world=2).next()
     assert sorted(r0 + r1) == list(range(10)) and not set(r0) & set(r1)
     second = one.next()  # exhausted -> a new pass with a new permutation
     assert sorted(second) == list(range(10)) and second != full
     assert one.state() == [1, 10]
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 4, 5, 8])
+def test_mixed_batches_keep_the_global_19_13_mix_for_any_world_size(tmp_path: Path, world: int) -> None:
+    """TCMR's batch 32 = 19 2D + 13 3D windows, globally, for any number of processes: the union
+    of the ranks' shares is exactly the one-process batch, step after step (also across the end
+    of a dataset pass, where the incomplete batch may leave a rank with nothing)."""
+    save_db_npz(tmp_path / "3dpw_train_db.npz", _db_3dpw((20, 18)))
+    pt = _db_3dpw((30,), seed=3)
+    pt["joints2D"] = convert_kps(pt["joints2D"], "common", "spin")
+    save_db_npz(tmp_path / "posetrack_train_db.npz", {k: pt[k] for k in
+                ("vid_name", "frame_id", "features", "joints2D", "bbox")})
+    d3 = build_windows(tmp_path, [DatasetSpec("3dpw")], seqlen=16, is_train=True)
+    d2 = build_windows(tmp_path, [DatasetSpec("posetrack")], seqlen=16, is_train=True)
+    single = MixedBatches(d2, d3, batch_size=32, ratio_2d=0.6, seed=1)
+    ranks = [MixedBatches(d2, d3, batch_size=32, ratio_2d=0.6, seed=1, rank=r, world=world)
+             for r in range(world)]
+    for step in range(6):
+        batch, n2d = single.next()
+        shares = [m.next() for m in ranks]
+        n2d_ranks = [n for _, n in shares]
+        n3d_ranks = [len(b["features"]) - n for b, n in shares]
+        assert sum(n2d_ranks) == n2d and sum(n3d_ranks) == len(batch["features"]) - n2d
+        if step == 0:
+            assert (n2d, len(batch["features"]) - n2d) == (19, 13)
+            assert max(n2d_ranks) - min(n2d_ranks) <= 1 and max(n3d_ranks) - min(n3d_ranks) <= 1
+        idx_2d = np.concatenate([b["index"][:n] for b, n in shares])
+        idx_3d = np.concatenate([b["index"][n:] for b, n in shares])
+        np.testing.assert_array_equal(np.sort(idx_2d, axis=0), np.sort(batch["index"][:n2d], axis=0))
+        np.testing.assert_array_equal(np.sort(idx_3d, axis=0), np.sort(batch["index"][n2d:], axis=0))
+        for b, n in shares:  # 2D-only windows first on every rank too
+            assert np.all(b["w_3d"][:n] == 0) and np.all(b["w_3d"][n:] == 1)
+    if world == 2:
+        assert [(n, len(b["features"]) - n) for b, n in
+                (MixedBatches(d2, d3, batch_size=32, ratio_2d=0.6, seed=1, rank=r, world=2).next()
+                 for r in range(2))] == [(10, 7), (9, 6)]
 
 
 # ---------------------------------------------------------------- precompute-features

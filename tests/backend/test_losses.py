@@ -77,3 +77,58 @@ def test_stack_predictions_main_then_aux() -> None:
     per_frame = {k: torch.zeros(b, 16, *v.shape[1:]) for k, v in out.items() if k != "aux"}
     per_frame["betas"][:, 8] = 5.0
     assert float(stack_predictions(per_frame, mid=8)["betas"].mean()) == 5.0
+
+
+def test_per_rank_terms_with_global_counts_give_the_one_process_loss_and_gradient() -> None:
+    """torchrun: each rank's loss = world * sum_i w_i sums_i / global_count_i; DDP averages
+    gradients over ranks, which then equals the one-process gradient on the whole batch, for
+    unequal shares (19 2D + 13 3D split over 3 ranks)."""
+    from inference_backend.train.losses import combine_terms, loss_terms
+
+    torch.manual_seed(3)
+    b, n_2d, k = 32, 19, 3
+    target = {
+        "kp_2d": torch.cat([torch.randn(b, 49, 2), torch.rand(b, 49, 1)], -1),
+        "kp_3d": torch.randn(b, 49, 3),
+        "theta": torch.cat([torch.zeros(b, 3), 0.3 * torch.randn(b, 72), torch.randn(b, 10)], 1),
+        "w_3d": torch.tensor([0.0] * n_2d + [1.0] * (b - n_2d)),
+        "w_smpl": torch.tensor([0.0] * n_2d + [1.0, 0.0] * 6 + [1.0]),
+    }
+    leaf = {"kp_2d": torch.randn(k * b, 49, 2), "kp_3d": torch.randn(k * b, 49, 3),
+            "rotmat": torch.randn(k * b, 24, 3, 3), "betas": torch.randn(k * b, 10)}
+    w = LossWeights()
+
+    def grads(n2d_local: int, tgt_rows: torch.Tensor, world: int,
+              global_counts: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
+        pred = {kk: v.clone().requires_grad_(True) for kk, v in leaf.items()}
+        sel_pred = {kk: v.reshape(k, b, *v.shape[1:])[:, tgt_rows].reshape(-1, *v.shape[1:])
+                    for kk, v in pred.items()}
+        tgt = {kk: v[tgt_rows] for kk, v in target.items()}
+        sums, counts = loss_terms(sel_pred, tgt, n2d_local, w)
+        loss = combine_terms(sums, counts if global_counts is None else global_counts, w) * world
+        loss.backward()
+        return loss.detach(), {kk: v.grad for kk, v in pred.items()}
+
+    full_loss, full_grad = grads(n_2d, torch.arange(b), 1, None)
+    assert torch.allclose(full_loss, str_loss(leaf, target, n_2d, w)[0], rtol=1e-5)
+    world = 3
+    shares = []
+    for r in range(world):  # rank r: every 3rd of the 2D part and every 3rd of the 3D part
+        rows_2d = torch.arange(n_2d)[r::world]
+        rows_3d = torch.arange(n_2d, b)[r::world]
+        shares.append((torch.cat([rows_2d, rows_3d]), len(rows_2d)))
+    counts = []
+    for rows, n2d_local in shares:
+        pred = {kk: v.reshape(k, b, *v.shape[1:])[:, rows].reshape(-1, *v.shape[1:])
+                for kk, v in leaf.items()}
+        counts.append(loss_terms(pred, {kk: v[rows] for kk, v in target.items()}, n2d_local, w)[1])
+    global_counts = torch.stack(counts).sum(0)  # what all_reduce_sum gives every rank
+    losses, rank_grads = [], []
+    for rows, n2d_local in shares:
+        loss, g = grads(n2d_local, rows, world, global_counts)
+        losses.append(loss)
+        rank_grads.append(g)
+    assert torch.allclose(torch.stack(losses).mean(), full_loss, rtol=1e-5)
+    for key in leaf:
+        ddp = torch.stack([g[key] for g in rank_grads]).mean(0)  # DDP's gradient average
+        assert torch.allclose(ddp, full_grad[key], rtol=1e-4, atol=1e-9), key
