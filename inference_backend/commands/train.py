@@ -2,7 +2,10 @@
 [--resume CKPT] [--device auto|cpu|cuda] [--smpl-dir DIR]``.
 
 Trains STR with TCMR's recipe (see ``inference_backend.train.trainer``). ``--config`` is a JSON
-file or the name of a shipped config (``str_3dpw``, ``str_synthetic``). Multi-GPU / multi-node:
+file or the name of a shipped config: one per row of the paper's Table 1 (``str_3dpw``,
+``str_h36m_mpii3d``, ``str_no3dpw_3dpw``, ``str_no3dpw_mpii3d``, ``str_no3dpw_h36m``), Table 2's
+base (``str_mpii3d_table2``) and ``str_synthetic``. ``--set KEY=VALUE`` (repeatable) changes an
+STRConfig field, e.g. ``--set use_ttr=false`` for Table 2's "w/o TTR". Multi-GPU / multi-node:
 ``torchrun --nproc_per_node K -m inference_backend train ...`` (DDP; gloo on CPU). The last line
 on stdout is ``first_loss=... last_loss=... ...``.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -29,15 +33,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smpl-dir", type=Path, default=None,
                         help="SMPL files (SMPL_NEUTRAL, J_regressor_extra/h36m); default from config")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--set", dest="model_set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an STRConfig field of the config's model (repeatable), "
+                             "e.g. --set use_ttr=false --set ste_kind=senet")
+    parser.add_argument("--amp", action="store_true",
+                        help="float16 mixed precision on CUDA (default: fp32, as the paper)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..train.model_glue import build_model, make_body, save_model_checkpoint
-    from ..train.train_config import load_config
+    from ..train.train_config import load_config, with_model_overrides
     from ..train.trainer import RunOptions, Trainer
 
     try:
-        cfg = load_config(args.config)
+        cfg = with_model_overrides(load_config(args.config), args.model_set)
+        if args.amp:
+            cfg = replace(cfg, optim=replace(cfg.optim, amp=True))
     except (OSError, ValueError, TypeError, KeyError) as exc:
         print(f"train: bad --config: {exc}", file=sys.stderr)
         return int(ExitCode.USAGE)

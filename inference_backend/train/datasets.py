@@ -40,11 +40,29 @@ class DatabaseError(ValueError):
     """A database file is missing, unreadable, unsafe or inconsistent (message says which)."""
 
 
+#: The file names TCMR's own scripts use when the plain ``{dataset}_{split}_db`` is absent
+#: (TCMR lib/dataset/_dataset_3d.py and evaluate.py), most common first. A config's explicit
+#: ``file`` always wins.
+TCMR_DB_NAMES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("mpii3d", "val"): ("mpii3d_val_scale12_db.pt",),
+    ("mpii3d", "test"): ("mpii3d_val_scale12_db.pt",),  # TCMR evaluates MPI-INF on its val set
+    ("mpii3d", "train"): ("mpii3d_train_scale12_db.pt", "mpii3d_train_scale12_occ_db.pt"),
+    ("h36m", "test"): ("h36m_test_25fps_nosmpl_db.pt", "h36m_test_front_25fps_tight_nosmpl_db.pt",
+                       "h36m_test_25fps_db.pt"),
+    ("h36m", "val"): ("h36m_test_front_25fps_tight_db.pt",),
+    ("h36m", "train"): ("h36m_train_25fps_db.pt", "h36m_train_25fps_occ_db.pt"),
+    ("3dpw", "train"): ("3dpw_train_occ_db.pt",),
+}
+
+
 def db_candidates(db_dir: Path, dataset: str, split: str, file: str | None = None) -> list[Path]:
+    """Files tried for a dataset/split, in order: the explicit ``file``; else
+    ``{dataset}_{split}_db.(npz|pt|h5)`` and then TCMR's names (:data:`TCMR_DB_NAMES`)."""
     if file:
         return [db_dir / file]
     stem = f"{dataset}_{split}_db"
-    return [db_dir / f"{stem}{ext}" for ext in (".npz", ".pt", ".h5")]
+    plain = [db_dir / f"{stem}{ext}" for ext in (".npz", ".pt", ".h5")]
+    return plain + [db_dir / name for name in TCMR_DB_NAMES.get((dataset, split), ())]
 
 
 def find_db(db_dir: Path, dataset: str, split: str, file: str | None = None) -> Path:
@@ -64,8 +82,8 @@ def _load_h5(path: Path) -> dict[str, np.ndarray]:
         import h5py  # type: ignore[import-not-found]
     except ImportError as exc:
         raise DatabaseError(
-            f"{path}: reading InstaVariety .h5 databases needs the optional package h5py "
-            "(pip install h5py)"
+            f"{path}: reading InstaVariety .h5 databases needs the package h5py (part of the "
+            "training extra: pip install 'str-mocap[train]', or pip install h5py)"
         ) from exc
     with h5py.File(path, "r") as fh:
         out = {k: np.asarray(fh[k]) for k in fh.keys()}

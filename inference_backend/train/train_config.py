@@ -4,7 +4,7 @@ configs/*.json``) or a user's file. Unknown keys are errors (a typo must not be 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     """TCMR schedule: Adam lr 5e-5 wd 0, ReduceLROnPlateau(min, x0.1, patience 5) on val
-    PA-MPJPE, 30 epochs x 500 iterations, batch 32 (global, split over torchrun processes)."""
+    PA-MPJPE, 30 epochs x 500 iterations, batch 32 (global, split over torchrun processes),
+    fp32 (the paper and TCMR train in fp32; ``amp`` switches on float16 autocast on CUDA)."""
 
     batch_size: int = 32
     lr: float = 5e-5
@@ -39,7 +40,7 @@ class OptimConfig:
     lr_factor: float = 0.1
     lr_patience: int = 5
     seed: int = 1
-    amp: bool = True  # only takes effect on CUDA
+    amp: bool = False  # fp32 like the paper and TCMR; True = float16 autocast (CUDA only)
     spin_checkpoint: str | None = None
     val_batch_windows: int = 64
     log_every: int = 10
@@ -54,6 +55,7 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     smpl_dir: str | None = None  # relative paths are relative to the db dir
     name: str = "str"
+    about: str = ""  # what the recipe reproduces (shipped configs name the paper's table row)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -84,8 +86,34 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
     loss = LossWeights(**_strict(LossWeights, raw.get("loss", {}), "config.loss"))
     return TrainConfig(
         model=dict(raw.get("model", {})), data=data, optim=optim, loss=loss,
-        smpl_dir=raw.get("smpl_dir"), name=raw.get("name", "str"),
+        smpl_dir=raw.get("smpl_dir"), name=raw.get("name", "str"), about=raw.get("about", ""),
     )
+
+
+def with_model_overrides(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
+    """Apply ``KEY=VALUE`` overrides of STRConfig fields (``--set use_ttr=false``). VALUE is
+    JSON (true/false, numbers, "strings"); a bare word is taken as a string. The result is
+    validated by building the STRConfig."""
+    from ..models.config import STRConfig
+
+    model = dict(cfg.model)
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        model[key.strip()] = value
+    STRConfig.from_dict(model)  # unknown keys / bad values -> ValueError
+    return replace(cfg, model=model)
+
+
+def shipped_config_names() -> list[str]:
+    """Names of the configs shipped in ``inference_backend/configs``."""
+    folder = resources.files("inference_backend") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
 def shipped_config_path(name: str) -> Path:
