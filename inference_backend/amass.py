@@ -16,7 +16,7 @@ from scipy.spatial.transform import Rotation
 
 from .atomic_io import atomic_write
 from .errors import CaptureError, ExitCode
-from .export import read_motion_file
+from .export import MotionFileError, read_motion_file, save_npz
 
 #: World rotation from the motion file's Y-up frame to AMASS's Z-up frame.
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -38,7 +38,7 @@ def to_z_up(
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_write(path) as handle:
-        np.savez(handle, **arrays)
+        save_npz(handle, arrays)
 
 
 def export_amass(motion_path: Path | str, out_dir: Path | str) -> list[Path]:
@@ -53,8 +53,8 @@ def export_amass(motion_path: Path | str, out_dir: Path | str) -> list[Path]:
         raise CaptureError(ExitCode.FILE_MISSING, f"motion file not found: {motion_path}")
     try:
         motion = read_motion_file(motion_path)
-    except ValueError as exc:
-        raise CaptureError(ExitCode.NOT_A_VIDEO, str(exc)) from exc
+    except MotionFileError as exc:  # its message names the file
+        raise CaptureError(ExitCode.BAD_MOTION_FILE, str(exc)) from exc
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

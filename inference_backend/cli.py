@@ -217,6 +217,14 @@ def _run_export_amass(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         print(f"error ({int(exc.code)}): {exc.message}", file=sys.stderr)
         return int(exc.code)
+    except KeyboardInterrupt:
+        print(f"error ({int(ExitCode.CANCELLED)}): cancelled", file=sys.stderr)
+        return int(ExitCode.CANCELLED)
+    except Exception as exc:  # an internal error: keep the traceback, end with one clear line
+        traceback.print_exc(file=sys.stderr)
+        print(f"error ({int(ExitCode.INTERNAL)}): internal error: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return int(ExitCode.INTERNAL)
     for path in paths:
         print(path)
     return int(ExitCode.OK)

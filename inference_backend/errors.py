@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     NO_PERSON = 6
     OUTPUT_NOT_WRITABLE = 7
     MODEL_PROBLEM = 8
+    BAD_MOTION_FILE = 9         # motion-file commands: the input is not a valid motion file
     CANCELLED = 130
 
 

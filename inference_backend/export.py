@@ -12,10 +12,11 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -249,11 +250,22 @@ def write_arrays_atomic(
     payload = {"header": np.array(header_text), **arrays}
     try:
         with atomic_write(path, fsync=True, before_replace=before_replace) as handle:
-            np.savez(handle, **payload)
+            save_npz(handle, payload)
     except OSError as exc:
         raise CaptureError(
             ExitCode.OUTPUT_NOT_WRITABLE, f"writing {path} failed: {exc.strerror or exc}"
         ) from exc
+
+
+def save_npz(handle: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
+    """What ``np.savez(handle, **arrays)`` writes (stored, zip64, no pickles), but the archive is
+    closed even when a write fails: numpy leaves it open, and its ``ZipFile.__del__`` later
+    prints 'Exception ignored ... seek of closed file' after a disk-full error."""
+    with zipfile.ZipFile(handle, mode="w", compression=zipfile.ZIP_STORED,
+                         allowZip64=True) as archive:
+        for key, value in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def write_motion_file(
@@ -288,21 +300,103 @@ class MotionFile:
         return self.arrays[key]
 
 
+#: A motion-file header is a few kB; beyond these the file is refused before anything else is
+#: inflated (P persons, F frames; Blender's frame range ends at 1,048,574).
+_MAX_HEADER_BYTES = 16 * 1024 * 1024
+_MAX_PERSONS, _MAX_FRAMES = 1000, 1_048_574
+
+
 def read_motion_file(path: Path | str) -> MotionFile:
-    """Read and validate a motion file (``allow_pickle=False``); refuses another major version."""
+    """Read and validate a motion file (``allow_pickle=False``); refuses another major version.
+
+    Raises only MotionFileError (its message names the file). The header is read first; every
+    array member's ``.npy`` header and archive size are checked against the header's
+    ``num_persons``/``num_frames`` before anything is inflated, and members the schema does not
+    define are never read.
+    """
     path = Path(path)
     try:
+        with zipfile.ZipFile(path) as archive:
+            header = _read_header(archive, path)
+            P, F = (_header_count(header, key, path, limit) for key, limit in
+                    (("num_persons", _MAX_PERSONS), ("num_frames", _MAX_FRAMES)))
+            for key, (shape, dtype) in expected_shapes(P, F).items():
+                _check_member(archive, key, shape, dtype, path)
         with np.load(path, allow_pickle=False) as data:
-            contents = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise MotionFileError(f"{path} is not a readable motion file: {exc}") from exc
-    if "header" not in contents:
-        raise MotionFileError(f"{path} has no header")
-    header = json.loads(str(contents.pop("header")))
+            contents = {k: data[k] for k in ARRAY_KEYS}
+        validate_arrays(contents)
+    except MotionFileError as exc:
+        text = str(exc)
+        raise MotionFileError(text if path.name in text else f"{path.name}: {text}") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure on untrusted bytes is a bad file
+        raise MotionFileError(
+            f"{path.name} is not a readable motion file ({type(exc).__name__}: {exc})"[:500]
+        ) from exc
+    return MotionFile(header=header, arrays=contents)
+
+
+def _npy_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype]:
+    with archive.open(member) as fp:
+        version = np.lib.format.read_magic(fp)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _fortran, dtype = read(fp)
+    return tuple(shape), dtype
+
+
+def _read_header(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    names = set(archive.namelist())
+    if "header.npy" not in names:
+        raise MotionFileError(f"{path.name} has no header: it is not an STR Mocap motion file")
+    if archive.getinfo("header.npy").file_size > _MAX_HEADER_BYTES:
+        raise MotionFileError(f"{path.name}: the header is too large to be a motion-file header")
+    shape, dtype = _npy_header(archive, "header.npy")
+    if shape != () or dtype.kind != "U":
+        raise MotionFileError(f"{path.name}: 'header' must be a single JSON string")
+    with archive.open("header.npy") as fp:
+        text = str(np.lib.format.read_array(fp, allow_pickle=False))
+    try:
+        header = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MotionFileError(f"{path.name}: the header is not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise MotionFileError(f"{path.name}: the header is nested too deeply") from exc
+    if not isinstance(header, dict):
+        raise MotionFileError(
+            f"{path.name}: the header must be a JSON object, not a {type(header).__name__}")
     version = str(header.get("schema_version", ""))
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise MotionFileError(
-            f"{path} has schema version {version!r}; this backend reads {SCHEMA_VERSION}"
+            f"{path.name} has schema version {version!r}; this backend reads {SCHEMA_VERSION}"
         )
-    validate_arrays(contents)
-    return MotionFile(header=header, arrays=contents)
+    fps = header.get("fps", 30.0)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 1000:
+        raise MotionFileError(f"{path.name}: header field 'fps' must be a number in (0, 1000]")
+    if not isinstance(header.get("gender", "neutral"), str):
+        raise MotionFileError(f"{path.name}: header field 'gender' must be a string")
+    return header
+
+
+def _header_count(header: dict[str, Any], key: str, path: Path, limit: int) -> int:
+    value = header.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise MotionFileError(
+            f"{path.name}: header field '{key}' must be an integer in 0..{limit}, got {value!r}"
+            [:300])
+    return value
+
+
+def _check_member(archive: zipfile.ZipFile, key: str, shape: tuple[int, ...], dtype: np.dtype,
+                  path: Path) -> None:
+    """Shape, dtype and archive size of one array member, from its ``.npy`` header only."""
+    member = f"{key}.npy"
+    if member not in archive.namelist():
+        raise MotionFileError(f"{path.name} is missing the array '{key}'")
+    found_shape, found_dtype = _npy_header(archive, member)
+    if found_shape != shape or found_dtype != dtype:
+        raise MotionFileError(
+            f"{path.name}: '{key}' is {found_dtype}{list(found_shape)}, expected "
+            f"{dtype}{list(shape)} for the header's persons and frames")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if not nbytes <= archive.getinfo(member).file_size <= nbytes + 65536:
+        raise MotionFileError(f"{path.name}: the archive size of '{key}' does not match its shape")

@@ -1,4 +1,6 @@
-"""Progress reporting: a terminal bar on stderr, JSON lines on stdout, or nothing.
+"""Progress reporting: a terminal bar on stderr, JSON lines on stdout, or no progress.
+
+Whatever the mode, an error is also written to stderr as ``error (CODE): MESSAGE``.
 
 JSON lines (one object per line, flushed):
     {"event": "progress", "stage": str, "done": int, "total": int, "fps": float, "eta": float|null}
@@ -21,8 +23,14 @@ from typing import Any, TextIO
 _MIN_INTERVAL_S = 0.1
 
 
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
 class ProgressReporter:
-    """Base reporter: silent (``--progress none``). Subclasses override ``_emit_*``.
+    """Base reporter (``--progress none``): no progress and no result, but warnings and errors
+    still reach stderr (a failed run never exits silently). Subclasses override ``_emit_*``.
 
     ``progress(stage, done, total)`` has the ``Callable[[str, int, int], None]`` shape solvers
     receive. ``clock`` is injectable for tests (seconds, monotonic).
@@ -64,13 +72,13 @@ class ProgressReporter:
         pass
 
     def _emit_warning(self, message: str) -> None:
-        pass
+        _to_stderr(f"warning: {message}")
 
     def _emit_result(self, output: str, persons: int, frames: int, warnings: list[str]) -> None:
         pass
 
     def _emit_error(self, code: int, message: str) -> None:
-        pass
+        _to_stderr(f"error ({code}): {message}")
 
 
 class JsonLinesReporter(ProgressReporter):
@@ -103,6 +111,7 @@ class JsonLinesReporter(ProgressReporter):
 
     def _emit_error(self, code: int, message: str) -> None:
         self._write({"event": "error", "code": code, "message": message})
+        _to_stderr(f"error ({code}): {message}")  # for a person reading the terminal or a log
 
 
 class BarReporter(ProgressReporter):

@@ -7,7 +7,9 @@
 Uses the same builders as the UI (``importer.import_motion``). Every output is written to a
 temporary file in the destination folder and moved into place with ``os.replace``.
 With several people, BVH files get a ``_track<ID>`` suffix (one skeleton per BVH file).
-Exit codes: 0 ok, 2 usage, 3 bad input file, 4 write failure.
+Exit codes: 0 ok, 1 internal error (a bug), 2 usage, 3 bad input file (motion/AMASS file, SMPL
+folder, target .blend), 4 write failure, 130 cancelled (Ctrl+C). Every failure ends with one
+``error: ...`` line on stderr naming what to fix.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_WRITE = 0, 2, 3, 4
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_WRITE = 0, 1, 2, 3, 4
+EXIT_CANCELLED = 130
 RETARGET_PRESETS = ("auto", "mixamo", "rigify", "unreal", "vrm", "makehuman")
 
 
@@ -81,7 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         return _fail(EXIT_USAGE, "the 'bpy' module is not installed: pip install bpy (Blender "
                                  "as a Python module) or run inside Blender")
-    return _run(args, persons)
+    try:
+        return _run(args, persons)
+    except KeyboardInterrupt:
+        return _fail(EXIT_CANCELLED, "cancelled (outputs not yet written were not started)")
+    except Exception as exc:  # a bug, not a bad input: keep the traceback for the report
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        return _fail(EXIT_INTERNAL, f"internal error ({type(exc).__name__}: {exc}); please "
+                                    "report it with the lines above")
 
 
 def _run(args: argparse.Namespace, persons: tuple[int, ...] | None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .motion_file import Motion, MotionFileError, _load_npz, _ro
+from .motion_file import MAX_FRAMES, Motion, MotionFileError, _load_npz, _ro, check_range
 from .rotations import (
     Y_UP_TO_Z_UP,
     axis_angle_to_matrix,
@@ -67,16 +67,23 @@ def read_amass_file(path: str | Path, smpl_dir: str = "") -> Motion:
         raise MotionFileError(f"{p.name}: the file holds no frames")
     if trans.shape != (n_frames, 3):
         raise MotionFileError(f"{p.name}: 'trans' has shape {trans.shape}, expected ({n_frames}, 3)")
-    for key, a in (("poses", poses), ("trans", trans)):
+    if n_frames > MAX_FRAMES:
+        raise MotionFileError(f"{p.name} holds {n_frames} frames; at most {MAX_FRAMES} fit "
+                              "Blender's frame range")
+    for key, a, limit in (("poses", poses, 100.0), ("trans", trans, 1e4)):
         if a.dtype.kind != "f" or not np.all(np.isfinite(a)):
             raise MotionFileError(f"{p.name}: '{key}' must be finite floats")
+        check_range(p, key, a, -limit, limit)  # radians / metres: plausible magnitudes
     fps = _frame_rate(arrays, p)
     gender = _gender(arrays)
     betas = np.zeros(10, np.float64)
     if "betas" in arrays:
+        if arrays["betas"].dtype.kind not in "biuf":
+            raise MotionFileError(f"{p.name}: 'betas' must be numbers")
         b = np.asarray(arrays["betas"], np.float64).ravel()
         if not np.all(np.isfinite(b)):
             raise MotionFileError(f"{p.name}: 'betas' contains NaN/inf")
+        check_range(p, "betas", b, -100.0, 100.0)
         betas[: min(10, b.size)] = b[:10]
 
     warnings: list[str] = []
@@ -148,8 +155,8 @@ def _frame_rate(arrays: dict[str, np.ndarray], p: Path) -> float:
                 fps = float(np.asarray(arrays[key]).ravel()[0])
             except (TypeError, ValueError, IndexError) as exc:
                 raise MotionFileError(f"{p.name}: '{key}' is not a number") from exc
-            if not np.isfinite(fps) or fps <= 0:
-                raise MotionFileError(f"{p.name}: '{key}' must be positive, got {fps}")
+            if not np.isfinite(fps) or not 0 < fps <= 1000:
+                raise MotionFileError(f"{p.name}: '{key}' must be in (0, 1000], got {fps}")
             return fps
     raise MotionFileError(f"{p.name}: missing 'mocap_framerate' (or 'mocap_frame_rate')")
 

@@ -384,16 +384,20 @@ _RANGES: dict[str, tuple[float, float]] = {
 _ROTATION_TOL = 1e-3
 
 
+def check_range(p: Path, key: str, a: np.ndarray, low: float, high: float) -> None:
+    """MotionFileError naming the first element of ``a`` outside [low, high]."""
+    if a.size and (a.min() < low or a.max() > high):
+        bad = np.argwhere((a < low) | (a > high))[0].tolist()
+        value = a[tuple(bad)]
+        raise MotionFileError(
+            f"{p.name}: '{key}' must lie in [{low:g}, {high:g}]; index {bad} is {value:.6g}"
+            " (the file is corrupt or was not written by this kind of tool)")
+
+
 def _check_ranges(p: Path, arrays: dict[str, np.ndarray]) -> None:
     """Plausible magnitudes, probabilities in [0, 1], a valid camera (raises MotionFileError)."""
     for key, (low, high) in _RANGES.items():
-        a = arrays[key]
-        if a.size and (a.min() < low or a.max() > high):
-            bad = np.argwhere((a < low) | (a > high))[0].tolist()
-            value = a[tuple(bad)]
-            raise MotionFileError(
-                f"{p.name}: '{key}' must lie in [{low:g}, {high:g}]; index {bad} is {value:.6g}"
-                " (the file is corrupt or was not written by STR Mocap)")
+        check_range(p, key, arrays[key], low, high)
     k = arrays["cam_K"]
     if not (k[0, 0] > 0 and k[1, 1] > 0 and k[2, 2] != 0):
         raise MotionFileError(f"{p.name}: 'cam_K' is not a valid intrinsics matrix (fx, fy > 0)")

@@ -64,7 +64,7 @@ def test_missing_and_bad_input(tmp_path: Path) -> None:
     bad.write_text("not a motion file")
     with pytest.raises(CaptureError) as err:
         export_amass(bad, tmp_path / "out")
-    assert err.value.code == ExitCode.NOT_A_VIDEO
+    assert err.value.code == ExitCode.BAD_MOTION_FILE and "bad.npz" in err.value.message
 
 
 def test_cli_export_amass(motion_path: Path, tmp_path: Path, backend_cmd, backend_env) -> None:

@@ -98,11 +98,11 @@ def test_failure_while_writing_removes_the_temp_file(tmp_path: Path, make_scene,
     out = tmp_path / "motion.npz"
     out.write_bytes(b"previous")
 
-    def broken_savez(handle, **arrays):
+    def broken_save(handle, arrays):
         handle.write(b"partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export.np, "savez", broken_savez)
+    monkeypatch.setattr(export, "save_npz", broken_save)
     with pytest.raises(CaptureError) as err:
         _write(out, make_scene())
     assert err.value.code == ExitCode.OUTPUT_NOT_WRITABLE
