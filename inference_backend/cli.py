@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -212,22 +212,12 @@ def _run_capture(args: argparse.Namespace) -> int:
 def _run_export_amass(args: argparse.Namespace) -> int:
     from .amass import export_amass
 
-    try:
-        paths = export_amass(args.motion, args.output)
-    except CaptureError as exc:
-        print(f"error ({int(exc.code)}): {exc.message}", file=sys.stderr)
-        return int(exc.code)
-    except KeyboardInterrupt:
-        print(f"error ({int(ExitCode.CANCELLED)}): cancelled", file=sys.stderr)
-        return int(ExitCode.CANCELLED)
-    except Exception as exc:  # an internal error: keep the traceback, end with one clear line
-        traceback.print_exc(file=sys.stderr)
-        print(f"error ({int(ExitCode.INTERNAL)}): internal error: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
-        return int(ExitCode.INTERNAL)
-    for path in paths:
-        print(path)
-    return int(ExitCode.OK)
+    def run() -> int:
+        for path in export_amass(args.motion, args.output):
+            print(path)
+        return int(ExitCode.OK)
+
+    return _guarded(run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -251,11 +241,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     if args.command == "capture":
         return _run_capture(args)
+    if args.command == "export-amass":
+        return _run_export_amass(args)
+    return _guarded(lambda: _run_other(args))
+
+
+def _run_other(args: argparse.Namespace) -> int:
     if args.command == "doctor":
         from .doctor import run_doctor
 
         return run_doctor(as_json=args.json, smpl_dir=args.smpl_dir)
-    if args.command == "export-amass":
-        return _run_export_amass(args)
     module = _load_plugin(args.command)
     return int(module.run(args))
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """Run a command; Ctrl+C is exit 130 and an unexpected exception (a bug) exit 1, each
+    ending with one ``error (CODE): ...`` line on stderr."""
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print(f"error ({int(ExitCode.CANCELLED)}): cancelled", file=sys.stderr)
+        return int(ExitCode.CANCELLED)
+    except CaptureError as exc:
+        print(f"error ({int(exc.code)}): {exc.message}", file=sys.stderr)
+        return int(exc.code)
+    except Exception as exc:  # an internal error: keep the traceback, end with one clear line
+        traceback.print_exc(file=sys.stderr)
+        print(f"error ({int(ExitCode.INTERNAL)}): internal error: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return int(ExitCode.INTERNAL)

@@ -101,7 +101,7 @@ def _run(args: argparse.Namespace, persons: tuple[int, ...] | None) -> int:
 
     from .core.motion_file import MotionFileError
     from .core.smpl_model import SmplLoadError
-    from .importer import ImportOptions, StrImportError, import_motion
+    from .importer import EmptyMotionError, ImportOptions, StrImportError, import_motion
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     options = ImportOptions(
@@ -110,10 +110,10 @@ def _run(args: argparse.Namespace, persons: tuple[int, ...] | None) -> int:
         create_camera=not args.no_camera, video_background=True, smoothing=args.smoothing)
     try:
         result = import_motion(bpy.context, args.motion, options)
-    except (MotionFileError, SmplLoadError) as exc:
+    except (MotionFileError, SmplLoadError, EmptyMotionError) as exc:
         return _fail(EXIT_BAD_INPUT, str(exc))
-    except StrImportError as exc:
-        return _fail(EXIT_USAGE if args.smpl_dir else EXIT_BAD_INPUT, str(exc))
+    except StrImportError as exc:  # the options do not fit the file (persons, SMPL folder, ...)
+        return _fail(EXIT_USAGE, str(exc))
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"imported {len(result.armatures)} rig(s): "

@@ -29,6 +29,10 @@ class StrImportError(ImportError):
     """The import could not be done; the message tells the user what to change."""
 
 
+class EmptyMotionError(StrImportError):
+    """The file is valid but holds nobody to import (a problem of the input, not the options)."""
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     """What to build. ``persons`` are track ids (None = all).
@@ -204,7 +208,7 @@ def _check_options(options: ImportOptions) -> None:
 
 def _select_persons(motion: Motion, persons: tuple[int, ...] | None) -> list[int]:
     if motion.num_persons == 0:
-        raise StrImportError(
+        raise EmptyMotionError(
             "the motion file contains no people (nobody was tracked in the video): nothing to "
             "import")
     if persons is None:
@@ -288,4 +292,5 @@ def _restore_active(context: bpy.types.Context, obj) -> None:  # type: ignore[no
         pass
 
 
-__all__ = ["ImportOptions", "ImportResult", "MotionFileError", "StrImportError", "import_motion"]
+__all__ = ["EmptyMotionError", "ImportOptions", "ImportResult", "MotionFileError",
+           "StrImportError", "import_motion"]
