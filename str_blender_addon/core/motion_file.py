@@ -346,7 +346,7 @@ def _read_arrays(npz: NpzArchive, p: Path, header: dict) -> dict[str, np.ndarray
         if head.dtype.kind not in kinds:
             raise MotionFileError(
                 f"{p.name}: '{key}' has dtype {head.dtype}, expected kind {kinds!r}")
-    for key, (template, kinds) in _ARRAY_SPEC.items():
+    for key, (_template, kinds) in _ARRAY_SPEC.items():
         arrays[key] = npz.read(key, heads[key].shape, kinds)
         _check_array(p, key, arrays[key])
     return arrays

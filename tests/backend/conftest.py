@@ -198,3 +198,16 @@ def backend_env(model_cache: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def backend_cmd() -> list[str]:
     return [sys.executable, "-m", "inference_backend"]
+
+
+@pytest.fixture()
+def motion_path(tmp_path: Path) -> Path:
+    """A valid two-person, 12-frame, 25 fps motion file written by the backend's writer."""
+    from inference_backend.export import write_motion_file
+    from inference_backend.motion_types import VideoInfo
+
+    video = VideoInfo(path="/v/clip.mp4", width=640, height=480, rotation=0, fps=25.0,
+                      num_frames=12, duration=0.48)
+    path = tmp_path / "take.npz"
+    write_motion_file(path, make_scene_solution(), video, np.arange(12) / 25.0, np.arange(12))
+    return path

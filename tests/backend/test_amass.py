@@ -10,18 +10,7 @@ import pytest
 
 from inference_backend.amass import Y_UP_TO_Z_UP, export_amass, to_z_up
 from inference_backend.errors import CaptureError, ExitCode
-from inference_backend.export import read_motion_file, write_motion_file
-from inference_backend.motion_types import VideoInfo
-
-VIDEO = VideoInfo(path="/v/clip.mp4", width=640, height=480, rotation=0, fps=25.0,
-                  num_frames=12, duration=0.48)
-
-
-@pytest.fixture()
-def motion_path(tmp_path: Path, make_scene) -> Path:
-    path = tmp_path / "take.npz"
-    write_motion_file(path, make_scene(), VIDEO, np.arange(12) / 25.0, np.arange(12))
-    return path
+from inference_backend.export import read_motion_file
 
 
 def test_w_maps_y_up_to_z_up() -> None:

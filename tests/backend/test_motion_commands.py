@@ -19,18 +19,7 @@ import numpy as np
 import pytest
 
 from inference_backend.errors import ExitCode
-from inference_backend.export import save_npz, write_motion_file
-from inference_backend.motion_types import VideoInfo
-
-VIDEO = VideoInfo(path="/v/clip.mp4", width=640, height=480, rotation=0, fps=25.0,
-                  num_frames=12, duration=0.48)
-
-
-@pytest.fixture()
-def motion_path(tmp_path: Path, make_scene) -> Path:
-    path = tmp_path / "take.npz"
-    write_motion_file(path, make_scene(), VIDEO, np.arange(12) / 25.0, np.arange(12))
-    return path
+from inference_backend.export import save_npz
 
 
 def _members(path: Path) -> dict[str, bytes]:
