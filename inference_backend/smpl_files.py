@@ -149,7 +149,10 @@ def load_smpl_data(path: Path | str) -> dict[str, np.ndarray]:
         except (OSError, ValueError) as exc:
             raise SmplFileError(f"cannot read {p} as an SMPL .npz (no pickles allowed): {exc}") from exc
     elif p.suffix == ".pkl":
-        raw = restricted_load_pickle(p.read_bytes())
+        try:
+            raw = restricted_load_pickle(p.read_bytes())
+        except SmplFileError as exc:
+            raise SmplFileError(f"{p}: {exc}") from exc
     else:
         raise SmplFileError(f"unsupported SMPL file type {p.suffix!r} (use .pkl or .npz): {p}")
     missing = [k for k in REQUIRED_KEYS if k not in raw]
