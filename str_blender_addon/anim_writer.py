@@ -17,6 +17,9 @@ from .core.skeleton import CONTACT_PROPERTY_NAMES, SMPL_JOINT_NAMES, blender_pos
 from .rig_builder import rest_matrices
 
 _LINEAR = 1  # raw enum value of 'LINEAR' in Keyframe.interpolation
+_CONSTANT = 0  # raw enum value of 'CONSTANT'
+#: Object properties keyed by ``key_visibility`` (viewport and render).
+VISIBILITY_PATHS: tuple[str, ...] = ("hide_viewport", "hide_render")
 
 
 @dataclass(frozen=True)
@@ -30,16 +33,23 @@ class Channel:
 
 
 def write_curves(
-    id_data: bpy.types.ID, action_name: str, frames: np.ndarray, channels: list[Channel]
+    id_data: bpy.types.ID, action_name: str, frames: np.ndarray, channels: list[Channel],
+    constant: bool = False, new_action: bool = True,
 ) -> bpy.types.Action:
-    """Create a new action on ``id_data`` and write every channel in bulk at ``frames`` (F,)."""
-    action = bpy_compat.ensure_action(id_data, action_name)
+    """Write every channel in bulk at ``frames`` (F,) into a new action on ``id_data`` (or, with
+    ``new_action=False``, into the one it has, creating it only when it has none). Keys are
+    LINEAR, or CONSTANT (steps) with ``constant``."""
+    ad = id_data.animation_data
+    if new_action or ad is None or ad.action is None:
+        action = bpy_compat.ensure_action(id_data, action_name)
+    else:
+        action = ad.action
     new_curve = bpy_compat.fcurve_factory(id_data)
     frames = np.asarray(frames, np.float64)
     n = frames.shape[0]
     co = np.empty((n, 2), np.float32)
     co[:, 0] = frames
-    interp = np.full(n, _LINEAR, np.int32)
+    interp = np.full(n, _CONSTANT if constant else _LINEAR, np.int32)
     for ch in channels:
         fc = new_curve(ch.data_path, ch.index, ch.group)
         kp = fc.keyframe_points
@@ -95,6 +105,25 @@ def write_person_animation(
                        "1 where the person was observed (or bridged), 0 where values are held")
         channels.append(Channel('["str_valid"]', 0, "STR", np.asarray(valid, np.float32)))
     return write_curves(armature_obj, action_name, frames, channels)
+
+
+def key_visibility(obj: bpy.types.Object, action_name: str, frames: np.ndarray,
+                   valid: np.ndarray) -> bool:
+    """Hide ``obj`` in the viewport and the render on the frames where ``valid`` (F,) is False.
+
+    frames (F,) scene frames. Step keys (CONSTANT) at the first frame and wherever validity
+    changes, on ``hide_viewport`` and ``hide_render``, in the object's action (one is created
+    named ``action_name`` when it has none). A motion valid everywhere gets no keys. Returns
+    whether anything was keyed."""
+    ok = np.asarray(valid, bool)
+    if ok.size == 0 or ok.all():
+        return False
+    change = np.flatnonzero(np.concatenate([[True], ok[1:] != ok[:-1]]))
+    hidden = (~ok[change]).astype(np.float32)
+    channels = [Channel(path, 0, "Visibility", hidden) for path in VISIBILITY_PATHS]
+    write_curves(obj, action_name, np.asarray(frames, np.float64)[change], channels,
+                 constant=True, new_action=False)
+    return True
 
 
 def _unit_property(obj: bpy.types.Object, name: str, value: float, description: str) -> None:

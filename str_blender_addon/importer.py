@@ -15,7 +15,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .anim_writer import key_frames_for, write_person_animation
+from .anim_writer import key_frames_for, key_visibility, write_person_animation
 from .core.motion_file import Motion, MotionFileError, read_motion_file
 from .core.timing import scene_rate_for
 from .rig_builder import build_smpl_armature
@@ -128,11 +128,14 @@ def import_motion(
                 motion.transl[p], contacts=motion.contacts[p], valid=motion.valid[p])
             armatures.append(arm)
             actions.append(action.name)
+            # Nothing is shown outside the track: rig and mesh are hidden where not valid.
+            key_visibility(arm, f"{name}_action", frames, motion.valid[p])
             if options.build_body_mesh:
                 from .body_mesh import build_body_mesh
 
                 meshes.append(build_body_mesh(
                     context, arm, motion.rest_joints[p], motion.betas[p], smpl_model))
+                key_visibility(meshes[-1], f"{name}_body_visibility", frames, motion.valid[p])
             if options.smoothing != "none":
                 from .bake import BakeOptions, bake_smoothing
 

@@ -56,7 +56,9 @@ class FigureSequence:
     rest_height: standing height (m) of the figure in anny's reference pose;
     joints: (F, J, 3) float64 ground-truth joints (``GT_JOINT_NAMES`` order);
     root_translation: (F, 3) the root bone head (pelvis centre) per frame;
-    stance: (F,) int8, 0 = left foot locked, 1 = right foot locked.
+    stance: (F,) int8, 0 = left foot locked, 1 = right foot locked;
+    foot_lowest: (F, 2) height (m) of the lowest vertex of the left / right foot (vertices whose
+    dominant skinning bone is a ``foot`` or ``toe`` bone of that side): contact truth.
     """
 
     vertices: np.ndarray
@@ -66,6 +68,7 @@ class FigureSequence:
     root_translation: np.ndarray
     stance: np.ndarray
     rest_height: float = 0.0
+    foot_lowest: np.ndarray | None = None
 
 
 def _rx(deg: np.ndarray) -> np.ndarray:
@@ -197,6 +200,16 @@ def clothing_colors(model, rest_vertices: np.ndarray) -> np.ndarray:
     return colors
 
 
+def foot_vertex_masks(model) -> np.ndarray:
+    """(2, V) bool: vertices whose dominant skinning bone is a left / right foot or toe bone."""
+    w = model.vertex_bone_weights.detach().cpu().numpy()
+    idx = model.vertex_bone_indices.detach().cpu().numpy()
+    labels = list(model.bone_labels)
+    dom = [labels[b] for b in idx[np.arange(len(idx)), w.argmax(1)]]
+    return np.array([[n.startswith(("foot", "toe")) and n.endswith(f".{s}") for n in dom]
+                     for s in ("L", "R")])
+
+
 def _foot_lock(ankles: np.ndarray, lowest_z: np.ndarray,
                stance: np.ndarray) -> np.ndarray:
     """Root translation (F, 3) keeping the stance foot planted and the lowest vertex on z = 0.
@@ -249,10 +262,12 @@ def pose_sequence(model, cfg: MotionConfig, start_xy: tuple[float, float],
     verts += trans[:, None]
     heads += trans[:, None]
     joints = heads[:, [bones[b] for _, b in GT_JOINTS]]
+    feet = foot_vertex_masks(model)
+    foot_lowest = np.stack([verts[:, m, 2].min(1) for m in feet], axis=1)
     faces = model.faces.detach().cpu().numpy().astype(np.int32)
     return FigureSequence(
         vertices=verts.astype(np.float32), faces=faces,
         colors=clothing_colors(model, rest_vertices), joints=joints,
         root_translation=heads[:, bones["root"]], stance=stance,
-        rest_height=float(np.ptp(rest_vertices[:, 2])),
+        rest_height=float(np.ptp(rest_vertices[:, 2])), foot_lowest=foot_lowest,
     )

@@ -5,6 +5,7 @@ Usage (from the repository root):
         [--frames N] [--docs-image docs/images/synthetic_accuracy_frame.png]
         [--hfov 60] [--camera-height 1.6] [--pitch 10] [--aa FXAA] [--start X Y]
         [--phenotype height=0.65,weight=0.65,muscle=0.6,gender=0]
+        [--script full|inplace|walk_depth] [--size 640x360]
 
 Writes (all under --out-dir, git-ignored): ``synthetic.mp4`` (960x540, 30 fps, H.264 via PyAV),
 ``scene_gt.npz`` (ground truth, see ``save_ground_truth``) and ``frames/frame_%05d.png``.
@@ -27,10 +28,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from anny_figure import GT_JOINT_NAMES, FigureSequence, load_anny, pose_sequence, scene_to_yup  # noqa: E402
-from procedural_motion import MotionConfig, segment_bounds  # noqa: E402
+from procedural_motion import SCRIPTS, MotionConfig, script_config, segment_bounds  # noqa: E402
 from scene_config import SceneConfig  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
+#: A foot is on the ground when its lowest vertex is within this of the floor (contact truth).
+CONTACT_TRUTH_M = 0.03
 
 
 def parse_phenotype(text: str) -> dict[str, float] | None:
@@ -50,24 +53,26 @@ def parse_phenotype(text: str) -> dict[str, float] | None:
 
 
 def save_ground_truth(path: Path, seq: FigureSequence, scene: SceneConfig,
-                      motion: MotionConfig, phenotype: dict[str, float] | None = None) -> None:
+                      motion: MotionConfig, phenotype: dict[str, float] | None = None,
+                      script: str = "full") -> None:
     """Write the ground truth npz atomically (no object arrays; header is a JSON string).
 
     Keys: ``header`` (JSON: configs, joint names, segments), ``joints_scene`` (F, J, 3) Z-up scene
     world, ``joints_yup`` (F, J, 3) the motion file's Y-up convention, ``joints_cam`` (F, J, 3)
     OpenCV camera axes, ``uv`` (F, J, 2) pixels, ``root_scene`` (F, 3), ``stance`` (F,),
-    ``cam_K`` (3, 3), ``cam_R``/``cam_t`` scene-world extrinsics, ``cam_R_yup``/``cam_t_yup``
+    ``foot_lowest`` (F, 2) lowest left / right foot vertex height (m), ``contact_truth`` (F, 2)
+    bool (that height within ``CONTACT_TRUTH_M`` of the floor), ``cam_K`` (3, 3), ``cam_R``/``cam_t`` scene-world extrinsics, ``cam_R_yup``/``cam_t_yup``
     extrinsics for Y-up world points, ``timestamps`` (F,) seconds.
     """
     rot, t = scene.world_to_camera()
     yup_to_scene = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
     n = len(seq.joints)
     header = {
-        "scene": asdict(scene), "motion": asdict(motion), "joint_names": list(GT_JOINT_NAMES),
+        "scene": asdict(scene), "motion": asdict(motion), "script": script, "joint_names": list(GT_JOINT_NAMES),
         "segments": segment_bounds(motion), "num_frames": n,
         "camera_height_m": scene.camera_height_m, "focal_px": scene.focal_px,
         "figure": "anny 0.6.2", "phenotype": phenotype or "default (all 0.5)",
-        "figure_height_m": seq.rest_height,
+        "figure_height_m": seq.rest_height, "contact_truth_m": CONTACT_TRUTH_M,
     }
     arrays = {
         "header": np.array(json.dumps(header)),
@@ -77,6 +82,8 @@ def save_ground_truth(path: Path, seq: FigureSequence, scene: SceneConfig,
         "uv": scene.project(seq.joints),
         "root_scene": seq.root_translation,
         "stance": seq.stance,
+        "foot_lowest": seq.foot_lowest,
+        "contact_truth": seq.foot_lowest <= CONTACT_TRUTH_M,
         "cam_K": scene.intrinsics(),
         "cam_R": rot, "cam_t": t,
         "cam_R_yup": rot @ yup_to_scene, "cam_t_yup": t,
@@ -118,25 +125,31 @@ def main(argv: list[str] | None = None) -> int:
                     metavar=("X", "Y"), help="figure's start position on the floor, metres")
     ap.add_argument("--phenotype", default="",
                     help="anny phenotype, e.g. 'height=0.65,weight=0.65,muscle=0.6,gender=0'")
+    ap.add_argument("--script", default="full", choices=sorted(SCRIPTS),
+                    help="motion script (procedural_motion.SCRIPTS)")
+    ap.add_argument("--size", default=f"{SceneConfig.width}x{SceneConfig.height}",
+                    help="image size WIDTHxHEIGHT in pixels")
     args = ap.parse_args(argv)
+    width, _, height = args.size.partition("x")
 
-    scene = SceneConfig(aa_samples=args.aa, hfov_deg=args.hfov,
+    scene = SceneConfig(width=int(width), height=int(height), aa_samples=args.aa, hfov_deg=args.hfov,
                         camera_height_m=args.camera_height, pitch_deg=args.pitch,
                         start_xy=(float(args.start[0]), float(args.start[1])))
     phenotype = parse_phenotype(args.phenotype)
-    motion = MotionConfig()
+    motion = script_config(args.script)
     t0 = time.perf_counter()
     model = load_anny(args.anny_cache)
     seq = pose_sequence(model, motion, scene.start_xy, phenotype=phenotype)
     n = len(seq.vertices) if args.frames <= 0 else min(args.frames, len(seq.vertices))
     if n < len(seq.vertices):
         seq = FigureSequence(seq.vertices[:n], seq.faces, seq.colors, seq.joints[:n],
-                             seq.root_translation[:n], seq.stance[:n], seq.rest_height)
+                             seq.root_translation[:n], seq.stance[:n], seq.rest_height,
+                             seq.foot_lowest[:n])
     uv = scene.project(seq.joints)
     if (uv < 0).any() or (uv[..., 0] >= scene.width).any() or (uv[..., 1] >= scene.height).any():
         print("warning: some ground-truth joints project outside the image", file=sys.stderr)
     gt_path = args.out_dir / "scene_gt.npz"
-    save_ground_truth(gt_path, seq, scene, motion, phenotype)
+    save_ground_truth(gt_path, seq, scene, motion, phenotype, args.script)
     print(f"posed {n} frames in {time.perf_counter() - t0:.1f} s; ground truth -> {gt_path}")
 
     from render_blender import render_frames  # noqa: PLC0415  (imports bpy lazily)

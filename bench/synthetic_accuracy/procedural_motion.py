@@ -64,6 +64,21 @@ class MotionConfig:
     tail_s: float = 0.3
 
 
+#: Named scripts of the benchmark (``make_scene.py --script``). ``full``: the original 14 s clip.
+#: ``inplace``: no walk; a turn (pivoting on the left foot), arm raises, a deep squat, punches and
+#: a kick (the pelvis travels ~0.3 m in all). ``walk_depth``: a 2.6 s walk mostly toward the
+#: camera (the person's distance changes by ~2.5 m: the focal length is observable), a turn back
+#: to face the camera and a deep squat.
+SCRIPTS: dict[str, MotionConfig] = {}
+
+
+def script_config(name: str) -> MotionConfig:
+    """The MotionConfig of a named script (see ``SCRIPTS``)."""
+    if name not in SCRIPTS:
+        raise SystemExit(f"unknown script {name!r}; choose from {sorted(SCRIPTS)}")
+    return SCRIPTS[name]
+
+
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     """C1 ramp 0→1 on [0, 1] (clipped outside)."""
     x = np.clip(x, 0.0, 1.0)
@@ -176,3 +191,13 @@ def build_angles(cfg: MotionConfig) -> dict[str, np.ndarray]:
     a["stance_right"] = np.where(in_walk, (dr < dl).astype(np.float64), 0.0)
     a["stance_right"][chamber > 1e-3] = 1.0
     return a
+
+
+SCRIPTS.update({
+    "full": MotionConfig(),
+    "inplace": MotionConfig(idle_s=0.3, walk_s=0.0, walk_yaw_deg=0.0, turn1_s=1.0, turn2_s=0.6,
+                            raise_s=1.6, squat_s=1.8, punch_s=1.1, kick_s=1.1, tail_s=0.2),
+    "walk_depth": MotionConfig(idle_s=0.3, walk_s=2.6, walk_yaw_deg=25.0, turn1_s=0.6,
+                               turn_to_deg=0.0, turn2_s=0.3, raise_s=0.0, squat_s=1.6,
+                               punch_s=0.0, kick_s=0.0, tail_s=0.2),
+})

@@ -283,3 +283,32 @@ def test_keep_scene_keys_land_on_exact_fractional_frames(empty_scene, tmp_path, 
     scene.frame_set(1, subframe=0.8)                                   # t = 1/30 s exactly
     expected = y_up_to_z_up(arrays["joints3d"][0, 1])
     assert np.abs(world_heads(empty_scene, arm) - expected).max() < 1e-4
+
+
+def test_rig_and_mesh_hidden_outside_the_track(empty_scene, tmp_path, helpers):
+    """Frames where the person is not valid (before the track starts, in a long gap, after it
+    ends) show neither the rig nor its mesh, in the viewport or the render; valid frames do."""
+    arrays = helpers.synthetic_walk(60, 30.0)
+    valid = np.ones(60, bool)
+    valid[:8] = False
+    valid[30:36] = False
+    valid[50:] = False
+    arrays["valid"][0] = valid
+    path = helpers.write_motion_file(tmp_path / "w.npz", arrays, helpers.make_header(arrays))
+    result = import_motion(empty_scene, path, _opts(build_body_mesh=True))
+    arm, mesh = result.armatures[0], result.meshes[0]
+    scene = empty_scene.scene
+    for f in range(60):
+        scene.frame_set(1 + f)
+        for obj in (arm, mesh):
+            assert obj.hide_viewport == (not valid[f]), (obj.name, f)
+            assert obj.hide_render == (not valid[f]), (obj.name, f)
+
+
+def test_fully_valid_person_gets_no_visibility_keys(empty_scene, walk_file):
+    from str_blender_addon import bpy_compat
+
+    arm = import_motion(empty_scene, walk_file, _opts()).armatures[0]
+    paths = {fc.data_path for fc in bpy_compat.action_fcurves(arm)}
+    assert not paths & {"hide_viewport", "hide_render"}
+    assert not arm.hide_viewport and not arm.hide_render
