@@ -228,6 +228,47 @@ def slide_offset(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
     return out * scale
 
 
+def plant_offset(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
+                 config: TrajectoryConfig = TrajectoryConfig()) -> np.ndarray:
+    """Horizontal root offset (F, 2) (x, z) that keeps planted feet where they are planted.
+
+    joints: (F, 24, 3) world; contacts: (F, 4) (left ankle, left toe, right ankle, right toe).
+    A foot is planted while either of its channels is >= ``contact_threshold``. Over each
+    planted run its point (the mean of its contact joints) is pinned to the run's mean
+    position: the correction on a planted frame is that anchor minus where the fit put the
+    foot, averaged over the planted feet. Between planted frames the correction is
+    interpolated linearly (held before the first and after the last). So while a foot is
+    planted the root follows it (its motion comes from the skeleton, not from the jitter of
+    the monocular depth), and since each run's correction averages to zero the path does not
+    drift away from what the camera saw.
+    """
+    j = np.asarray(joints, float)
+    n = len(times)
+    out = np.zeros((n, 2))
+    if n < 2:
+        return out
+    on = np.asarray(contacts) >= config.contact_threshold
+    total = np.zeros((n, 2))
+    count = np.zeros(n)
+    for foot, chans in enumerate(((0, 1), (2, 3))):
+        planted = on[:, list(chans)].any(1)
+        pt = j[:, [CONTACT_JOINTS[c] for c in chans]].mean(1)[:, [0, 2]]      # (F, 2)
+        starts = np.flatnonzero(planted & ~np.concatenate([[False], planted[:-1]]))
+        for a in starts:
+            b = a + int(np.argmin(planted[a:])) if not planted[a:].all() else n
+            anchor = pt[a:b].mean(0)
+            total[a:b] += anchor - pt[a:b]
+            count[a:b] += 1
+    known = count > 0
+    if not known.any():
+        return out
+    corr = total[known] / count[known, None]
+    t = np.asarray(times, float)
+    for d in range(2):
+        out[:, d] = np.interp(t, t[known], corr[:, d])
+    return out
+
+
 #: (hip, knee, ankle) SMPL joint indices of the left and the right leg.
 _LEGS: tuple[tuple[int, int, int], ...] = ((1, 4, 7), (2, 5, 8))
 

@@ -6,6 +6,7 @@ import numpy as np
 from synthetic_landmarks import walking_person
 
 from inference_backend.contacts import ContactConfig, foot_contacts, hysteresis, remove_short
+from inference_backend.landmark_map import LM
 from inference_backend.smoothing import local_linear_smooth
 
 FPS = 30.0
@@ -111,3 +112,89 @@ def test_feet_sinking_under_the_ground_keep_their_contacts_around_the_dip() -> N
     probs = foot_contacts(still, times, np.ones(len(times), bool))
     assert (probs[lifted][:, :2] < 0.5).all() and (probs[~lifted] >= 0.5).all()
     assert (probs[:, 2:] >= 0.5).all()
+
+
+def _camera(height: float = 1.6, distance: float = 6.0, pitch_deg: float = 10.0):
+    """World-to-camera (R, t) of a static camera at (0, height, distance) looking toward -z
+    (OpenCV axes), pitched down."""
+    p = np.radians(pitch_deg)
+    forward = np.array([0.0, -np.sin(p), -np.cos(p)])
+    right = np.cross(forward, [0.0, 1.0, 0.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    R = np.stack([right, down, forward])
+    centre = np.array([0.0, height, distance])
+    return R, -R @ centre, centre
+
+
+def _depth_jitter(joints: np.ndarray, centre: np.ndarray, rng: np.random.Generator,
+                  rel_std: float) -> np.ndarray:
+    """Each frame's body scaled about the camera centre by 1 + noise (a monocular fit's depth
+    error: the image is unchanged); the noise is correlated over ~3 frames."""
+    noise = local_linear_smooth(rng.normal(0, rel_std * 1.8, (len(joints), 1)),
+                                np.arange(len(joints)) / FPS, 1.5 / FPS)[:, 0]
+    return centre + (1.0 + noise)[:, None, None] * (joints - centre)
+
+
+def test_depth_jitter_of_a_monocular_fit_does_not_hide_planted_feet() -> None:
+    """A fit whose distance jitters by ~4 % (0.2 m at 5 m): in the world a planted foot moves
+    and bobs; seen through the camera it stays still. With the view, contacts keep F1 >= 0.9
+    where the world-only judgement loses most of them."""
+    from inference_backend.contacts import ContactView
+
+    times = np.arange(int(6 * FPS)) / FPS
+    rng = np.random.default_rng(3)
+    walk = walking_person(times, rng, start=(0.0, 0.0), heading_deg=20)
+    R, t, centre = _camera()
+    joints = _depth_jitter(walk.joints, centre, rng, 0.04)
+    valid = np.ones(len(times), bool)
+    # Truth per foot as on the rendered benchmark: its lowest sole landmark (heel, toe tip)
+    # within 3 cm of the floor.
+    truth = np.stack([walk.landmarks[:, [LM[f"{s}_heel"], LM[f"{s}_foot_index"]], 1].min(1)
+                      for s in ("left", "right")], 1)
+    truth = truth - truth.min() < 0.03
+
+    def per_foot(c: np.ndarray) -> np.ndarray:
+        return np.stack([c[:, :2].max(1), c[:, 2:].max(1)], 1) >= 0.5
+
+    blind = per_foot(foot_contacts(joints, times, valid))
+    seen = per_foot(foot_contacts(joints, times, valid, view=ContactView(R, t)))
+    p_b, r_b = _precision_recall(blind, truth)
+    p_s, r_s = _precision_recall(seen, truth)
+    f1 = 2 * p_s * r_s / (p_s + r_s)
+    assert f1 >= 0.9, (p_s, r_s)
+    assert r_b < 0.6 < r_s, (r_b, r_s)
+
+
+def test_stabilise_depth_keeps_the_image_and_removes_jitter() -> None:
+    from inference_backend.contacts import stabilise_depth
+
+    times = np.arange(90) / FPS
+    rng = np.random.default_rng(4)
+    walk = walking_person(times, rng, start=(0.0, 0.0), heading_deg=0)
+    R, t, centre = _camera()
+    jittered = _depth_jitter(walk.joints, centre, rng, 0.04)
+    fixed = stabilise_depth(jittered, jittered[:, 0], centre, times, 0.5)
+
+    def image(x):
+        cam = x @ R.T + t
+        return cam[..., :2] / cam[..., 2:3]
+
+    assert np.allclose(image(fixed), image(jittered), atol=1e-9)
+    err_before = np.abs(np.linalg.norm(jittered[:, 0] - centre, axis=-1)
+                        - np.linalg.norm(walk.joints[:, 0] - centre, axis=-1))
+    err_after = np.abs(np.linalg.norm(fixed[:, 0] - centre, axis=-1)
+                       - np.linalg.norm(walk.joints[:, 0] - centre, axis=-1))
+    assert err_after.mean() < 0.6 * err_before.mean()
+
+
+def test_heel_and_toe_points_of_a_flat_rest_foot_lie_on_its_sole() -> None:
+    from inference_backend.contacts import SOLE_CLEARANCE_M, sole_points
+
+    ankles = np.array([[[0.1, 0.07, 0.0], [-0.1, 0.07, 0.0]]])
+    pts = sole_points(ankles, np.tile(np.eye(3), (1, 2, 1, 1)))
+    assert pts.shape == (1, 2, 2, 3)
+    # Sole height of every point (its height minus its clearance) is the ground, 0.
+    assert np.allclose(pts[0, :, :, 1] - SOLE_CLEARANCE_M, 0.0, atol=1e-9)
+    # The toe is ahead of the heel (+z forward in the rest frame).
+    assert np.all(pts[0, :, 1, 2] > pts[0, :, 0, 2])
