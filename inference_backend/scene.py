@@ -8,10 +8,11 @@ The pipeline calls it once, whichever solver ran. Order:
    pelvis paths as parallels) and the world frame anchored under the first pelvis of the
    most-present person (camera.py) -> the static camera's extrinsics;
 2. per person: camera -> world, gap bridging (trajectory.py: short gaps slerped and valid,
-   long gaps and the ends held and invalid), smoothing (smoothing.py; kernels widened by the
-   track's noise scale), foot contacts judged on the preset's own smoothing (contacts.py),
+   long gaps and the ends held and invalid), short implausible limb flips slerped across
+   (pose_limits.py), smoothing (smoothing.py; kernels widened by the track's noise scale),
+   foot contacts judged on the preset's own smoothing through the camera (contacts.py),
    feet on the ground (lifted along the camera's view rays, the pelvis kept on its ray by
-   bending the legs), less sliding, forward kinematics.
+   bending the legs), planted feet pinned (the root follows them), forward kinematics.
 
 World frame: Y up, ground at y = 0, metres (docs/motion_file.md). Pure numpy; memory is
 bounded per frame (chunks of ``CHUNK_FRAMES``), see tests/backend/test_solver_memory.py.
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from inference_backend import camera as cam
-from inference_backend.contacts import ContactConfig, foot_contacts
+from inference_backend.contacts import ContactConfig, ContactView, foot_contacts
 from inference_backend.kinematics import (
     axis_angle_to_quat,
     fk_axis_angle,
@@ -43,6 +44,7 @@ from inference_backend.motion_types import (
     SceneSolution,
     VideoInfo,
 )
+from inference_backend.pose_limits import PoseLimits, repair_implausible
 from inference_backend.smoothing import (
     SmoothingPreset,
     get_preset,
@@ -59,7 +61,7 @@ from inference_backend.trajectory import (
     ground_offset,
     keep_pelvis_on_view_ray,
     lift_along_view_rays,
-    slide_offset,
+    plant_offset,
 )
 
 Progress = Callable[[str, int, int], None]
@@ -82,8 +84,14 @@ class SceneConfig:
     #: than the torso's lean averages out: on the synthetic benchmark (docs/accuracy.md) the
     #: feet alone tilt the ground 3-5 deg, the mean torso is within 1 deg of the vertical.
     ground_tilt_prior: float = 0.1
-    contacts: ContactConfig = field(default_factory=ContactConfig)
+    #: Contacts are judged through the camera (image speed, depth-stabilised heights; see
+    #: contacts.py) with these bands, chosen on the synthetic benchmark's tuning clips
+    #: (in-place and 40 deg walk; docs/accuracy.md reports the held-out clips separately).
+    contacts: ContactConfig = field(default_factory=lambda: ContactConfig(
+        height_on_m=0.02, height_off_m=0.05, speed_on_mps=0.3, speed_off_mps=1.0,
+        floor_on_m=0.1, floor_off_m=0.25))
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+    pose_limits: PoseLimits = field(default_factory=PoseLimits)
 
     def __post_init__(self) -> None:
         get_preset(self.smoothing)         # ValueError for an unknown preset name
@@ -279,6 +287,8 @@ def _bridged_motion(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
     transl = fill_linear(full_pelvis, a, b, alpha) - rest[0]
     del full_pelvis
     aa = world_rotations(tr, world, a, b, alpha)              # (F, 24, 3) float64
+    # Limbs flipped to an implausible pose for a few frames are slerped across.
+    aa, _ = repair_implausible(aa, rest, times, valid, config.pose_limits)
     conf = np.zeros((n_frames, 24), np.float32)
     conf[tr.frames] = np.clip(tr.confidence, 0.0, 1.0)
     joints = (fk_axis_angle(rest, aa[:, 0], aa[:, 1:], transl) if preset is None
@@ -290,8 +300,8 @@ def _bridged_motion(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
 
 
 def _smooth_and_judge_contacts(person: PersonMotion, times: np.ndarray, config: SceneConfig,
-                               preset: SmoothingPreset | None,
-                               noise_scale: float) -> tuple[PersonMotion, np.ndarray]:
+                               preset: SmoothingPreset | None, noise_scale: float,
+                               world: cam.WorldFrame) -> tuple[PersonMotion, np.ndarray]:
     """(the output motion smoothed, contacts (F, 4) in [0, 1]).
 
     Contacts are judged on the preset's own smoothing: wider kernels blur the short stance
@@ -312,7 +322,9 @@ def _smooth_and_judge_contacts(person: PersonMotion, times: np.ndarray, config: 
     # float64 copies of joints 0..11 instead of all 24.
     feet = max(CONTACT_JOINTS) + 1
     contacts = foot_contacts(np.asarray(judged.joints3d[:, :feet], float), times,
-                             person.valid, contact_cfg)
+                             person.valid, contact_cfg,
+                             ankle_rots=_ankle_rotations(person.rest_joints, judged),
+                             view=ContactView(world.R, world.t))
     if preset is None:
         return person, contacts
     if k == 1.0:
@@ -322,6 +334,19 @@ def _smooth_and_judge_contacts(person: PersonMotion, times: np.ndarray, config: 
                                                 sigma_fast_s=preset.sigma_fast_s * k)), contacts
 
 
+def _ankle_rotations(rest: np.ndarray, person: PersonMotion) -> np.ndarray:
+    """World rotations (F, 2, 3, 3) of the left / right ankle, chunk by chunk."""
+    n = len(person.transl)
+    out = np.empty((n, 2, 3, 3))
+    for s in range(0, n, CHUNK_FRAMES):
+        e = min(n, s + CHUNK_FRAMES)
+        aa = np.concatenate([np.asarray(person.global_orient[s:e], float)[:, None],
+                             np.asarray(person.body_pose[s:e], float)], axis=1)
+        _, glob = forward_kinematics(np.asarray(rest, float), rodrigues(aa))
+        out[s:e] = glob[:, [7, 8]]
+    return out
+
+
 def place_in_world(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
                    config: SceneConfig, preset: SmoothingPreset | None) -> PersonMotion:
     """One camera-frame track -> its world ``PersonMotion`` (float32, the FK identity holds)."""
@@ -329,7 +354,7 @@ def place_in_world(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
     person = _bridged_motion(tr, world, times, config, preset)
     rest, valid, conf = person.rest_joints, person.valid, person.confidence
     person, contacts = _smooth_and_judge_contacts(person, times, config, preset,
-                                                  float(tr.noise_scale))
+                                                  float(tr.noise_scale), world)
     feet = max(CONTACT_JOINTS) + 1
     joints = np.asarray(person.joints3d[:, :feet], float)
     seen = np.asarray(person.transl, float).copy()
@@ -338,11 +363,13 @@ def place_in_world(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
     # ray with the legs bent to keep the feet (trajectory.keep_pelvis_on_view_ray).
     centre = world.R.T @ -world.t                       # the camera centre in the world
     lift = ground_offset(joints, contacts, times, config.trajectory)
-    slide = slide_offset(joints, contacts, times, config.trajectory)
-    transl = seen + lift_along_view_rays(joints, lift, centre, config.trajectory)
+    moved = lift_along_view_rays(joints, lift, centre, config.trajectory)
+    transl = seen + moved
+    # Planted feet are pinned where the lifted body put them: the root follows them.
+    slide = plant_offset(joints + moved[:, None], contacts, times, config.trajectory)
     del joints
     transl[:, [0, 2]] += slide
-    seen[:, [0, 2]] += slide                            # anti-sliding is not undone
+    seen[:, [0, 2]] += slide                            # pinning is not undone
     go, bp = person.global_orient, person.body_pose
     transl, bp = settle_legs(rest, go, bp, seen, transl, valid, centre, config.trajectory)
     transl = hold_invalid(transl, valid)      # corrections never move held frames

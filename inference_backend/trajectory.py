@@ -39,6 +39,7 @@ class TrajectoryConfig:
     ground_gap_ramp_s: float = 0.3     # longer ones fade to no offset within this of each end
     slide_max_offset_m: float = 0.08
     slide_highpass_sigma_s: float = 1.0
+    plant_smooth_s: float = 0.08       # plant_offset's correction is smoothed this much
     contact_threshold: float = 0.5
     ray_anchor: str = "feet"           # "feet" | "pelvis" | "body": whose view ray a lift follows
     ray_max_fraction: float = 0.35     # a lift moves the body along a ray by <= this x distance
@@ -237,7 +238,9 @@ def plant_offset(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
     planted run its point (the mean of its contact joints) is pinned to the run's mean
     position: the correction on a planted frame is that anchor minus where the fit put the
     foot, averaged over the planted feet. Between planted frames the correction is
-    interpolated linearly (held before the first and after the last). So while a foot is
+    interpolated linearly (held before the first and after the last), then optionally
+    smoothed over ``plant_smooth_s`` (it steps where a foot lands or lifts). So
+    while a foot is
     planted the root follows it (its motion comes from the skeleton, not from the jitter of
     the monocular depth), and since each run's correction averages to zero the path does not
     drift away from what the camera saw.
@@ -250,7 +253,7 @@ def plant_offset(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
     on = np.asarray(contacts) >= config.contact_threshold
     total = np.zeros((n, 2))
     count = np.zeros(n)
-    for foot, chans in enumerate(((0, 1), (2, 3))):
+    for chans in ((0, 1), (2, 3)):
         planted = on[:, list(chans)].any(1)
         pt = j[:, [CONTACT_JOINTS[c] for c in chans]].mean(1)[:, [0, 2]]      # (F, 2)
         starts = np.flatnonzero(planted & ~np.concatenate([[False], planted[:-1]]))
@@ -266,7 +269,11 @@ def plant_offset(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
     t = np.asarray(times, float)
     for d in range(2):
         out[:, d] = np.interp(t, t[known], corr[:, d])
-    return out
+    # The correction steps where a foot lands or lifts; a light smoothing keeps the root's
+    # acceleration bounded there (the feet stay pinned to within millimetres).
+    if config.plant_smooth_s <= 0:
+        return out
+    return local_linear_smooth(out, t, config.plant_smooth_s)
 
 
 #: (hip, knee, ankle) SMPL joint indices of the left and the right leg.

@@ -126,6 +126,30 @@ def segment_masks(gt: dict, frames: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    return out
+
+
+def contact_scores(contacts: np.ndarray, valid: np.ndarray, frames: np.ndarray,
+                   truth: np.ndarray) -> dict:
+    """Per-foot contact precision / recall / F1 with a +-1 frame tolerance (a predicted contact
+    frame counts when the truth has contact within a frame, and vice versa) over our valid
+    frames. contacts (F, 4) of the motion file, truth (F_gt, 2) left / right."""
+    pred = np.stack([contacts[:, :2].max(1), contacts[:, 2:].max(1)], 1) >= 0.5
+    ok = valid & (frames < len(truth))
+    pred, tru = pred[ok], np.asarray(truth, bool)[frames[ok]]
+    tp_p = float(np.sum(pred & _dilate(tru)))
+    tp_r = float(np.sum(tru & _dilate(pred)))
+    precision = tp_p / max(float(pred.sum()), 1.0)
+    recall = tp_r / max(float(tru.sum()), 1.0)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    return {"precision": precision, "recall": recall, "f1": f1,
+            "predicted_fraction": float(pred.mean()), "true_fraction": float(tru.mean())}
+
+
 def camera_height_from_extrinsics(cam_R: np.ndarray, cam_t: np.ndarray) -> float:
     centre = -np.einsum("ji,j->i", cam_R[0], cam_t[0])
     return float(centre[1])
@@ -138,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fov", type=float, default=None, help="pass a vertical FOV to capture")
     ap.add_argument("--smoothing", default="medium")
     ap.add_argument("--rerun-raw", action="store_true", help="recompute the raw landmarks")
+    ap.add_argument("--cached", action="store_true",
+                    help="solve cached observations (cached_capture.py) instead of running the "
+                         "capture CLI: detection runs once per video")
     ap.add_argument("--overlay-png", type=Path, default=None,
                     help="save a frame with GT (green), raw MP (red), ours (blue) 2D skeletons")
     ap.add_argument("--overlay-frame", type=int, default=300)
@@ -155,14 +182,26 @@ def main(argv: list[str] | None = None) -> int:
     if motion_path is None:
         tag = "capture" if args.fov is None else f"capture_fov{args.fov:g}"
         motion_path = out_dir / f"{tag}_{args.smoothing}.npz"
-        capture_s = run_capture(video, motion_path, args.fov, args.smoothing)
+        if args.cached:
+            from cached_capture import capture  # noqa: PLC0415
+
+            t0 = time.perf_counter()
+            capture(video, motion_path, out_dir / "observations.npz", args.fov, args.smoothing)
+            capture_s = time.perf_counter() - t0
+        else:
+            capture_s = run_capture(video, motion_path, args.fov, args.smoothing)
     motion = load_motion(motion_path)
     p = pick_person(motion, gt)
     frames = motion["frame_indices"]
     if frames.max() >= n_gt:
         raise SystemExit("the motion file has more frames than the ground truth")
 
-    raw = load_or_run(video, out_dir / "raw_landmarks.npz", rerun=args.rerun_raw)
+    if args.cached:
+        with np.load(out_dir / "observations.npz", allow_pickle=False) as d:
+            raw = {k: d[k] for k in ("image", "world", "present", "timestamps",
+                                     "frame_indices", "track_ids")}
+    else:
+        raw = load_or_run(video, out_dir / "raw_landmarks.npz", rerun=args.rerun_raw)
     k = best_track(raw, gt["uv"][:, gt["compare_idx"]])
 
     # everything on the ground-truth frame axis
@@ -239,11 +278,28 @@ def main(argv: list[str] | None = None) -> int:
     w0, w1 = gt["header"]["segments"]["walk"]
     walk = np.arange(round(w0 * fps), round(w1 * fps))
     walk = walk[ours_ok[walk]]
+    allf = np.flatnonzero(ours_ok)
+    if len(walk) < 2:          # a script without a walk (inplace): the whole clip
+        walk = allf
     d_true = path_length(pelvis_gt[walk][:, [0, 2]], SMOOTH_PATH_FRAMES)
     d_ours = path_length(pelvis_ours[walk][:, [0, 2]], SMOOTH_PATH_FRAMES)
     disp_true = float(np.linalg.norm(pelvis_gt[walk[-1], [0, 2]] - pelvis_gt[walk[0], [0, 2]]))
     disp_ours = float(np.linalg.norm(pelvis_ours[walk[-1], [0, 2]] - pelvis_ours[walk[0], [0, 2]]))
-    allf = np.flatnonzero(ours_ok)
+    res["pelvis_path"] = {
+        "true_m": path_length(pelvis_gt[allf][:, [0, 2]], SMOOTH_PATH_FRAMES),
+        "ours_m": path_length(pelvis_ours[allf][:, [0, 2]], SMOOTH_PATH_FRAMES),
+    }
+    if "contact_truth" in gt:
+        res["contacts"] = contact_scores(motion["contacts"][p], motion["valid"][p], frames,
+                                         gt["contact_truth"])
+        # Planted feet touch the ground: our lowest foot-channel sole height while contact.
+        from inference_backend.contacts import CHANNEL_CLEARANCE_M  # noqa: PLC0415
+        from inference_backend.smpl_constants import CONTACT_JOINTS  # noqa: PLC0415
+
+        sole = motion["joints3d"][p][:, list(CONTACT_JOINTS), 1] - np.asarray(CHANNEL_CLEARANCE_M)
+        on = (motion["contacts"][p] >= 0.5) & motion["valid"][p][:, None]
+        res["contacts"]["planted_sole_height_median_m"] = (
+            float(np.median(sole[on])) if on.any() else None)
     res["trajectory"] = {
         "camera_height_true_m": cam_h_true, "camera_height_ours_m": cam_h,
         "camera_height_err_m": cam_h - cam_h_true,
@@ -265,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "pitch_ours_deg": float(np.degrees(np.arcsin(-motion["cam_R"][0, 2, 1]))),
         "depth_ratio": float(np.median(ours[ours_ok][:, :2, 2].mean(1)
                                        / gtj[ours_ok][:, :2, 2].mean(1))),
+        "focal_ratio": float(motion["cam_K"][0, 0] / gt["cam_K"][0, 0]),
         "min_joint_height_ours_m": float(motion["joints3d"][p][motion["valid"][p]][..., 1].min()),
     }
     print_report(res)
@@ -342,12 +399,27 @@ def print_report(r: dict) -> None:
     if t["person_height_true_m"] is not None and t["person_height_ours_m"] is not None:
         print(f"person height: true {t['person_height_true_m']:.3f} m (anny rest, vertex span), "
               f"ours {t['person_height_ours_m']:.3f} m")
+    pp = r["pelvis_path"]
+    print(f"pelvis path, whole clip (0.5 s smoothed): true {pp['true_m']:.2f} m, ours "
+          f"{pp['ours_m']:.2f} m (ours - true {pp['ours_m'] - pp['true_m']:+.2f} m)")
+    c = r.get("contacts")
+    if c:
+        print(f"foot contacts (+-1 frame): precision {c['precision']:.2f} recall {c['recall']:.2f}"
+              f" F1 {c['f1']:.2f}; predicted in {100 * c['predicted_fraction']:.0f} % of "
+              f"foot-frames, true in {100 * c['true_fraction']:.0f} %; planted sole height "
+              f"median {c['planted_sole_height_median_m']} m")
+    print(f"ratios: PA-MPJPE ours/raw {o['pa_mpjpe_mm'] / w['pa_mpjpe_mm']:.3f}; camera height "
+          f"error/truth {t['camera_height_err_m'] / t['camera_height_true_m']:+.3f}; walked "
+          f"distance error/truth {t['walked_distance_err_pct'] / 100:+.3f}; focal ours/true "
+          f"{t['focal_ratio']:.3f}")
     if r["capture_wall_s"] is not None:
         print(f"capture wall time: {r['capture_wall_s']:.1f} s for {r['frames_gt']} frames")
     print(f"ours_pa_mpjpe={o['pa_mpjpe_mm']:.1f} raw_pa_mpjpe={w['pa_mpjpe_mm']:.1f} "
           f"ours_accel={o['accel_mm_f2']:.1f} raw_accel={w['accel_mm_f2']:.1f} "
           f"camera_height_err_m={t['camera_height_err_m']:.3f} "
-          f"walked_distance_err_pct={t['walked_distance_err_pct']:.1f}")
+          f"walked_distance_err_pct={t['walked_distance_err_pct']:.1f} "
+          f"pelvis_path_err_m={pp['ours_m'] - pp['true_m']:.2f} "
+          f"contact_f1={c['f1'] if c else float('nan'):.2f} focal_ratio={t['focal_ratio']:.3f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,76 @@
+"""Capture with cached observations: detection runs once per video, the solver on every call.
+
+``capture(video, output, cache, **options)`` is ``python -m inference_backend capture`` with
+the decode + detect + track result (``pipeline.observe``) stored in ``cache`` (an .npz of plain
+arrays, no pickle) and reused while the video is unchanged; it writes the same motion file.
+Detection dominates a capture's time on the shared CPU, so sweeps of solver settings and
+benchmarks of many clips re-use it. Not part of the product.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+
+def observe_cached(video: Path, cache: Path):
+    """``(tracks, VideoInfo, timestamps, frame_indices, warnings)`` of ``video``, from ``cache``
+    when it is newer than the video, else by running the backend's observe stage."""
+    from inference_backend.motion_types import TrackObservations, VideoInfo  # noqa: PLC0415
+
+    if not (cache.is_file() and cache.stat().st_mtime >= video.stat().st_mtime):
+        from inference_backend.config import CaptureConfig  # noqa: PLC0415
+        from inference_backend.pipeline import observe  # noqa: PLC0415
+        from inference_backend.video_io import probe_video  # noqa: PLC0415
+
+        cfg = CaptureConfig(video=video.resolve(), output=video.with_suffix(".unused.npz"))
+        obs = observe(probe_video(cfg.video), cfg.decode_config(), cfg.max_people,
+                      lambda *a: None, lambda: False, tracking=cfg.tracking_config(),
+                      detection=cfg.detection_config())
+        arrays = {
+            "image": np.stack([t.image_landmarks for t in obs.tracks]),
+            "world": np.stack([t.world_landmarks for t in obs.tracks]),
+            "present": np.stack([t.present for t in obs.tracks]),
+            "boxes": np.stack([t.boxes for t in obs.tracks]),
+            "track_ids": np.array([t.track_id for t in obs.tracks], np.int64),
+            "timestamps": obs.timestamps, "frame_indices": obs.frame_indices,
+            "info": np.array(json.dumps(asdict(obs.probe.info))),
+            "warnings": np.array(json.dumps(list(obs.warnings))),
+        }
+        tmp = cache.with_name(cache.stem + ".partial.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, cache)
+    with np.load(cache, allow_pickle=False) as d:
+        tracks = [TrackObservations(int(tid), d["image"][k], d["world"][k], d["present"][k],
+                                    d["boxes"][k]) for k, tid in enumerate(d["track_ids"])]
+        info = VideoInfo(**json.loads(str(d["info"])))
+        return (tracks, info, d["timestamps"], d["frame_indices"],
+                tuple(json.loads(str(d["warnings"]))))
+
+
+def capture(video: Path, output: Path, cache: Path, fov: float | None = None,
+            smoothing: str = "medium", scene=None) -> dict:
+    """Solve the cached observations of ``video`` into the motion file ``output`` (the CLI's
+    defaults otherwise; ``scene``: a ``SceneConfig`` to use instead of the default); returns
+    the file's header."""
+    from inference_backend import pipeline  # noqa: PLC0415
+    from inference_backend.config import CaptureConfig  # noqa: PLC0415
+    from inference_backend.export import write_motion_file  # noqa: PLC0415
+    from inference_backend.scene import SceneConfig  # noqa: PLC0415
+    from inference_backend.solvers import SolveInput  # noqa: PLC0415
+
+    tracks, info, timestamps, frame_indices, warnings = observe_cached(video, cache)
+    config = CaptureConfig(video=video.resolve(), output=output.resolve(), fov_deg=fov,
+                           smoothing=smoothing)
+    # The pipeline's own steps after observe (pipeline.run_capture).
+    solver = pipeline.load_solver(config)
+    scene = scene if scene is not None else SceneConfig(smoothing=smoothing)
+    solution = pipeline.solve_scene(solver, SolveInput(info, tuple(tracks), timestamps), scene,
+                                    lambda *a: None)
+    extras = {"solver": {"name": solver.name, "version": solver.version, "models": {}},
+              "smoothing": smoothing, "warnings": list(warnings)}
+    return write_motion_file(config.output, solution, info, timestamps, frame_indices, extras)
