@@ -766,6 +766,12 @@ def run_doctor(
             problems=(f"Interpreter not found: {exe}",),
             message=f"Backend not usable: interpreter not found: {exe}",
         )
+    from .backend_setup import half_built_message
+
+    half_built = half_built_message(exe)
+    if half_built is not None:  # say so, rather than 'inference_backend is not installed'
+        return DoctorReport(ok=False, python_exe=exe, problems=(half_built,),
+                            message="Backend not usable: its set-up did not finish")
     argv = [str(exe), "-m", "inference_backend", "doctor", "--json"]
     flags, new_session = process_group_options()
     try:

@@ -115,10 +115,13 @@ class SetupPlan:
     Attributes:
         venv_dir: folder of the new virtual environment.
         steps: (label, argv) pairs, run in order; each must exit 0.
+        temp_dir: the steps' temp folder (inside the add-on's user folder, so pip's ``pip-*``
+            build folders never land in the system temp folder); emptied when the job ends.
     """
 
     venv_dir: Path
     steps: tuple[tuple[str, tuple[str, ...]], ...]
+    temp_dir: Path | None = None    # TMPDIR/TEMP/TMP of the steps (pip's pip-* folders)
 
     @property
     def python(self) -> Path:
@@ -132,6 +135,7 @@ def build_setup_plan(
     source: str,
     os_name: str | None = None,
     upgrade_pip: bool = True,
+    temp_dir: Path | str | None = None,
 ) -> SetupPlan:
     """Build the venv-creation and pip-install commands.
 
@@ -142,6 +146,7 @@ def build_setup_plan(
         source: install source, see :func:`install_requirement`.
         os_name: ``"nt"``/``"posix"`` to build for another platform (tests).
         upgrade_pip: also upgrade pip inside the new venv first (old pips resolve badly).
+        temp_dir: temp folder for the steps (see :class:`SetupPlan`).
     """
     venv = Path(venv_dir)
     venv_python = str(venv_python_path(venv, os_name))
@@ -159,7 +164,8 @@ def build_setup_plan(
             (venv_python, "-m", "pip", "install", "--progress-bar", "off", requirement),
         )
     )
-    return SetupPlan(venv_dir=venv, steps=tuple(steps))
+    return SetupPlan(venv_dir=venv, steps=tuple(steps),
+                     temp_dir=Path(temp_dir) if temp_dir is not None else None)
 
 
 def manual_setup_instructions(plan: SetupPlan) -> str:
@@ -170,6 +176,129 @@ def manual_setup_instructions(plan: SetupPlan) -> str:
 
 def _quote(arg: str) -> str:
     return f'"{arg}"' if (" " in arg or "[" in arg) else arg
+
+
+#: Written into the venv folder: ``incomplete`` while a set-up runs (and after one that was
+#: cancelled or failed), ``complete`` once every step succeeded.
+SETUP_MARKER = ".str_mocap_setup"
+
+
+def write_setup_marker(venv_dir: Path | str, state: str) -> None:
+    venv = Path(venv_dir)
+    venv.mkdir(parents=True, exist_ok=True)
+    (venv / SETUP_MARKER).write_text(state + "\n", encoding="utf-8")
+
+
+def venv_setup_state(venv_dir: Path | str) -> str:
+    """'complete', 'incomplete' (a set-up was cancelled, failed or is running) or 'unknown'
+    (no marker: a venv made by hand or by an older add-on)."""
+    try:
+        text = (Path(venv_dir) / SETUP_MARKER).read_text(encoding="utf-8").strip()
+    except OSError:
+        return "unknown"
+    return text if text in ("complete", "incomplete") else "unknown"
+
+
+def half_built_message(python_exe: Path | str) -> str | None:
+    """A message when ``python_exe`` belongs to a venv whose set-up did not finish."""
+    exe = Path(python_exe)
+    venv = exe.parent.parent  # <venv>/bin/python or <venv>\Scripts\python.exe
+    if venv_setup_state(venv) != "incomplete":
+        return None
+    return (f"The backend set-up in {venv} did not finish (it was cancelled or failed), so that "
+            "environment is half-built. Press 'Set up backend' again to rebuild it.")
+
+
+def site_packages_dirs(venv_dir: Path | str) -> list[Path]:
+    """The venv's site-packages folders (``Lib/site-packages`` on Windows,
+    ``lib/pythonX.Y/site-packages`` elsewhere) that exist."""
+    venv = Path(venv_dir)
+    found = [venv / "Lib" / "site-packages"] + sorted(venv.glob("lib/python*/site-packages"))
+    return [d for d in found if d.is_dir()]
+
+
+def _project_key(name: str) -> str:
+    """pip/PEP 503 project name normalised the way dist-info folder names are."""
+    return "".join("_" if c in "-_." else c for c in name.strip().lower())
+
+
+class PipProgress:
+    """Packages collected, downloaded and installed, from pip's output and the venv.
+
+    pip (``--progress-bar off``) prints ``Collecting NAME`` while resolving, ``Downloading
+    FILE (SIZE)`` per download and ``Installing collected packages: a, b, c`` before it installs
+    them one by one (silently); each installed package then appears as a fresh
+    ``NAME-VERSION.dist-info`` folder in site-packages, which is what :meth:`count_installed`
+    counts. The step's fraction is 0..0.5 for collecting/downloading and 0.5..1 for installing.
+    """
+
+    def __init__(self) -> None:
+        self.collected: list[str] = []
+        self.downloaded = 0
+        self.current = ""
+        self.to_install: tuple[str, ...] = ()
+        self.installed = 0
+        self.finished = False
+
+    def feed(self, line: str) -> None:
+        text = line.strip()
+        if text.startswith("Collecting "):
+            name = text.split()[1]
+            self.collected.append(name)
+            self.current = name
+        elif text.startswith("Downloading "):
+            self.downloaded += 1
+            self.current = text.split()[1].rsplit("/", 1)[-1]
+        elif text.startswith("Installing collected packages:"):
+            names = text.split(":", 1)[1]
+            self.to_install = tuple(n.strip() for n in names.split(",") if n.strip())
+        elif text.startswith("Successfully installed"):
+            self.finished = True
+            self.installed = len(self.to_install)
+
+    def count_installed(self, venv_dir: Path | str, since: float) -> int:
+        """How many of ``to_install`` have a dist-info folder written after ``since``."""
+        if not self.to_install or self.finished:
+            return self.installed
+        wanted = {_project_key(n) for n in self.to_install}
+        done = 0
+        for folder in site_packages_dirs(venv_dir):
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if not entry.name.endswith(".dist-info"):
+                    continue
+                key = _project_key(entry.name[: -len(".dist-info")].rsplit("-", 1)[0])
+                try:
+                    fresh = entry.stat().st_mtime >= since - 1.0
+                except OSError:
+                    continue
+                if key in wanted and fresh:
+                    done += 1
+        self.installed = min(done, len(self.to_install))
+        return self.installed
+
+    @property
+    def fraction(self) -> float:
+        """Progress within the pip step, 0..1."""
+        if self.finished:
+            return 1.0
+        if self.to_install:
+            return 0.5 + 0.5 * self.installed / len(self.to_install)
+        if self.collected:
+            return 0.5 * min(self.downloaded, len(self.collected)) / (len(self.collected) + 1)
+        return 0.0
+
+    def describe(self) -> str:
+        """e.g. 'installing packages 12/33' or 'collected 7 packages, downloading torch-...'."""
+        if self.to_install:
+            return f"installing packages {self.installed}/{len(self.to_install)}"
+        if self.collected:
+            what = f"collected {len(self.collected)} package(s), {self.downloaded} downloaded"
+            return f"{what}; now {self.current}" if self.current else what
+        return ""
 
 
 class SetupStatus(Enum):
@@ -185,8 +314,9 @@ class SetupStatus(Enum):
 class SetupState:
     """A snapshot of a set-up run.
 
-    ``fraction`` is steps finished / steps (0..1); ``last_line`` is the latest output line of
-    the running step (pip prints what it downloads/installs).
+    ``fraction`` is (steps finished + progress within the running pip step) / steps (0..1);
+    ``detail`` says what pip is doing with packages done/total; ``last_line`` is the latest
+    output line of the running step.
     """
 
     status: SetupStatus
@@ -197,13 +327,18 @@ class SetupState:
     last_line: str = ""
     message: str = ""
     output_tail: tuple[str, ...] = field(default_factory=tuple)
+    detail: str = ""                # what the pip step is doing ('installing packages 12/33')
+    packages_done: int = 0
+    packages_total: int = 0
 
 
 class SetupJob:
     """Run the :class:`SetupPlan` steps one after another as subprocesses; poll without blocking.
 
     Output (stdout and stderr merged) is read by a thread; the last ``tail_lines`` are kept for
-    error messages.
+    error messages, and pip's lines feed a :class:`PipProgress`. The venv folder carries a
+    marker (``incomplete`` until every step succeeded, see :func:`venv_setup_state`), and the
+    plan's temp folder is emptied whenever the job ends: succeeded, failed or cancelled.
     """
 
     def __init__(
@@ -216,24 +351,58 @@ class SetupJob:
         self.plan = plan
         # never leak Blender's PYTHONHOME into the venv's interpreter
         self._env = backend_env() if env is None else dict(env)
+        if plan.temp_dir is not None:
+            for name in ("TMPDIR", "TEMP", "TMP"):  # POSIX and Windows spellings
+                self._env[name] = str(plan.temp_dir)
         self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
         self._lock = threading.Lock()
         self._step = -1
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
-        self._step_started = 0.0
+        self._step_started = 0.0        # time.monotonic() (timeout)
+        self._step_started_wall = 0.0   # time.time() (compared with file mtimes)
         self._step_timeout_s = step_timeout_s
         self._final: SetupState | None = None
+        self._pip = PipProgress()
+        self._last_count = 0.0
 
     def start(self) -> None:
-        """Start the first step."""
+        """Prepare the temp folder and the venv marker, then start the first step."""
         if self._step >= 0:
             raise RuntimeError("SetupJob already started")
+        try:
+            self._clean_temp()
+            if self.plan.temp_dir is not None:
+                self.plan.temp_dir.mkdir(parents=True, exist_ok=True)
+            write_setup_marker(self.plan.venv_dir, "incomplete")
+        except OSError as exc:
+            self._step = 0
+            self._end(SetupStatus.FAILED, f"Cannot prepare {self.plan.venv_dir}: {exc}")
+            return
         self._start_step(0)
+
+    def _clean_temp(self) -> None:
+        import shutil
+
+        if self.plan.temp_dir is not None and self.plan.temp_dir.exists():
+            shutil.rmtree(self.plan.temp_dir, ignore_errors=True)
+
+    def _end(self, status: SetupStatus, message: str) -> SetupState:
+        """Record the final state: temp folder removed; marker 'complete' only on success."""
+        if status is SetupStatus.SUCCEEDED:
+            try:
+                write_setup_marker(self.plan.venv_dir, "complete")
+            except OSError as exc:
+                status, message = SetupStatus.FAILED, f"Cannot mark the set-up complete: {exc}"
+        self._clean_temp()
+        self._final = self._state(status, message=message)
+        return self._final
 
     def _start_step(self, index: int) -> None:
         self._step = index
         _label, argv = self.plan.steps[index]
+        with self._lock:
+            self._pip = PipProgress()
         flags, new_session = process_group_options()
         try:
             self._proc = subprocess.Popen(
@@ -250,11 +419,10 @@ class SetupJob:
             )
         except OSError as exc:
             self._proc = None
-            self._final = self._state(
-                SetupStatus.FAILED, message=f"Could not run {argv[0]}: {exc}"
-            )
+            self._end(SetupStatus.FAILED, f"Could not run {argv[0]}: {exc}")
             return
         self._step_started = time.monotonic()
+        self._step_started_wall = time.time()
         self._reader = threading.Thread(
             target=self._read_output, args=(self._proc,), daemon=True, name="str-setup-reader"
         )
@@ -267,13 +435,17 @@ class SetupJob:
             if text:
                 with self._lock:
                     self._tail.append(text)
+                    self._pip.feed(text)
 
     def _state(self, status: SetupStatus, message: str = "") -> SetupState:
         count = len(self.plan.steps)
         index = max(self._step, 0)
-        done = count if status is SetupStatus.SUCCEEDED else index
         with self._lock:
             tail = tuple(self._tail)
+            within = self._pip.fraction if status is SetupStatus.RUNNING else 0.0
+            detail = self._pip.describe()
+            done_pkgs, total_pkgs = self._pip.installed, len(self._pip.to_install)
+        done = count if status is SetupStatus.SUCCEEDED else index + within
         return SetupState(
             status=status,
             step_index=index,
@@ -283,7 +455,19 @@ class SetupJob:
             last_line=tail[-1] if tail else "",
             message=message,
             output_tail=tail,
+            detail=detail,
+            packages_done=done_pkgs,
+            packages_total=total_pkgs,
         )
+
+    def _count_installed(self) -> None:
+        now = time.monotonic()
+        if now - self._last_count < 0.5:
+            return
+        self._last_count = now
+        with self._lock:
+            pip = self._pip
+        pip.count_installed(self.plan.venv_dir, self._step_started_wall)
 
     def poll(self) -> SetupState:
         """Advance (start the next step when one finishes) and return the current state."""
@@ -298,11 +482,10 @@ class SetupJob:
                 and time.monotonic() - self._step_started > self._step_timeout_s
             ):
                 stop_process(self._proc, grace_s=2.0)
-                self._final = self._state(
-                    SetupStatus.FAILED,
-                    message=f"Step '{self.plan.steps[self._step][0]}' timed out.",
+                return self._end(
+                    SetupStatus.FAILED, f"Step '{self.plan.steps[self._step][0]}' timed out."
                 )
-                return self._final
+            self._count_installed()
             return self._state(SetupStatus.RUNNING)
         if self._reader is not None:
             self._reader.join(timeout=5.0)
@@ -311,24 +494,33 @@ class SetupJob:
             with self._lock:
                 tail = list(self._tail)[-8:]
             detail = "\n".join(tail)
-            self._final = self._state(
+            return self._end(
                 SetupStatus.FAILED,
-                message=f"Step '{label}' failed (exit code {code}): {' '.join(argv)}\n{detail}",
+                f"Step '{label}' failed (exit code {code}): {' '.join(argv)}\n{detail}",
             )
-            return self._final
         if self._step + 1 < len(self.plan.steps):
             self._start_step(self._step + 1)
             return self._final or self._state(SetupStatus.RUNNING)
-        self._final = self._state(SetupStatus.SUCCEEDED, message="Backend environment ready.")
-        return self._final
+        return self._end(SetupStatus.SUCCEEDED, "Backend environment ready.")
 
     def cancel(self, grace_s: float = 3.0) -> SetupState:
-        """Stop the running step (terminate, then kill after ``grace_s``)."""
+        """Stop the running step (terminate, then kill after ``grace_s``); the temp folder is
+        removed and the venv stays marked incomplete (a later set-up rebuilds it)."""
         if self._final is None:
             if self._proc is not None:
                 stop_process(self._proc, grace_s=grace_s)
-            self._final = self._state(SetupStatus.CANCELLED, message="Set-up cancelled.")
+            if self._reader is not None:
+                self._reader.join(timeout=2.0)
+            self._end(SetupStatus.CANCELLED,
+                      "Set-up cancelled; the half-built environment will be rebuilt by the next "
+                      "'Set up backend'.")
+        assert self._final is not None
         return self._final
+
+    @property
+    def running(self) -> bool:
+        """True until the job has reached a final state (it may still need polling)."""
+        return self._step >= 0 and self._final is None
 
     def wait(self, poll_interval_s: float = 0.2) -> SetupState:
         """Block until every step has run (used by ``execute()`` in background mode)."""

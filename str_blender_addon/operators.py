@@ -33,6 +33,7 @@ from .backend_client import (
 )
 from .backend_setup import (
     SetupJob,
+    SetupState,
     SetupStatus,
     build_setup_plan,
     find_project_source,
@@ -573,7 +574,33 @@ def setup_plan_for(backend: BackendSettings, stage: bool):  # type: ignore[no-un
         source = str(stage_source_tree(Path(source).expanduser(),
                                        paths.backend_source_staging_dir()))
     base = backend.base_python or sys.executable
-    return build_setup_plan(base, paths.backend_venv_dir(), source)
+    return build_setup_plan(base, paths.backend_venv_dir(), source,
+                            temp_dir=paths.backend_setup_temp_dir())
+
+
+class SetupSlot:
+    """The one backend set-up this Blender runs at a time (a second would run a second pip on
+    the same venv). ``busy`` while the job has not reached a final state."""
+
+    def __init__(self) -> None:
+        self.job: SetupJob | None = None
+
+    def busy(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def shutdown(self) -> None:
+        """Cancel a running set-up (the add-on is being disabled)."""
+        if self.busy():
+            assert self.job is not None
+            self.job.cancel(grace_s=1.0)
+
+
+ACTIVE_SETUP = SetupSlot()
+
+
+def setup_progress_text(state: SetupState) -> str:
+    """'<step>: <what pip does, packages done/total>' (or the step's last output line)."""
+    return f"{state.step_label}: {state.detail or state.last_line}".rstrip(": ")
 
 
 class STRMOCAP_OT_setup_backend(bpy.types.Operator):
@@ -584,9 +611,20 @@ class STRMOCAP_OT_setup_backend(bpy.types.Operator):
     bl_label = "Set Up Backend"
     bl_options = {"REGISTER"}
 
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if ACTIVE_SETUP.busy():
+            cls.poll_message_set("A backend set-up is already running (Esc cancels it)")
+            return False
+        return True
+
     def _prepare(self, context: bpy.types.Context):  # type: ignore[no-untyped-def]
         prefs = get_preferences(context)
         backend = backend_settings(context)
+        if ACTIVE_SETUP.busy():  # poll() is bypassed by scripts with a context override
+            self.report({"ERROR"}, "A backend set-up is already running; wait for it or press "
+                                   "Esc to cancel it")
+            return None, prefs
         if not bpy.app.online_access:
             try:
                 plan = setup_plan_for(backend, stage=False)
@@ -610,6 +648,7 @@ class STRMOCAP_OT_setup_backend(bpy.types.Operator):
             self.report({"ERROR"}, f"Cannot set up the backend: {exc}")
             return None, prefs
         job = SetupJob(plan)
+        ACTIVE_SETUP.job = job
         job.start()
         if prefs is not None:
             prefs.setup_running = True
@@ -649,10 +688,12 @@ class STRMOCAP_OT_setup_backend(bpy.types.Operator):
             return {"PASS_THROUGH"}
         state = job.poll()
         if state.status is SetupStatus.RUNNING:
+            text = setup_progress_text(state)
             if self._prefs is not None:
                 self._prefs.setup_progress = state.fraction
-                self._prefs.setup_message = f"{state.step_label}\n{state.last_line}"[:2000]
-            _set_status_text(context, f"STR Mocap set-up: {state.step_label}  {state.last_line}"[:200])
+                self._prefs.setup_message = f"{state.step_label}\n{state.detail}\n" \
+                                            f"{state.last_line}"[:2000]
+            _set_status_text(context, f"STR Mocap set-up {state.fraction * 100:.0f}%: {text}"[:200])
             for window in context.window_manager.windows:
                 for area in window.screen.areas:
                     if area.type == "PREFERENCES":
@@ -695,6 +736,7 @@ def register() -> None:
 
 def unregister() -> None:
     ACTIVE_CAPTURES.shutdown(bpy.context)
+    ACTIVE_SETUP.shutdown()
     if menu_import in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize():
         bpy.types.TOPBAR_MT_file_import.remove(menu_import)
     for cls in reversed(_CLASSES):

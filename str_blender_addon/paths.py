@@ -84,6 +84,11 @@ def backend_venv_dir() -> Path:
     return user_dir() / "backend-venv"
 
 
+def backend_setup_temp_dir() -> Path:
+    """Temp folder of 'Set up backend' (pip's ``pip-*`` folders; emptied when it ends)."""
+    return user_dir() / "setup-tmp"
+
+
 def backend_source_staging_dir() -> Path:
     """Where a local source checkout is copied before ``pip install`` (not created here)."""
     return user_dir() / "backend-src"

@@ -328,3 +328,31 @@ def test_gui_sessions_check_the_backend_in_the_background(enabled_addon) -> None
     PENDING_DOCTOR.start(prefs, sys.executable)
     PENDING_DOCTOR.stop()
     assert not bpy.app.timers.is_registered(poll_pending_doctor)
+
+
+def test_second_setup_press_is_refused_while_one_runs(enabled_addon, tmp_path: Path) -> None:
+    """One set-up at a time: while one runs the button is disabled (poll) and a scripted call
+    is refused, leaving the running one alone; disabling the add-on cancels it."""
+    from str_blender_addon import operators
+    from str_blender_addon.backend_setup import SetupJob, SetupPlan, SetupStatus
+
+    plan = SetupPlan(tmp_path / "venv", (("Install backend", (
+        sys.executable, "-c", "import time; time.sleep(30)")),), tmp_path / "setup-tmp")
+    job = SetupJob(plan)
+    job.start()
+    operators.ACTIVE_SETUP.job = job
+    try:
+        assert not bpy.ops.strmocap.setup_backend.poll()
+        with pytest.raises(RuntimeError, match="poll"):
+            bpy.ops.strmocap.setup_backend()
+        assert job.poll().status is SetupStatus.RUNNING        # the first one goes on
+        addon_utils.disable(addon_module_name("str_blender_addon"), default_set=True,
+                            handle_error=None)
+        assert job.poll().status is SetupStatus.CANCELLED     # unregister stopped pip
+        assert not plan.temp_dir.exists()
+    finally:
+        job.cancel(grace_s=1.0)
+        operators.ACTIVE_SETUP.job = None
+        addon_utils.enable(addon_module_name("str_blender_addon"), default_set=True,
+                           handle_error=None)
+    assert bpy.ops.strmocap.setup_backend.poll()
