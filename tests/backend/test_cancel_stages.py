@@ -1,7 +1,7 @@
 """Cancelling a capture at every stage, including the write: a file that already existed at the
 output path must be byte-identical afterwards, and a capture that finished writing succeeds.
 
-Real pipeline on the bundled clip (first second), real decoding and detection; the cancel is
+Real pipeline on the bundled clip (first 0.6 s), real decoding and detection; the cancel is
 raised by the same token the signal handlers set, at the first progress event of each stage.
 """
 
@@ -40,7 +40,7 @@ class _CancelAt(ProgressReporter):
 
 
 def _capture(video: Path, out: Path, reporter: _CancelAt):
-    config = CaptureConfig(video=video, output=out, end=1.0, smoothing="light")
+    config = CaptureConfig(video=video, output=out, end=0.6, smoothing="light")
     return run_capture(config, reporter, lambda: reporter.stopped)
 
 
@@ -77,7 +77,7 @@ def test_cancel_after_the_file_is_in_place_reports_success(stages, sample_clip: 
     out.write_bytes(OLD_BYTES)
     reporter = _CancelAt("write", done=1)  # the stop arrives once the write has finished
     result = _capture(sample_clip, out, reporter)
-    assert reporter.stopped and result.frames == 31
+    assert reporter.stopped and result.frames == 19
     assert out.read_bytes() != OLD_BYTES and out.read_bytes()[:2] == b"PK"
     assert [p.name for p in tmp_path.iterdir()] == ["o.npz"]
 
@@ -90,7 +90,7 @@ def test_sigint_while_write_is_shown_is_all_or_nothing(tmp_path: Path, backend_c
     the new file) - never a cancel with the new file in place."""
     out = tmp_path / "o.npz"
     out.write_bytes(OLD_BYTES)
-    cmd = [*backend_cmd, "capture", str(sample_clip), "-o", str(out), "--end", "1",
+    cmd = [*backend_cmd, "capture", str(sample_clip), "-o", str(out), "--end", "0.6",
            "--progress", "jsonl"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env=backend_env)
