@@ -301,6 +301,65 @@ class PipProgress:
         return ""
 
 
+#: A set-up lock older than this is stale even if its process cannot be checked (Windows).
+_LOCK_MAX_AGE_S = 6 * 3600.0
+
+
+def _lock_path(venv_dir: Path | str) -> Path:
+    venv = Path(venv_dir)
+    return venv.with_name(venv.name + ".setup-lock")
+
+
+def _process_alive(pid: int) -> bool | None:
+    """True/False on POSIX; None where it cannot be checked safely (on Windows ``os.kill``
+    would terminate the process)."""
+    if os.name == "nt":
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_setup_lock(venv_dir: Path | str) -> str | None:
+    """Take the lock file beside ``venv_dir``; returns None, or why another set-up holds it.
+
+    A lock whose process is gone (POSIX) or older than six hours is stale and taken over.
+    """
+    path = _lock_path(venv_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid_text, started_text = path.read_text(encoding="utf-8").split()[:2]
+                pid, started = int(pid_text), float(started_text)
+            except (OSError, ValueError):
+                pid, started = -1, 0.0
+            stale = _process_alive(pid) is False or time.time() - started > _LOCK_MAX_AGE_S
+            if not stale:
+                return (f"Another Blender (process {pid}) is setting up the backend in "
+                        f"{Path(venv_dir)} since {time.strftime('%H:%M', time.localtime(started))}"
+                        f"; wait for it to finish (or delete {path} if that Blender is gone).")
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()} {time.time():.3f}\n")
+        return None
+    return f"Cannot take the set-up lock {path}; try again."
+
+
+def release_setup_lock(venv_dir: Path | str) -> None:
+    try:
+        _lock_path(venv_dir).unlink()
+    except OSError:
+        pass
+
+
 class SetupStatus(Enum):
     """Where a :class:`SetupJob` stands."""
 
@@ -365,11 +424,22 @@ class SetupJob:
         self._final: SetupState | None = None
         self._pip = PipProgress()
         self._last_count = 0.0
+        self._owns_lock = False
 
     def start(self) -> None:
-        """Prepare the temp folder and the venv marker, then start the first step."""
+        """Take the venv's set-up lock (one set-up per venv, across Blender instances), prepare
+        the temp folder and the venv marker, then start the first step."""
         if self._step >= 0:
             raise RuntimeError("SetupJob already started")
+        self._step = 0
+        try:
+            busy = acquire_setup_lock(self.plan.venv_dir)
+        except OSError as exc:
+            busy = f"Cannot create the set-up lock next to {self.plan.venv_dir}: {exc}"
+        if busy is not None:
+            self._final = self._state(SetupStatus.FAILED, message=busy)  # not ours to clean
+            return
+        self._owns_lock = True
         try:
             self._clean_temp()
             if self.plan.temp_dir is not None:
@@ -395,6 +465,9 @@ class SetupJob:
             except OSError as exc:
                 status, message = SetupStatus.FAILED, f"Cannot mark the set-up complete: {exc}"
         self._clean_temp()
+        if self._owns_lock:
+            release_setup_lock(self.plan.venv_dir)
+            self._owns_lock = False
         self._final = self._state(status, message=message)
         return self._final
 

@@ -706,7 +706,11 @@ class STRMOCAP_OT_setup_backend(bpy.types.Operator):
     def cancel(self, context: bpy.types.Context) -> None:
         job = getattr(self, "_job", None)
         if job is not None:
-            job.cancel()
+            state = job.cancel()
+            prefs = getattr(self, "_prefs", None)
+            if prefs is not None:  # never leave a 'running' bar saved in the preferences
+                prefs.setup_running = False
+                prefs.setup_message = state.message[:2000]
         _remove_timer(context, self)
 
     def execute(self, context: bpy.types.Context) -> set[str]:

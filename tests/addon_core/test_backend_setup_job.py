@@ -204,3 +204,33 @@ def test_real_venv_and_pip_install_report_packages(tmp_path: Path) -> None:
     assert (state.packages_done, state.packages_total) == (2, 2)
     assert state.detail == "installing packages 2/2"
     assert venv_setup_state(venv) == "complete" and not plan.temp_dir.exists()
+
+
+def test_one_setup_per_venv_across_processes(tmp_path: Path) -> None:
+    """A second set-up of the same venv (another Blender) is refused while the first runs and
+    leaves the first one's temp folder alone; a lock whose process is gone is taken over."""
+    first = SetupJob(_plan(tmp_path, (sys.executable, "-c", TEMP_STEP, "sleep")))
+    first.start()
+    _, made = _made_temp(first)
+    second = SetupJob(_plan(tmp_path, (sys.executable, "-c", TEMP_STEP, "ok")))
+    second.start()
+    refused = second.poll()
+    assert refused.status is SetupStatus.FAILED
+    assert f"process {os.getpid()}" in refused.message and "setting up the backend" in refused.message
+    assert Path(made).is_dir() and first.poll().status is SetupStatus.RUNNING
+    first.cancel(grace_s=1.0)
+    third = SetupJob(_plan(tmp_path, (sys.executable, "-c", TEMP_STEP, "ok")))
+    third.start()
+    assert third.wait(poll_interval_s=0.05).status is SetupStatus.SUCCEEDED
+
+    import subprocess
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    lock = first.plan.venv_dir.with_name("backend-venv.setup-lock")
+    lock.write_text(f"{int(gone.stdout)} {time.time()}\n")  # a crashed Blender's lock
+    fourth = SetupJob(_plan(tmp_path, (sys.executable, "-c", TEMP_STEP, "ok")))
+    fourth.start()
+    if os.name != "nt":  # POSIX can tell the process is gone; Windows waits for the age limit
+        assert fourth.wait(poll_interval_s=0.05).status is SetupStatus.SUCCEEDED
+        assert not lock.exists()
