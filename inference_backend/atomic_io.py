@@ -7,6 +7,7 @@ permissions an ordinary ``open(path, "w")`` would give it (0o666 minus the umask
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -46,3 +47,12 @@ def atomic_write(
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def leftover_temporaries(path: Path | str) -> list[Path]:
+    """Temp files ``atomic_write(path)`` would leave behind if its process were killed (by the
+    OS, out of memory) mid-write; a caller that knows no writer is running may delete them."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))

@@ -6,6 +6,8 @@
         [--smpl-dir DIR] [--fov DEG]
     python -m inference_backend doctor [--json]
     python -m inference_backend export-amass MOTION.npz -o OUT_DIR
+    python -m inference_backend batch INPUTS... -o OUT_DIR [--ray local|auto|ADDRESS] [--workers N]
+        [--resume] [--retries K] [capture options] [--progress bar|jsonl|none]
     python -m inference_backend {model-info,train,evaluate,make-synthetic-db,precompute-features}
 
 Plug-in subcommands live in ``inference_backend.commands.<name_with_underscores>`` modules that
@@ -40,7 +42,7 @@ from .errors import CaptureError, ExitCode
 from .solvers import REGISTRY as SOLVERS
 
 PLUGIN_COMMANDS: tuple[str, ...] = (
-    "model-info", "train", "evaluate", "make-synthetic-db", "precompute-features",
+    "batch", "model-info", "train", "evaluate", "make-synthetic-db", "precompute-features",
 )
 
 
@@ -85,6 +87,11 @@ def _add_capture(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("capture", help="video -> motion file (.npz)")
     p.add_argument("video", type=Path, help="input video file")
     p.add_argument("-o", "--output", type=Path, required=True, help="motion file to write")
+    add_capture_options(p)
+
+
+def add_capture_options(p: argparse.ArgumentParser) -> None:
+    """The options ``capture`` and ``batch`` share (everything but the input and output)."""
     p.add_argument("--solver", choices=tuple(SOLVERS), default="default",
                    help="; ".join(f"{e.name}: {e.summary}" for e in SOLVERS.values()))
     p.add_argument("--max-people", type=_positive_int, default=2, help="most people to keep")
@@ -102,6 +109,9 @@ def _add_capture(sub: argparse._SubParsersAction) -> None:
                    help=f"folder with SMPL model files (default: ${ENV_SMPL_DIR})")
     p.add_argument("--fov", type=_fov, default=None, help="horizontal camera field of view in degrees (default: estimated from the video)")
     p.add_argument("--detect-max-side", type=int, default=1920, help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=int, default=0,
+                   help="video decoder threads (default 0: about one per core; batch: per task, "
+                        "also bounds numeric libraries, default --cpus-per-task)")
 
 
 def build_parser(plugin: str | None = None, jsonl: bool = False) -> argparse.ArgumentParser:
@@ -161,7 +171,9 @@ def _configure_logging(verbosity: int) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _capture_config(args: argparse.Namespace) -> CaptureConfig:
+def capture_config(args: argparse.Namespace) -> CaptureConfig:
+    """The CaptureConfig of parsed ``capture`` (or ``batch``) options; ``args.video`` and
+    ``args.output`` may be placeholders the caller replaces."""
     checkpoint = args.str_checkpoint or os.environ.get(ENV_STR_CHECKPOINT) or None
     spin = args.spin_checkpoint or os.environ.get(ENV_SPIN_CHECKPOINT) or None
     smpl_dir = args.smpl_dir or os.environ.get(ENV_SMPL_DIR) or None
@@ -179,6 +191,7 @@ def _capture_config(args: argparse.Namespace) -> CaptureConfig:
         smpl_dir=Path(smpl_dir).expanduser().absolute() if smpl_dir else None,
         fov_deg=args.fov,
         detect_max_side=args.detect_max_side,
+        threads=max(0, args.threads),
     )
 
 
@@ -190,7 +203,7 @@ def _run_capture(args: argparse.Namespace) -> int:
         from .pipeline import run_capture
         from .signals import CancelToken, handle_signals
 
-        config = _capture_config(args)
+        config = capture_config(args)
         token = CancelToken()
         with handle_signals(token):
             result = run_capture(config, reporter, token.is_set)

@@ -23,11 +23,13 @@ class DecodeConfig:
     start/end: seconds from the start of the stream (None = from the first / to the last frame).
     detect_max_side: frames whose longer displayed side exceeds this many pixels are downscaled
         (aspect kept) before detection; landmarks are always reported in displayed-frame pixels.
+    threads: decoder threads (0 = as many as the decoder likes, about one per core).
     """
 
     start: float | None = None
     end: float | None = None
     detect_max_side: int = 1920
+    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,11 @@ class CaptureConfig:
     smpl_dir: Path | None = None
     fov_deg: float | None = None
     detect_max_side: int = 1920
+    threads: int = 0  # CPU threads for decoding and numeric libraries (0 = library defaults)
 
     def decode_config(self) -> DecodeConfig:
-        return DecodeConfig(start=self.start, end=self.end, detect_max_side=self.detect_max_side)
+        return DecodeConfig(start=self.start, end=self.end, detect_max_side=self.detect_max_side,
+                            threads=self.threads)
 
     def detection_config(self) -> DetectionConfig:
         return DetectionConfig(max_people=self.max_people)

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     OUTPUT_NOT_WRITABLE = 7
     MODEL_PROBLEM = 8
     BAD_MOTION_FILE = 9         # motion-file commands: the input is not a valid motion file
+    SOME_FAILED = 10            # batch: at least one video failed (the manifest says which and why)
     CANCELLED = 130
 
 

@@ -209,6 +209,8 @@ def iter_frames(
     try:
         stream = container.streams.video[0]
         stream.thread_type = threading_mode
+        if config.threads > 0:
+            stream.codec_context.thread_count = config.threads
         time_base = probe.time_base
         seeking = start > 0.0
         if seeking:
@@ -222,6 +224,8 @@ def iter_frames(
                 container = _open(Path(info.path))
                 stream = container.streams.video[0]
                 stream.thread_type = threading_mode
+                if config.threads > 0:
+                    stream.codec_context.thread_count = config.threads
                 seeking = False
         coded_w = info.height if info.rotation in (90, 270) else info.width
         coded_h = info.width if info.rotation in (90, 270) else info.height
