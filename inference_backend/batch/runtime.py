@@ -85,7 +85,10 @@ def ray_runtime(address: str, num_cpus: int, threads: int, verbose: bool) -> Ite
     except Exception as exc:
         where = "start a local Ray runtime" if address == "local" else f"join the Ray cluster at {address}"
         hint = "" if address == "local" else (
-            " (is `ray start --head` running there, and is this Ray version the cluster's?)")
+            " (is `ray start --head` running there, with this Ray version?)")
+        if "auth" in str(exc).lower():
+            hint = (" (the cluster uses token authentication: set RAY_AUTH_MODE=token and put "
+                    "the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN)")
         raise CaptureError(ExitCode.USAGE, f"could not {where}: {exc}{hint}") from exc
     try:
         yield resources(ray)

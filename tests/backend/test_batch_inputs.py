@@ -1,0 +1,105 @@
+"""Batch planning without Ray: which videos, their output names, the manifest file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from inference_backend.batch.inputs import collect_items
+from inference_backend.batch.manifest import (
+    ManifestRecord,
+    ManifestWriter,
+    capture_options,
+    file_sha256,
+    is_up_to_date,
+    read_manifest,
+)
+from inference_backend.config import CaptureConfig
+from inference_backend.errors import CaptureError, ExitCode
+
+
+def _touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_folders_files_and_lists_map_to_unique_outputs(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    _touch(lib / "shoot1" / "take.mp4")
+    _touch(lib / "shoot1" / "take.MOV")          # same stem, other container
+    _touch(lib / "shoot1" / "notes.txt")         # not a video inside a folder: ignored
+    _touch(lib / "shoot1" / ".hidden.mp4")
+    _touch(lib / "shoot1" / ".cache" / "x.mp4")
+    _touch(lib / "shoot2" / "take.mp4")          # same name, other folder
+    _touch(lib / "shoot2" / "deep" / "c.mkv")
+    listing = _touch(lib / "more.csv", b"path,people\nshoot2/deep/c.mkv,1\n../extra/e.avi,2\n")
+    _touch(tmp_path / "extra" / "e.avi")
+    out = tmp_path / "out"
+    items = collect_items([lib / "shoot1", lib / "shoot2", listing], out)
+    names = [i.relative for i in items]
+    # a folder's own files first, then its subfolders; a video listed twice is captured once
+    assert names == ["lib/shoot1/take.MOV", "lib/shoot1/take.mp4", "lib/shoot2/take.mp4",
+                     "lib/shoot2/deep/c.mkv", "extra/e.avi"]
+    assert len({i.output for i in items}) == len(items)
+    assert items[1].output == out / "lib" / "shoot1" / "take.mp4.npz"
+
+
+def test_single_folder_is_the_root_and_missing_list_entries_are_kept(tmp_path: Path) -> None:
+    _touch(tmp_path / "clips" / "a.mp4")
+    listing = _touch(tmp_path / "clips" / "list.txt", b"# library\na.mp4\n\ngone.mp4\n")
+    items = collect_items([tmp_path / "clips"], tmp_path / "out")
+    assert [i.relative for i in items] == ["a.mp4"]
+    items = collect_items([listing], tmp_path / "out")
+    assert [(i.relative, i.missing) for i in items] == [("a.mp4", False), ("gone.mp4", True)]
+
+
+def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError) as missing:
+        collect_items([tmp_path / "nope"], tmp_path / "out")
+    assert missing.value.code == ExitCode.FILE_MISSING and "nope" in missing.value.message
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CaptureError) as empty:
+        collect_items([tmp_path / "empty"], tmp_path / "out")
+    assert empty.value.code == ExitCode.USAGE and "no videos" in empty.value.message
+
+
+def _record(video: Path, output: Path, status: str = "done", **kw) -> ManifestRecord:
+    options = capture_options(CaptureConfig(video=video, output=output))
+    values = dict(input=str(video), relative=video.name, output=str(output), size=1,
+                  sha256=file_sha256(video), options=options, status=status, exit_code=0,
+                  message="", output_sha256=file_sha256(output) if output.exists() else None)
+    values.update(kw)
+    return ManifestRecord(**values)
+
+
+def test_manifest_survives_a_torn_line_and_decides_up_to_date(tmp_path: Path) -> None:
+    video = _touch(tmp_path / "v.mp4", b"video")
+    output = _touch(tmp_path / "out" / "v.mp4.npz", b"motion")
+    path = tmp_path / "out" / "batch_manifest.jsonl"
+    with ManifestWriter(path) as writer:
+        writer.append(_record(video, output))
+    with open(path, "ab") as handle:
+        handle.write(b'{"relative": "torn", "sta')  # a crash in the middle of a line
+    with ManifestWriter(path) as writer:
+        writer.append(_record(video, output, status="skipped"))
+    records = read_manifest(path)
+    assert [r["status"] for r in records] == ["done", "skipped"]
+    assert all(json.loads(line) for line in path.read_text().splitlines()[2:])
+    record, options = records[-1], records[-1]["options"]
+    assert is_up_to_date(record, options, video, output)
+    assert not is_up_to_date(record, {**options, "smoothing": "light"}, video, output)
+    assert not is_up_to_date({**record, "status": "failed"}, options, video, output)
+    output.write_bytes(b"edited")                      # the output is not the one written
+    assert not is_up_to_date(record, options, video, output)
+    output.write_bytes(b"motion")
+    video.write_bytes(b"other video")                  # the input changed
+    assert not is_up_to_date(record, options, video, output)
+
+
+def test_options_leave_out_paths_and_threads() -> None:
+    a = capture_options(CaptureConfig(video=Path("a.mp4"), output=Path("a.npz"), threads=1))
+    b = capture_options(CaptureConfig(video=Path("b.mp4"), output=Path("b.npz"), threads=4))
+    assert a == b and "video" not in a and "threads" not in a and a["smoothing"] == "medium"
