@@ -3,6 +3,8 @@
     python -m str_blender_addon.headless MOTION.npz --blend OUT.blend [--fbx OUT.fbx]
         [--bvh OUT.bvh] [--preview OUT.mp4] [--smoothing none|light|medium|strong]
         [--smpl-dir DIR] [--retarget TARGET.blend --armature NAME [--preset auto|...]]
+    python -m str_blender_addon.headless --batch IN_DIR -o OUT_DIR [--formats blend,fbx,bvh]
+        (a folder of motion files, see ``headless_batch``)
 
 Uses the same builders as the UI (``importer.import_motion``). Every output is written to a
 temporary file in the destination folder and moved into place with ``os.replace``.
@@ -66,6 +68,11 @@ def _fail(code: int, message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--batch" or a.startswith("--batch=") for a in argv):
+        from .headless_batch import main as batch_main  # a folder of motion files
+
+        return batch_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not any((args.blend, args.fbx, args.bvh, args.preview)):

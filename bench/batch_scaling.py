@@ -1,0 +1,156 @@
+"""Batch capture scaling on this machine: 1 vs 2 Ray workers, and Ray's per-video overhead
+against a plain loop of ``capture`` commands, on the same clips, measured side by side.
+
+    python bench/batch_scaling.py [--clips 4] [--frames 60] [--size 960x540] [--keep DIR]
+
+Clips: ``--clips`` excerpts of ``--frames`` frames cut from the bundled sample at different
+offsets (re-encoded H.264, ``--size``). Runs, one after the other, all through the real CLI:
+  loop       ``python -m inference_backend capture`` once per clip (a new process each: what a
+             shell loop does; decoder/BLAS threads as the library picks them)
+  batch 1x   ``batch --workers 1 --cpus-per-task C`` (C = this machine's cores: one video at a
+             time with the whole machine, the like-for-like comparison with the loop)
+  batch 2w   ``batch --workers 2 --cpus-per-task 1`` and ``batch --workers 1 --cpus-per-task 1``
+             (the scaling pair: same per-task resources, one vs two at once)
+Each batch starts and stops its own local Ray runtime (the default); the bench timestamps the
+JSON-line events, so the runtime's start-up/shut-down is reported apart from the video work.
+Prints the 1 -> 2 worker throughput ratio (target >= 1.6 on 2 cores) and the per-video
+overhead of Ray vs the loop (target <= 10 %), with and without the runtime start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "assets" / "sample" / "two_people_backlit.mp4"
+
+
+def make_clips(folder: Path, count: int, frames: int, size: tuple[int, int]) -> list[Path]:
+    """``count`` clips of ``frames`` frames from the sample, at spread-out start offsets."""
+    import av
+    import cv2
+    import numpy as np
+
+    with av.open(str(SAMPLE)) as container:
+        source = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    span = max(0, len(source) - frames)
+    paths = []
+    for i in range(count):
+        offset = (span * i) // max(1, count - 1) if count > 1 else 0
+        chunk = source[offset:offset + frames]
+        path = folder / f"clip{i:02d}.mp4"
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("libx264", rate=30)
+            stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+            stream.codec_context.time_base = Fraction(1, 30)
+            for k, rgb in enumerate(chunk):
+                img = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                frame.pts, frame.time_base = k, Fraction(1, 30)
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        paths.append(path)
+    return paths
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("GLOG_minloglevel", "2")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    return env
+
+
+def run_loop(clips: list[Path], out: Path) -> float:
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for clip in clips:
+        cmd = [sys.executable, "-m", "inference_backend", "capture", str(clip), "-o",
+               str(out / f"{clip.name}.npz"), "--progress", "none"]
+        proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"capture failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def run_batch(folder: Path, out: Path, workers: int, cpus: int) -> dict[str, float]:
+    """Wall times of one batch CLI run: total, runtime start-up (launch -> batch_start),
+    video work (batch_start -> batch_result) and shut-down (batch_result -> exit)."""
+    cmd = [sys.executable, "-m", "inference_backend", "batch", str(folder), "-o", str(out),
+           "--workers", str(workers), "--cpus-per-task", str(cpus), "--progress", "jsonl"]
+    launched = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    marks: dict[str, float] = {}
+    result: dict = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = json.loads(line)
+        marks.setdefault(event["event"], time.perf_counter())
+        if event["event"] == "batch_result":
+            result = event
+    proc.wait()
+    ended = time.perf_counter()
+    if proc.returncode != 0 or result.get("done") != len(list(folder.glob("*.mp4"))):
+        raise SystemExit(f"batch failed ({proc.returncode}): {result}")
+    return {"total": ended - launched, "startup": marks["batch_start"] - launched,
+            "work": marks["batch_result"] - marks["batch_start"],
+            "shutdown": ended - marks["batch_result"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--size", default="960x540", help="WIDTHxHEIGHT of the clips")
+    parser.add_argument("--keep", type=Path, default=None, help="keep clips and outputs here")
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    cores = os.cpu_count() or 1
+    root = Path(tempfile.mkdtemp(prefix="batch_scaling_")) if args.keep is None else args.keep
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        clips_dir = root / "clips"
+        clips_dir.mkdir(exist_ok=True)
+        clips = make_clips(clips_dir, args.clips, args.frames, size)
+        n = len(clips)
+        print(f"{n} clips x {args.frames} frames {size[0]}x{size[1]}, {cores} cores", flush=True)
+        loop = run_loop(clips, root / "out_loop")
+        print(f"loop of capture commands: {loop:.1f} s ({loop / n:.2f} s/video)", flush=True)
+        whole = run_batch(clips_dir, root / "out_whole", 1, cores)
+        print(f"batch 1 worker x {cores} cpus: {whole}", flush=True)
+        one = run_batch(clips_dir, root / "out_one", 1, 1)
+        print(f"batch 1 worker x 1 cpu: {one}", flush=True)
+        two = run_batch(clips_dir, root / "out_two", 2, 1)
+        print(f"batch 2 workers x 1 cpu: {two}", flush=True)
+        scaling = one["work"] / two["work"]
+        scaling_total = one["total"] / two["total"]
+        overhead = (whole["work"] - loop) / loop
+        overhead_total = (whole["total"] - loop) / loop
+        print(f"throughput_ratio_2v1={scaling:.2f} (videos/s, 2 workers / 1 worker, runtime "
+              f"start excluded; incl. start-up {scaling_total:.2f}; target >= 1.6 on 2 cores)")
+        print(f"ray_overhead_per_video={100 * overhead:+.1f}% (batch 1 worker vs the capture loop, "
+              f"runtime start excluded; incl. start-up/shut-down {100 * overhead_total:+.1f}%; "
+              f"target <= 10%)")
+        print(f"ray_runtime_start_s={whole['startup']:.1f} stop_s={whole['shutdown']:.1f} "
+              f"(once per batch, not per video)")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
