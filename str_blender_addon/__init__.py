@@ -14,7 +14,7 @@ from types import ModuleType
 #: Sub-modules whose register()/unregister() are called, in registration order.
 _UI_MODULES = ("properties", "preferences", "operators", "panel")
 #: Optional sub-modules (written separately); skipped silently when absent.
-_OPTIONAL_MODULES = ("retarget_ui",)
+_OPTIONAL_MODULES = ("retarget_ui", "batch_ui")
 
 _registered: list[ModuleType] = []
 
