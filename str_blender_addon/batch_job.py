@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import collections
 import json
+import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -92,6 +95,19 @@ def build_batch_argv(python_exe: Path | str, request: BatchRequest) -> list[str]
     if request.smpl_dir:
         argv += ["--smpl-dir", request.smpl_dir]
     return argv
+
+
+def send_interrupt(proc: subprocess.Popen[str]) -> None:
+    """Ctrl+C for the batch's process group on POSIX (what a terminal sends): the local Ray
+    runtime's own processes in that group ignore SIGINT, where a group-wide SIGTERM would take
+    them down under the driver. Windows: CTRL_BREAK to the group (``send_stop``)."""
+    if sys.platform == "win32" or proc.poll() is not None:
+        send_stop(proc)
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+    except (OSError, ValueError):
+        send_stop(proc)
 
 
 def validate_batch_request(request: BatchRequest) -> None:
@@ -253,7 +269,7 @@ class BatchJob:
         if self._final is not None or self._proc is None or self._cancel_at is not None:
             return
         self._cancel_at = time.monotonic()
-        send_stop(self._proc)
+        send_interrupt(self._proc)
 
     def wait(self, timeout_s: float | None = None, poll_interval_s: float = 0.1) -> BatchState:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s

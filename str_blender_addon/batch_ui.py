@@ -19,7 +19,7 @@ from bpy.props import (
 
 from . import paths
 from .backend_client import BackendError, JobStatus, find_backend_python
-from .batch_job import BatchJob, BatchRequest, BatchState
+from .batch_job import EXIT_SOME_FAILED, BatchJob, BatchRequest, BatchState
 from .preferences import backend_settings, draw_progress
 from .properties import SMOOTHING_ITEMS, SOLVER_ITEMS
 
@@ -116,10 +116,20 @@ def show_state(context: bpy.types.Context, state: BatchState) -> None:
             area.tag_redraw()
 
 
-def _report(operator: bpy.types.Operator, state: BatchState) -> None:
-    level = {JobStatus.SUCCEEDED: "INFO", JobStatus.CANCELLED: "WARNING"}.get(state.status,
-                                                                              "ERROR")
-    operator.report({level}, state.message)
+def _ran_through(state: BatchState) -> bool:
+    """The batch went through every video (some may have failed alone)."""
+    return state.status is JobStatus.SUCCEEDED or state.exit_code == EXIT_SOME_FAILED
+
+
+def _report(operator: bpy.types.Operator, state: BatchState) -> set[str]:
+    """Report the outcome; the operator's return value."""
+    if state.status is JobStatus.SUCCEEDED:
+        operator.report({"INFO"}, state.message)
+    elif _ran_through(state) or state.status is JobStatus.CANCELLED:
+        operator.report({"WARNING"}, state.message)
+    else:
+        operator.report({"ERROR"}, state.message)
+    return {"FINISHED"} if _ran_through(state) else {"CANCELLED"}
 
 
 class STRMOCAP_OT_batch_capture(bpy.types.Operator):
@@ -169,8 +179,7 @@ class STRMOCAP_OT_batch_capture(bpy.types.Operator):
         if not state.status.finished:
             return {"RUNNING_MODAL"}
         self._end(context)
-        _report(self, state)
-        return {"FINISHED"} if state.status is JobStatus.SUCCEEDED else {"CANCELLED"}
+        return _report(self, state)
 
     def _end(self, context: bpy.types.Context) -> None:
         timer = getattr(self, "_timer", None)
@@ -195,8 +204,7 @@ class STRMOCAP_OT_batch_capture(bpy.types.Operator):
         finally:
             self._end(context)
         show_state(context, state)
-        _report(self, state)
-        return {"FINISHED"} if state.status is JobStatus.SUCCEEDED else {"CANCELLED"}
+        return _report(self, state)
 
 
 class STRMOCAP_OT_cancel_batch(bpy.types.Operator):

@@ -20,6 +20,7 @@ from typing import Any
 from ..atomic_io import leftover_temporaries
 from ..config import CaptureConfig
 from ..errors import CaptureError, ExitCode
+from ..signals import CancelToken, handle_signals
 from .display import BatchCounts, BatchDisplay
 from .inputs import BatchItem, collect_items
 from .manifest import (
@@ -209,9 +210,15 @@ def _local_cpus(config: BatchConfig) -> int:
 
 
 def run_batch(config: BatchConfig, display: BatchDisplay,
-              should_stop: Callable[[], bool] = lambda: False) -> BatchSummary:
+              token: CancelToken | None = None) -> BatchSummary:
     """Run the batch; returns its summary (exit_code 0, SOME_FAILED or CANCELLED).
-    Raises CaptureError for problems that stop the whole batch (bad inputs, no runtime)."""
+    Raises CaptureError for problems that stop the whole batch (bad inputs, no runtime).
+
+    ``token`` (when given) is also set by SIGINT/SIGTERM/SIGBREAK once the runtime is up: the
+    handlers are installed after ``ray.init``, which installs its own (a SIGTERM would otherwise
+    abort the driver); before that, SIGINT is a KeyboardInterrupt."""
+    token = token if token is not None else CancelToken()
+    should_stop = token.is_set
     to_run, up_to_date, previous, manifest = plan(config)
     threads = config.capture.threads or max(1, math.ceil(config.cpus_per_task))
     with ManifestWriter(manifest) as writer, ray_runtime(
@@ -226,7 +233,8 @@ def run_batch(config: BatchConfig, display: BatchDisplay,
         for item in up_to_date:
             run.record(item, "skipped", ExitCode.OK, "up to date (same input hash and options)",
                        previous=previous.get(item.relative))
-        _schedule(run, to_run, capture, cpus, gpus, workers)
+        with handle_signals(token):
+            _schedule(run, to_run, capture, cpus, gpus, workers)
     return _summary(run, manifest)
 
 

@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
     from ..batch.display import make_display
     from ..batch.scheduler import BatchConfig, run_batch
     from ..cli import capture_config
-    from ..signals import CancelToken, handle_signals
 
     display = make_display(args.progress)
     if args.workers is not None and args.workers < 1:
@@ -81,14 +80,15 @@ def run(args: argparse.Namespace) -> int:
         gpus_per_task=args.gpus_per_task, resume=args.resume, retries=args.retries,
         verbose=args.verbose > 0, crash_marker=BatchConfig.crash_marker_from_env(),
     )
-    token = CancelToken()
     try:
-        with handle_signals(token):
-            summary = run_batch(config, display, token.is_set)
+        summary = run_batch(config, display)
     except CaptureError as exc:
         logging.getLogger("inference_backend").debug("batch failed", exc_info=True)
         display.error(int(exc.code), exc.message)
         return int(exc.code)
+    except KeyboardInterrupt:  # before the runtime was up: nothing ran yet
+        display.error(int(ExitCode.CANCELLED), "cancelled")
+        return int(ExitCode.CANCELLED)
     display.result({"total": summary.total, "done": summary.done, "failed": summary.failed,
                     "skipped": summary.skipped, "cancelled": summary.cancelled,
                     "frames": summary.frames, "seconds": round(summary.seconds, 3),

@@ -90,7 +90,7 @@ def test_batch_operator_captures_the_folder_and_reports_the_bad_clip(env) -> Non
     assert "--resume" in argv and argv[argv.index("--max-people") + 1] == "1"
     result = bpy.ops.strmocap.batch_capture()  # the execute (blocking) path
     s = bpy.context.scene.str_mocap_batch
-    assert result == {"CANCELLED"} and not s.running  # finished with a failure
+    assert result == {"FINISHED"} and not s.running  # went through; one clip failed alone
     assert "1 done, 1 failed" in s.message and "broken.mp4" in s.last_failures
     assert (env.out / "day1" / "walk.mp4.npz").stat().st_size > 10_000
     statuses = {r["relative"]: (r["status"], r["exit_code"]) for r in _manifest(env.out)}
