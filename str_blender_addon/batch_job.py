@@ -32,7 +32,7 @@ from .backend_client import (
 )
 
 #: Exit code of a batch where some videos failed (the others are done).
-EXIT_SOME_FAILED = 9
+EXIT_SOME_FAILED = 10
 
 
 @dataclass(frozen=True)
