@@ -6,7 +6,7 @@ Fields of a record (all always present; ``null`` where unknown):
     size (bytes, -1 if missing), sha256 (input content hash), options (capture options that
     change the output), status ("done" | "failed" | "skipped" | "cancelled"), exit_code (the
     ``capture`` exit code: 0 done/skipped, 130 cancelled), message, frames, people, seconds
-    (wall time of the last attempt), worker_host, attempts (tries incl. retries after a worker
+    (wall time of the last attempt), worker_host, worker_node (Ray node id), attempts (tries incl. retries after a worker
     died), output_sha256, warnings, run_id, finished_at (UTC, ISO 8601).
 
 The latest record of a ``relative`` key is its current state. A line torn by a crash is
@@ -54,6 +54,7 @@ class ManifestRecord:
     people: int | None = None
     seconds: float | None = None
     worker_host: str | None = None
+    worker_node: str | None = None
     attempts: int = 0
     output_sha256: str | None = None
     warnings: list[str] = field(default_factory=list)

@@ -153,9 +153,9 @@ class _Run:
         values: dict[str, Any] = {}
         if outcome is not None:
             values = {k: getattr(outcome, k) for k in ("frames", "people", "seconds", "worker_host",
-                                                        "output_sha256", "warnings")}
+                                                        "worker_node", "output_sha256", "warnings")}
         elif previous is not None:  # skipped: carry the facts of the capture that made the file
-            values = {k: previous.get(k) for k in ("frames", "people", "worker_host",
+            values = {k: previous.get(k) for k in ("frames", "people", "worker_host", "worker_node",
                                                    "output_sha256")}
             values["warnings"] = list(previous.get("warnings") or [])
         sha = outcome.sha256 if outcome is not None else (previous or {}).get("sha256")

@@ -62,6 +62,7 @@ class TaskOutcome:
     message: str
     seconds: float
     worker_host: str
+    worker_node: str | None = None
     sha256: str | None = None
     frames: int | None = None
     people: int | None = None
@@ -124,6 +125,16 @@ def remove_leftovers(spec: TaskSpec) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def _node_id() -> str | None:
+    """The Ray node this task runs on (several nodes may share a host name)."""
+    try:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+    except Exception:  # not inside Ray (a direct call in a test or a debugger)
+        return None
+
+
 def _make_output_folder(config: CaptureConfig) -> None:
     try:
         config.output.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +149,7 @@ def capture_video(spec: TaskSpec, board: Any = None) -> TaskOutcome:
     from ..pipeline import run_capture
 
     start = time.monotonic()
-    host = socket.gethostname()
+    host, node = socket.gethostname(), _node_id()
     config = spec.config
     if config.threads > 0:
         limit_threads(config.threads)
@@ -153,14 +164,14 @@ def capture_video(spec: TaskSpec, board: Any = None) -> TaskOutcome:
         result = run_capture(config, _BoardReporter(board, spec.key, spec.crash_marker))
     except CaptureError as exc:
         return TaskOutcome(spec.key, "failed", int(exc.code), exc.message,
-                           time.monotonic() - start, host, digest)
+                           time.monotonic() - start, host, node, digest)
     except Exception as exc:  # a bug or an unexpected library failure: keep the details
         log.error("capture of %s failed:\n%s", config.video, traceback.format_exc())
         return TaskOutcome(spec.key, "failed", int(ExitCode.INTERNAL),
                            f"internal error: {type(exc).__name__}: {exc}",
-                           time.monotonic() - start, host, digest)
+                           time.monotonic() - start, host, node, digest)
     return TaskOutcome(
         spec.key, "done", int(ExitCode.OK),
         f"{result.persons} person(s), {result.frames} frame(s)", time.monotonic() - start, host,
-        digest, result.frames, result.persons, file_sha256(result.output), list(result.warnings),
+        node, digest, result.frames, result.persons, file_sha256(result.output), list(result.warnings),
     )

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 MANIFEST_FIELDS = {
     "input", "relative", "output", "size", "sha256", "options", "status", "exit_code", "message",
-    "frames", "people", "seconds", "worker_host", "attempts", "output_sha256", "warnings",
+    "frames", "people", "seconds", "worker_host", "worker_node", "attempts", "output_sha256", "warnings",
     "run_id", "finished_at",
 }
 
