@@ -34,15 +34,25 @@ class DecodeConfig:
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    """Pose detector settings. max_people bounds the tracks kept; the detector looks for one more
-    pose than that so phantoms and duplicates can be rejected instead of displacing a real person.
+    """Pose detector settings. max_people bounds the tracks kept; the detector follows one more
+    person than that so phantoms and duplicates can be rejected instead of displacing a real one.
+
+    redetect_every: once ``max_people`` people are followed, the full-frame person detector runs
+        every this many frames (to pick up newcomers); with fewer it runs every frame, and always
+        on the frame after a person was lost.
+    landmark_threads: landmark passes of different people run in parallel on this many threads.
+    graph: "roi" (our region-of-interest tracking over the wheel's models, the default), "tasks"
+        (mediapipe's multi-person PoseLandmarker, the reference the "roi" graph was checked
+        against) or "legacy" (``mp.solutions.pose``, one person; only with max_people == 1).
     """
 
     max_people: int = 2
     min_pose_detection_confidence: float = 0.5
     min_pose_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
-    use_legacy_single_person: bool = False
+    redetect_every: int = 5
+    landmark_threads: int = 2
+    graph: str = "roi"
 
 
 @dataclass(frozen=True)

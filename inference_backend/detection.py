@@ -7,14 +7,28 @@ from those two files, after giving the landmark model the TFLite input-normalisa
 Tasks graph expects (mean 0, std 255: the legacy graph feeds [0, 1] floats). The bundle is built
 once per mediapipe version / model hash and cached in the user's cache folder.
 
-Why the Tasks bundle also for one person: on the bundled clip with --max-people 1 (2-core CPU,
-machine shared, 135 frames) the Tasks landmarker (num_poses=2, keep the best track) kept a
+Which graph runs them (``DetectionConfig.graph``):
+- "roi" (default): our own region-of-interest tracking over mediapipe's Tasks subgraphs (the
+  person detector graph and the single-pose landmark graph, both registered in the wheel). Each
+  followed person's landmarks give the region for the next frame; the full-frame person detector
+  runs only when a person was lost, every frame while fewer than ``max_people`` are followed, and
+  every ``redetect_every`` frames otherwise (to pick up newcomers). One more person than
+  ``max_people`` is followed, so the tracker can still reject phantoms and keep the best track.
+  Landmark passes of different people run on parallel threads (TFLite releases the GIL).
+- "tasks": mediapipe's multi-person ``PoseLandmarker`` with ``num_poses = max_people + 1``. Its
+  graph skips the detector only while ``num_poses`` poses are followed, so with up to
+  ``max_people`` people in view it re-runs the full-frame detector on every frame; kept as the
+  reference the "roi" graph is compared against (``bench/detection_accuracy.py``).
+- "legacy": ``mp.solutions.pose.Pose(model_complexity=1)``, one person, only for max_people 1.
+
+Why a multi-person graph also for one person: on the bundled clip with --max-people 1 (2-core
+CPU, machine shared, 135 frames) the Tasks landmarker (num_poses=2, keep the best track) kept a
 person for 121 frames with an image-landmark jitter (mean |second difference|) of 5.1 px/frame^2
 and 62 mm/frame^2 in world landmarks; the legacy ``mp.solutions.pose.Pose(model_complexity=1,
-smooth_landmarks=True)`` was faster (6.6 s vs 10.4 s) but kept its person for only 99 frames,
-with 13.3 px/frame^2 and 112 mm/frame^2 (it follows whoever its detector picks first and loses
-them on occlusion). The legacy path stays available (``DetectionConfig.use_legacy_single_person``)
-but is off by default.
+smooth_landmarks=True)`` kept its person for only 99 frames, with 13.3 px/frame^2 and
+112 mm/frame^2 (it follows whoever its detector picks first and loses them on occlusion). The
+"roi" graph keeps those properties (numbers in ``bench/detection_accuracy.py``'s docstring) at
+the cost of about one landmark pass per followed person.
 
 Output units: ``image_landmarks`` are pixels of the *displayed* frame (u right, v down) plus the
 landmark visibility; ``world_landmarks`` are MediaPipe's metric, hip-centred, camera-aligned
@@ -28,7 +42,9 @@ import logging
 import os
 import sys
 import tempfile
+import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +57,10 @@ from .errors import CaptureError, ExitCode
 log = logging.getLogger(__name__)
 
 NUM_LANDMARKS = 33
+GRAPHS: tuple[str, ...] = ("roi", "tasks", "legacy")
 _LANDMARK_OUTPUTS = ("Identity", "Identity_1", "Identity_2", "Identity_3", "Identity_4")
+_BUNDLE_DETECTOR = "pose_detector.tflite"
+_BUNDLE_LANDMARKER = "pose_landmarks_detector.tflite"
 
 
 @dataclass(frozen=True)
@@ -139,8 +158,8 @@ def pose_landmarker_bundle(cache_dir: Path | None = None) -> Path:
         ) from exc
     try:
         models = {
-            "pose_detector.tflite": detector.read_bytes(),
-            "pose_landmarks_detector.tflite": _landmarker_with_metadata(landmarker.read_bytes()),
+            _BUNDLE_DETECTOR: detector.read_bytes(),
+            _BUNDLE_LANDMARKER: _landmarker_with_metadata(landmarker.read_bytes()),
         }
         model_asset_bundle_utils.create_model_asset_bundle(models, tmp_name)
         os.replace(tmp_name, target)
@@ -183,19 +202,310 @@ def _landmark_array(landmarks: Sequence[Any], with_visibility: bool) -> np.ndarr
     return out
 
 
+
+@dataclass(frozen=True)
+class Roi:
+    """A landmark model's region of interest, normalised to the frame it was found in.
+
+    x, y: centre as fractions of the frame width / height; w, h: size in the same fractions;
+    rotation: radians (the person's hip-to-shoulder direction made upright).
+    """
+
+    x: float
+    y: float
+    w: float
+    h: float
+    rotation: float = 0.0
+
+    def iou(self, other: Roi) -> float:
+        """Intersection over union of the two regions, rotation ignored (axis-aligned)."""
+        ix = min(self.x + self.w / 2, other.x + other.w / 2) - max(self.x - self.w / 2, other.x - other.w / 2)
+        iy = min(self.y + self.h / 2, other.y + other.h / 2) - max(self.y - self.h / 2, other.y - other.h / 2)
+        inter = max(0.0, ix) * max(0.0, iy)
+        union = self.w * self.h + other.w * other.h - inter
+        return inter / union if union > 0 else 0.0
+
+
+def merge_rois(followed: Sequence[Roi], detected: Sequence[Roi], max_iou: float, cap: int) -> list[Roi]:
+    """Regions to run the landmark model on: the followed ones that overlap no detector region by
+    more than ``max_iou``, then the detector's regions (a detection re-seeds the person it
+    overlaps, as mediapipe's PoseLandmarkerGraph associates them); at most ``cap``."""
+    kept = [roi for roi in followed if all(roi.iou(d) <= max_iou for d in detected)]
+    return (kept + list(detected))[:cap]
+
+
+def distinct_people(landmarks: Sequence[np.ndarray], rois: Sequence[Roi], presences: Sequence[float],
+                    max_distance: float) -> list[int]:
+    """Indices of the poses to keep following: by falling presence, dropping any pose whose
+    landmarks (33, >=2, normalised x, y) lie within ``max_distance`` (median, as a fraction of its
+    region's height) of an already kept one: two regions that drifted onto one person."""
+    kept: list[int] = []
+    for i in sorted(range(len(rois)), key=lambda k: -presences[k]):
+        scale = max(rois[i].h, 1e-6)
+        if all(float(np.median(np.linalg.norm(landmarks[i][:, :2] - landmarks[k][:, :2], axis=1)))
+               > max_distance * scale for k in kept):
+            kept.append(i)
+    return sorted(kept)
+
+
+def needs_detection(
+    followed: int, max_people: int, slots: int, frames_since: int, lost: bool, every: int
+) -> bool:
+    """Whether the full-frame person detector runs on this frame (see the module docstring)."""
+    if followed >= slots:
+        return False
+    return lost or followed < max_people or frames_since >= every
+
+
+@dataclass
+class DetectionStats:
+    """Counters of one detector's work (for benchmarks and the closing stage-time summary)."""
+
+    frames: int = 0
+    detector_runs: int = 0
+    landmark_runs: int = 0
+
+
+def bundle_models(bundle: Path) -> tuple[bytes, bytes]:
+    """(person detector, landmark model with metadata) tflite bytes from the cached bundle."""
+    try:
+        with zipfile.ZipFile(bundle) as archive:
+            return archive.read(_BUNDLE_DETECTOR), archive.read(_BUNDLE_LANDMARKER)
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise CaptureError(
+            ExitCode.MODEL_PROBLEM,
+            f"cannot read the pose landmarker bundle {bundle} ({exc}); delete it to rebuild",
+        ) from exc
+
+
+def _task_runner(graph: str, inputs: list[str], outputs: list[str], options: Any) -> Any:
+    """A synchronous mediapipe TaskRunner around one registered Tasks subgraph."""
+    from mediapipe.framework import calculator_options_pb2, calculator_pb2
+    from mediapipe.python._framework_bindings import task_runner
+
+    node = calculator_pb2.CalculatorGraphConfig.Node(
+        calculator=graph, input_stream=inputs, output_stream=outputs
+    )
+    node_options = calculator_options_pb2.CalculatorOptions()
+    node_options.Extensions[options.ext].CopyFrom(options)
+    node.options.CopyFrom(node_options)
+    config = calculator_pb2.CalculatorGraphConfig(
+        node=[node], input_stream=inputs, output_stream=outputs
+    )
+    try:
+        return task_runner.TaskRunner.create(config)
+    except Exception as exc:
+        raise CaptureError(
+            ExitCode.MODEL_PROBLEM, f"cannot start mediapipe's {graph.rsplit('.', 1)[-1]} ({exc})"
+        ) from exc
+
+
+def _base_options(model: bytes) -> Any:
+    from mediapipe.tasks.cc.core.proto import base_options_pb2, external_file_pb2
+
+    return base_options_pb2.BaseOptions(
+        model_asset=external_file_pb2.ExternalFile(file_content=model), use_stream_mode=False
+    )
+
+
+def _rect_proto(roi: Roi) -> Any:
+    from mediapipe.framework.formats import rect_pb2
+
+    return rect_pb2.NormalizedRect(
+        x_center=roi.x, y_center=roi.y, width=roi.w, height=roi.h, rotation=roi.rotation
+    )
+
+
+def _roi(rect: Any) -> Roi:
+    return Roi(rect.x_center, rect.y_center, rect.width, rect.height, rect.rotation)
+
+
+_WHOLE_FRAME = Roi(0.5, 0.5, 1.0, 1.0)
+#: two followed poses whose landmarks are this close (median, fraction of the region height)
+#: are one person seen twice
+_DUPLICATE_DISTANCE = 0.05
+
+
+class _PersonDetector:
+    """mediapipe's PoseDetectorGraph: full-frame person regions, best first."""
+
+    def __init__(self, model: bytes, config: DetectionConfig, num_poses: int) -> None:
+        from mediapipe.tasks.cc.vision.pose_detector.proto import pose_detector_graph_options_pb2
+
+        options = pose_detector_graph_options_pb2.PoseDetectorGraphOptions(
+            base_options=_base_options(model),
+            min_detection_confidence=config.min_pose_detection_confidence,
+            num_poses=num_poses,
+        )
+        self._runner = _task_runner(
+            "mediapipe.tasks.vision.pose_detector.PoseDetectorGraph",
+            ["IMAGE:image", "NORM_RECT:norm_rect"], ["EXPANDED_POSE_RECTS:rects"], options,
+        )
+
+    def regions(self, image: Any) -> list[Roi]:
+        from mediapipe.python import packet_creator, packet_getter
+
+        out = self._runner.process({
+            "image": packet_creator.create_image(image),
+            "norm_rect": packet_creator.create_proto(_rect_proto(_WHOLE_FRAME)),
+        })
+        if out["rects"].is_empty():
+            return []
+        return [_roi(rect) for rect in packet_getter.get_proto_list(out["rects"])]
+
+    def close(self) -> None:
+        self._runner.close()
+
+
+@dataclass(frozen=True)
+class _Pose:
+    image_xyv: np.ndarray  # (33, 3) normalised x, y, visibility
+    world_xyz: np.ndarray  # (33, 3) metres
+    next_roi: Roi
+    presence: float
+
+
+class _LandmarkModel:
+    """mediapipe's SinglePoseLandmarksDetectorGraph: one person's landmarks inside a region."""
+
+    def __init__(self, model: bytes, config: DetectionConfig) -> None:
+        from mediapipe.tasks.cc.vision.pose_landmarker.proto import (
+            pose_landmarks_detector_graph_options_pb2 as options_pb2,
+        )
+
+        options = options_pb2.PoseLandmarksDetectorGraphOptions(
+            base_options=_base_options(model),
+            min_detection_confidence=config.min_pose_presence_confidence,
+        )
+        self._runner = _task_runner(
+            "mediapipe.tasks.vision.pose_landmarker.SinglePoseLandmarksDetectorGraph",
+            ["IMAGE:image", "NORM_RECT:norm_rect"],
+            ["LANDMARKS:landmarks", "WORLD_LANDMARKS:world", "POSE_RECT_NEXT_FRAME:next",
+             "PRESENCE_SCORE:presence"],
+            options,
+        )
+
+    def run(self, image: Any, roi: Roi) -> _Pose | None:
+        """The person in ``roi``, or None when the model sees nobody there."""
+        from mediapipe.python import packet_creator, packet_getter
+
+        try:
+            out = self._runner.process({
+                "image": packet_creator.create_image(image),
+                "norm_rect": packet_creator.create_proto(_rect_proto(roi)),
+            })
+        except RuntimeError as exc:  # e.g. a degenerate region: the person is lost
+            log.debug("landmark pass failed on %s: %s", roi, exc)
+            return None
+        if out["landmarks"].is_empty() or out["world"].is_empty():
+            return None
+        return _Pose(
+            _landmark_array(packet_getter.get_proto(out["landmarks"]).landmark, True),
+            _landmark_array(packet_getter.get_proto(out["world"]).landmark, False),
+            _roi(packet_getter.get_proto(out["next"])),
+            float(packet_getter.get_float(out["presence"])),
+        )
+
+    def close(self) -> None:
+        self._runner.close()
+
+
+class _RoiGraph:
+    """Region-of-interest tracking over the wheel's two models (see the module docstring)."""
+
+    def __init__(self, config: DetectionConfig, bundle: Path, stats: DetectionStats) -> None:
+        self.config = config
+        self.stats = stats
+        self.slots = config.max_people + 1
+        self._detector_model, self._landmark_model = bundle_models(bundle)
+        self._detector = _PersonDetector(self._detector_model, config, self.slots)
+        self._models = [_LandmarkModel(self._landmark_model, config)]
+        self._pool: ThreadPoolExecutor | None = None
+        self._followed: list[Roi] = []
+        self._since_detection = 0
+        self._lost = True
+
+    def _landmark_models(self, wanted: int) -> list[_LandmarkModel]:
+        """Up to ``landmark_threads`` models (one per thread), the extra ones built on demand."""
+        wanted = max(1, min(wanted, self.config.landmark_threads))
+        while len(self._models) < wanted:
+            self._models.append(_LandmarkModel(self._landmark_model, self.config))
+        if wanted > 1 and self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.config.landmark_threads - 1, thread_name_prefix="str-mocap-pose"
+            )
+        return self._models[:wanted]
+
+    def _landmarks(self, image: Any, rois: list[Roi]) -> list[_Pose | None]:
+        models = self._landmark_models(len(rois))
+        if len(models) == 1:
+            return [models[0].run(image, roi) for roi in rois]
+
+        def share(k: int) -> list[_Pose | None]:
+            return [models[k].run(image, roi) for roi in rois[k :: len(models)]]
+
+        assert self._pool is not None
+        futures = [self._pool.submit(share, k) for k in range(1, len(models))]
+        shares = [share(0)] + [f.result() for f in futures]
+        results: list[_Pose | None] = [None] * len(rois)
+        for k, part in enumerate(shares):
+            results[k :: len(models)] = part
+        return results
+
+    def detect(self, image: Any) -> list[_Pose]:
+        cfg = self.config
+        self._since_detection += 1
+        detected: list[Roi] = []
+        if needs_detection(len(self._followed), cfg.max_people, self.slots,
+                           self._since_detection, self._lost, cfg.redetect_every):
+            detected = self._detector.regions(image)
+            self._since_detection = 0
+            self.stats.detector_runs += 1
+        rois = merge_rois(self._followed, detected, cfg.min_tracking_confidence, self.slots)
+        results = self._landmarks(image, rois)
+        self.stats.landmark_runs += len(rois)
+        poses = [p for p in results if p is not None]
+        self._lost = len(poses) < len(rois)
+        keep = distinct_people([p.image_xyv for p in poses], [p.next_roi for p in poses],
+                               [p.presence for p in poses], _DUPLICATE_DISTANCE)
+        poses = [poses[i] for i in keep]
+        self._followed = [p.next_roi for p in poses]
+        return poses
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for model in self._models:
+            model.close()
+        self._models = []
+        self._detector.close()
+
+
 class PoseDetector:
-    """Per-frame pose detection in VIDEO mode (monotonic integer millisecond timestamps).
+    """Per-frame multi-person pose detection over a video's frames, in order.
 
     Use as a context manager; ``detect(rgb, time_s, width, height)`` returns the people in one
     frame. ``width``/``height`` are the displayed-frame size the landmarks are reported in.
+    ``stats`` counts the detector and landmark passes run so far.
     """
 
     def __init__(self, config: DetectionConfig | None = None, cache_dir: Path | None = None) -> None:
         self.config = config if config is not None else DetectionConfig()
+        if self.config.graph not in GRAPHS:
+            raise ValueError(f"unknown detection graph {self.config.graph!r}; one of {GRAPHS}")
+        self.stats = DetectionStats()
         self._last_ms = -1
-        self._legacy = self.config.use_legacy_single_person and self.config.max_people == 1
-        self._impl: Any = self._create_legacy() if self._legacy else self._create_tasks(cache_dir)
-
+        self._graph = self.config.graph
+        if self._graph == "legacy" and self.config.max_people != 1:
+            self._graph = "tasks"  # the legacy graph follows one person only
+        self._impl: Any
+        if self._graph == "legacy":
+            self._impl = self._create_legacy()
+        elif self._graph == "tasks":
+            self._impl = self._create_tasks(cache_dir)
+        else:
+            self._impl = _RoiGraph(self.config, pose_landmarker_bundle(cache_dir), self.stats)
     def _create_tasks(self, cache_dir: Path | None) -> Any:
         from mediapipe.tasks.python import vision
         from mediapipe.tasks.python.core.base_options import BaseOptions
@@ -204,7 +514,7 @@ class PoseDetector:
         options = vision.PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(bundle)),
             running_mode=vision.RunningMode.VIDEO,
-            num_poses=self.config.max_people + 1,
+            num_poses=self.config.max_people + 1,  # the tracker rejects phantoms
             min_pose_detection_confidence=self.config.min_pose_detection_confidence,
             min_pose_presence_confidence=self.config.min_pose_presence_confidence,
             min_tracking_confidence=self.config.min_tracking_confidence,
@@ -251,7 +561,9 @@ class PoseDetector:
         """People in one RGB uint8 frame (h, w, 3) shown at ``time_s`` seconds."""
         rgb = np.ascontiguousarray(rgb)
         ms = self._timestamp_ms(time_s)
-        if self._legacy:
+        self.stats.frames += 1
+        if self._graph == "legacy":
+            self.stats.landmark_runs += 1
             result = self._impl.process(rgb)
             if result.pose_landmarks is None or result.pose_world_landmarks is None:
                 return []
@@ -261,17 +573,17 @@ class PoseDetector:
         import mediapipe as mp
 
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        if self._graph == "roi":
+            return [
+                make_detection(pose.image_xyv, pose.world_xyz, width, height)
+                for pose in self._impl.detect(image)
+            ]
         result = self._impl.detect_for_video(image, ms)
-        detections = []
-        for image_lms, world_lms in zip(
-            result.pose_landmarks, result.pose_world_landmarks, strict=False
-        ):
-            detections.append(
-                make_detection(
-                    _landmark_array(image_lms, True),
-                    _landmark_array(world_lms, False),
-                    width,
-                    height,
-                )
+        return [
+            make_detection(
+                _landmark_array(image_lms, True), _landmark_array(world_lms, False), width, height
             )
-        return detections
+            for image_lms, world_lms in zip(
+                result.pose_landmarks, result.pose_world_landmarks, strict=False
+            )
+        ]

@@ -1,0 +1,75 @@
+"""Seconds spent per capture stage (decode / detect / track / solve / write), for the closing
+summary of ``--progress bar`` and for benchmarks.
+
+Decoding runs in a background thread (``video_io.prefetch``), so its seconds overlap detection;
+``decode wait`` is the time the main thread stood waiting for a decoded frame (when it is a large
+share, decoding is the bottleneck).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: The order stages are listed in (others follow in the order they were first measured).
+STAGE_ORDER: tuple[str, ...] = (
+    "start-up", "decode", "decode wait", "detect", "track", "solve", "write",
+)
+
+
+class StageTimes:
+    """Thread-safe accumulator of seconds per stage name."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seconds: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self._seconds[stage] = self._seconds.get(stage, 0.0) + max(0.0, float(seconds))
+
+    @contextmanager
+    def measure(self, stage: str) -> Iterator[None]:
+        """Add the time the ``with`` block takes to ``stage``."""
+        start = self._clock()
+        try:
+            yield
+        finally:
+            self.add(stage, self._clock() - start)
+
+    def timed(self, stage: str, items: Iterator[T]) -> Iterator[T]:
+        """Yield ``items``, adding the time spent producing each one to ``stage``."""
+        iterator = iter(items)
+        try:
+            while True:
+                start = self._clock()
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    self.add(stage, self._clock() - start)
+                    return
+                self.add(stage, self._clock() - start)
+                yield item
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds per stage, in ``STAGE_ORDER`` then first-measured order."""
+        with self._lock:
+            known = [s for s in STAGE_ORDER if s in self._seconds]
+            rest = [s for s in self._seconds if s not in STAGE_ORDER]
+            return {s: self._seconds[s] for s in known + rest}
+
+
+def format_stage_times(seconds: dict[str, float]) -> str:
+    """One line, e.g. ``stage seconds: start-up 0.84, decode 1.20, detect 9.31, ...``."""
+    parts = ", ".join(f"{stage} {value:.2f}" for stage, value in seconds.items())
+    return f"stage seconds: {parts}"
