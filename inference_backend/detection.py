@@ -53,6 +53,7 @@ import numpy as np
 
 from .config import ENV_CACHE, DetectionConfig
 from .errors import CaptureError, ExitCode
+from .mediapipe_import import lean_mediapipe, mediapipe_version
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,10 @@ def user_cache_dir() -> Path:
 def wheel_model_paths() -> tuple[Path, Path]:
     """(pose detector, full pose landmark model) tflite files inside the installed wheel."""
     try:
-        import mediapipe
+        mediapipe = lean_mediapipe()
     except ImportError as exc:  # pragma: no cover - the backend extra pins mediapipe
         raise CaptureError(ExitCode.MODEL_PROBLEM, f"mediapipe is not installed: {exc}") from exc
-    root = Path(mediapipe.__file__).resolve().parent / "modules"
+    root = Path(str(mediapipe.__file__)).resolve().parent / "modules"
     detector = root / "pose_detection" / "pose_detection.tflite"
     landmarker = root / "pose_landmark" / "pose_landmark_full.tflite"
     for path in (detector, landmarker):
@@ -113,12 +114,10 @@ def wheel_model_paths() -> tuple[Path, Path]:
 
 
 def _bundle_key(detector: Path, landmarker: Path) -> str:
-    import mediapipe
-
     digest = hashlib.sha256()
     for path in (detector, landmarker):
         digest.update(path.read_bytes())
-    return f"{mediapipe.__version__}-{digest.hexdigest()[:16]}"
+    return f"{mediapipe_version()}-{digest.hexdigest()[:16]}"
 
 
 def _landmarker_with_metadata(model: bytes) -> bytes:
@@ -280,7 +279,9 @@ def bundle_models(bundle: Path) -> tuple[bytes, bytes]:
 
 def _task_runner(graph: str, inputs: list[str], outputs: list[str], options: Any) -> Any:
     """A synchronous mediapipe TaskRunner around one registered Tasks subgraph."""
+    lean_mediapipe()
     from mediapipe.framework import calculator_options_pb2, calculator_pb2
+    from mediapipe.framework.formats import landmark_pb2, rect_pb2  # noqa: F401 (output types)
     from mediapipe.python._framework_bindings import task_runner
 
     node = calculator_pb2.CalculatorGraphConfig.Node(
@@ -495,6 +496,7 @@ class PoseDetector:
         if self.config.graph not in GRAPHS:
             raise ValueError(f"unknown detection graph {self.config.graph!r}; one of {GRAPHS}")
         self.stats = DetectionStats()
+        lean_mediapipe()
         self._last_ms = -1
         self._graph = self.config.graph
         if self._graph == "legacy" and self.config.max_people != 1:
@@ -570,9 +572,10 @@ class PoseDetector:
             image = _landmark_array(result.pose_landmarks.landmark, True)
             world = _landmark_array(result.pose_world_landmarks.landmark, False)
             return [make_detection(image, world, width, height)]
-        import mediapipe as mp
+        from mediapipe.python._framework_bindings.image import Image
+        from mediapipe.python._framework_bindings.image_frame import ImageFormat
 
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        image = Image(image_format=ImageFormat.SRGB, data=rgb)
         if self._graph == "roi":
             return [
                 make_detection(pose.image_xyv, pose.world_xyz, width, height)

@@ -62,9 +62,9 @@ DETECTOR_MODELS: dict[str, str] = {"mediapipe": "", "pose_landmarker": "full (wh
 
 
 def _mediapipe_version() -> str:
-    import mediapipe
+    from .mediapipe_import import mediapipe_version  # no full `import mediapipe` (slow)
 
-    return str(mediapipe.__version__)
+    return mediapipe_version()
 
 
 def check_model_paths(config: CaptureConfig) -> None:

@@ -66,6 +66,10 @@ class ProgressReporter:
     def error(self, code: int, message: str) -> None:
         self._emit_error(int(code), message)
 
+    def stage_times(self, seconds: dict[str, float]) -> None:
+        """Seconds per stage of a finished capture (shown by the bar only; not an event)."""
+        self._emit_stage_times(dict(seconds))
+
     def _emit_progress(
         self, stage: str, done: int, total: int, fps: float, eta: float | None, new: bool
     ) -> None:
@@ -79,6 +83,9 @@ class ProgressReporter:
 
     def _emit_error(self, code: int, message: str) -> None:
         _to_stderr(f"error ({code}): {message}")
+
+    def _emit_stage_times(self, seconds: dict[str, float]) -> None:
+        pass
 
 
 class JsonLinesReporter(ProgressReporter):
@@ -162,6 +169,13 @@ class BarReporter(ProgressReporter):
     def _emit_error(self, code: int, message: str) -> None:
         self._end_line()
         self._stream.write(f"error ({code}): {message}\n")
+        self._stream.flush()
+
+    def _emit_stage_times(self, seconds: dict[str, float]) -> None:
+        from .stage_times import format_stage_times
+
+        self._end_line()
+        self._stream.write(format_stage_times(seconds) + "\n")
         self._stream.flush()
 
 
