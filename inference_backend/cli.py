@@ -197,7 +197,9 @@ def capture_config(args: argparse.Namespace) -> CaptureConfig:
 
 def _run_capture(args: argparse.Namespace) -> int:
     from .progress import make_reporter
+    from .stage_times import StageTimes
 
+    times = StageTimes()  # start-up is counted from here (imports included)
     reporter = make_reporter(args.progress)
     try:
         from .pipeline import run_capture
@@ -206,7 +208,7 @@ def _run_capture(args: argparse.Namespace) -> int:
         config = capture_config(args)
         token = CancelToken()
         with handle_signals(token):
-            result = run_capture(config, reporter, token.is_set)
+            result = run_capture(config, reporter, token.is_set, times=times)
     except CaptureError as exc:
         logging.getLogger("inference_backend").debug("capture failed", exc_info=True)
         reporter.error(int(exc.code), exc.message)

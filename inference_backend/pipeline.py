@@ -28,6 +28,7 @@ from .motion_types import SceneSolution, TrackObservations, VideoInfo
 from .progress import ProgressReporter
 from .scene import SceneConfig, build_scene
 from .solvers import FrameSink, SolveInput, Solver, solver_entry
+from .stage_times import StageTimes
 from .tracking import Tracker
 from .video_io import DecodeReport, VideoProbe, iter_frames, prefetch, probe_video
 
@@ -112,13 +113,15 @@ def observe(
     tracking: TrackingConfig | None = None,
     detection: DetectionConfig | None = None,
     sink: FrameSink | None = None,
+    times: StageTimes | None = None,
 ) -> Observations:
     """Decode, detect and track (streaming). Raises CaptureError for bad input / no person.
     The time range must have been checked (``check_time_range``).
 
     progress("decode+detect", done, total) is called once per frame (it may raise
     CaptureCancelled); should_stop is also polled by the decoder between packets. ``sink``
-    (a solver's) sees every decoded frame with its detections.
+    (a solver's) sees every decoded frame with its detections. ``times`` gets the decode
+    (background thread), decode-wait, detect and track seconds.
     """
     info = probe.info
     span_end = info.duration if decode.end is None else min(decode.end, info.duration or decode.end)
@@ -131,13 +134,17 @@ def observe(
     det_cfg = detection or DetectionConfig(max_people=max_people)
     trk_cfg = tracking or TrackingConfig(max_people=max_people)
     tracker = Tracker((info.width, info.height), info.fps, trk_cfg)
-    frames = prefetch(iter_frames(probe, decode, report, should_stop))
+    times = times if times is not None else StageTimes()
+    frames = prefetch(times.timed("decode", iter_frames(probe, decode, report, should_stop)))
     with PoseDetector(det_cfg) as detector, closing(frames):
-        for pos, frame in enumerate(frames):
-            detections = detector.detect(frame.rgb, frame.time, info.width, info.height)
+        for pos, frame in enumerate(times.timed("decode wait", frames)):
+            with times.measure("detect"):
+                detections = detector.detect(frame.rgb, frame.time, info.width, info.height)
+            times.first_frame_done()
             if sink is not None:
                 sink.add_frame(pos, frame.rgb, detections)
-            tracker.update(pos, detections)
+            with times.measure("track"):
+                tracker.update(pos, detections)
             timestamps.append(frame.time)
             indices.append(frame.index)
             progress("decode+detect", pos + 1, max(total, pos + 1))
@@ -147,7 +154,8 @@ def observe(
         where = "" if decode.start is None and decode.end is None else " in the chosen time range"
         raise CaptureError(ExitCode.ZERO_FRAMES, f"no video frames could be decoded{where}")
     progress("track", 0, 1)
-    tracks = tracker.finish(len(timestamps))
+    with times.measure("track"):
+        tracks = tracker.finish(len(timestamps))
     progress("track", 1, 1)
     if not tracks:
         raise CaptureError(
@@ -177,8 +185,12 @@ def run_capture(
     config: CaptureConfig,
     reporter: ProgressReporter | None = None,
     should_stop: Callable[[], bool] | None = None,
+    times: StageTimes | None = None,
 ) -> CaptureResult:
-    """Run the whole capture and write ``config.output``. Raises CaptureError (incl. cancel)."""
+    """Run the whole capture and write ``config.output``. Raises CaptureError (incl. cancel).
+    The seconds per stage (``times``, start-up counted from its creation) are handed to
+    ``reporter.stage_times`` at the end."""
+    times = times if times is not None else StageTimes()
     reporter = reporter if reporter is not None else ProgressReporter()
     stop = should_stop if should_stop is not None else (lambda: False)
 
@@ -200,12 +212,14 @@ def run_capture(
     obs = observe(
         probe, decode, config.max_people, progress, stop,
         tracking=config.tracking_config(), detection=config.detection_config(), sink=sink,
+        times=times,
     )
     for message in obs.warnings:
         reporter.warning(message)
     progress("solve", 0, len(obs.timestamps))
-    solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps),
-                           scene_config, progress)
+    with times.measure("solve"):
+        solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps),
+                               scene_config, progress)
     if stop():
         raise CaptureCancelled()
     progress("write", 0, 1)
@@ -222,13 +236,15 @@ def run_capture(
         if stop():
             raise CaptureCancelled()
 
-    header = write_motion_file(
-        config.output, solution, info, obs.timestamps, obs.frame_indices, extras,
-        before_replace=cancel_before_replace,
-    )
+    with times.measure("write"):
+        header = write_motion_file(
+            config.output, solution, info, obs.timestamps, obs.frame_indices, extras,
+            before_replace=cancel_before_replace,
+        )
     # the file is in place: from here on the capture has succeeded, so a cancel that arrives
     # now must not turn it into a failure (no stop check)
     reporter.progress("write", 1, 1)
+    reporter.stage_times(times.seconds())
     return CaptureResult(
         output=config.output,
         persons=int(header["num_persons"]),

@@ -10,6 +10,9 @@ JSON lines (one object per line, flushed):
 Stages: "decode+detect", "track", "solve", "smooth", "write" (solvers may add others, e.g.
 "features", "str"). ``total`` is 0 when unknown. Progress events are throttled (at most about
 ten per second per stage, plus the first and the last of each stage).
+
+The bar ends with one ``stage seconds: start-up S, decode S, decode wait S, detect S, track S,
+solve S, write S`` line after the result (``stage_times``; not an event of the JSON lines).
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ class BarReporter(ProgressReporter):
         self._stream = stream if stream is not None else sys.stderr
         self._width = width
         self._open_line = False
+        self._stage_seconds: dict[str, float] = {}
 
     def _end_line(self) -> None:
         if self._open_line:
@@ -164,6 +168,10 @@ class BarReporter(ProgressReporter):
     def _emit_result(self, output: str, persons: int, frames: int, warnings: list[str]) -> None:
         self._end_line()
         self._stream.write(f"wrote {output}: {persons} person(s), {frames} frame(s)\n")
+        if self._stage_seconds:
+            from .stage_times import format_stage_times
+
+            self._stream.write(format_stage_times(self._stage_seconds) + "\n")
         self._stream.flush()
 
     def _emit_error(self, code: int, message: str) -> None:
@@ -172,11 +180,7 @@ class BarReporter(ProgressReporter):
         self._stream.flush()
 
     def _emit_stage_times(self, seconds: dict[str, float]) -> None:
-        from .stage_times import format_stage_times
-
-        self._end_line()
-        self._stream.write(format_stage_times(seconds) + "\n")
-        self._stream.flush()
+        self._stage_seconds = seconds  # printed last, after the result line
 
 
 def make_reporter(mode: str) -> ProgressReporter:

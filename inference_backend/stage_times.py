@@ -29,6 +29,13 @@ class StageTimes:
         self._clock = clock
         self._lock = threading.Lock()
         self._seconds: dict[str, float] = {}
+        self._created = clock()
+
+    def first_frame_done(self) -> None:
+        """Record "start-up": from this object's creation to now (call once, after frame 1)."""
+        with self._lock:
+            if "start-up" not in self._seconds:
+                self._seconds["start-up"] = self._clock() - self._created
 
     def add(self, stage: str, seconds: float) -> None:
         with self._lock:

@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from inference_backend.config import DecodeConfig, DetectionConfig
-from inference_backend.detection import PoseDetector, pose_landmarker_bundle, user_cache_dir
+from inference_backend.detection import (
+    PoseDetector,
+    Roi,
+    distinct_people,
+    merge_rois,
+    needs_detection,
+    pose_landmarker_bundle,
+    user_cache_dir,
+)
 from inference_backend.video_io import iter_frames, probe_video
 
 
@@ -100,3 +108,95 @@ def test_video_mode_timestamps_are_strictly_increasing(bundle: Path) -> None:
         assert detector._timestamp_ms(0.5) == 500
         blank = np.zeros((64, 64, 3), np.uint8)
         assert detector.detect(blank, 0.6, 64, 64) == []
+
+
+def test_roi_geometry_merge_and_dedupe() -> None:
+    a = Roi(0.5, 0.5, 0.2, 0.4)
+    assert a.iou(a) == pytest.approx(1.0)
+    assert a.iou(Roi(0.6, 0.5, 0.2, 0.4)) == pytest.approx(1 / 3)  # half overlap: 0.04 / 0.12
+    assert a.iou(Roi(0.9, 0.5, 0.2, 0.4)) == 0.0
+    followed = [Roi(0.2, 0.5, 0.2, 0.4), Roi(0.5, 0.5, 0.2, 0.4)]
+    detected = [Roi(0.51, 0.5, 0.2, 0.4), Roi(0.8, 0.5, 0.2, 0.4)]
+    # a detection re-seeds the person it overlaps; new ones come after the followed; capped
+    assert merge_rois(followed, detected, 0.5, 3) == [followed[0], detected[0], detected[1]]
+    assert merge_rois(followed, detected, 0.5, 2) == [followed[0], detected[0]]
+    assert merge_rois(followed, [], 0.5, 3) == followed
+    # two regions drifted onto one person: the more present one is kept
+    base = np.random.default_rng(0).uniform(0.3, 0.7, (33, 3)).astype(np.float32)
+    other = base + np.float32(0.3)
+    rois = [Roi(0.5, 0.5, 0.4, 0.5)] * 3
+    assert distinct_people([base, base + 0.001, other], rois, [0.9, 0.95, 0.8], 0.05) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("followed", "since", "lost", "expected"),
+    [
+        (0, 0, False, True),    # nobody followed
+        (1, 0, False, True),    # fewer than max_people (2): every frame
+        (2, 1, False, False),   # max_people followed, not due yet
+        (2, 5, False, True),    # due (every 5 frames): newcomers
+        (2, 1, True, True),     # a person was lost on the last frame
+        (3, 9, True, False),    # all slots (max_people + 1) followed: never
+    ],
+)
+def test_when_the_person_detector_runs(followed, since, lost, expected) -> None:
+    assert needs_detection(followed, 2, 3, since, lost, 5) is expected
+
+
+def test_roi_graph_matches_the_tasks_graph_with_fewer_detector_runs(
+    sample_clip: Path, bundle: Path
+) -> None:
+    probe, frames = _frames(sample_clip, 0.0, 1.0)
+    w, h = probe.info.width, probe.info.height
+    people, stats = {}, {}
+    for graph in ("tasks", "roi"):
+        with PoseDetector(DetectionConfig(max_people=2, graph=graph)) as detector:
+            people[graph] = [detector.detect(f.rgb, f.time, w, h) for f in frames]
+            stats[graph] = detector.stats
+    assert [len(p) for p in people["roi"]] == [len(p) for p in people["tasks"]]
+    assert max(len(p) for p in people["roi"]) == 2
+    distances = []
+    for ref_people, roi_people in zip(people["tasks"], people["roi"], strict=True):
+        for ref in ref_people:
+            errors = [np.linalg.norm(ref.image_landmarks[:, :2] - p.image_landmarks[:, :2], axis=1)
+                      for p in roi_people]
+            distances.append(min(errors, key=lambda e: e.mean()))
+    d = np.concatenate(distances)
+    assert np.median(d) < 0.5 and np.percentile(d, 95) < 8.0  # pixels of the 960x540 frame
+    roi = stats["roi"]
+    assert roi.frames == len(frames)
+    # the detector runs every frame only until both people are followed, then every 5th frame
+    assert roi.detector_runs < 0.7 * len(frames)
+    # about one landmark pass per person found (plus the detector's candidates that were not)
+    found = sum(len(p) for p in people["roi"])
+    assert found <= roi.landmark_runs <= found + roi.detector_runs
+
+
+def test_unknown_graph_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown detection graph"):
+        PoseDetector(DetectionConfig(graph="magic"))
+
+
+def test_detector_does_not_import_matplotlib_or_opencv(backend_env: dict[str, str]) -> None:
+    """The lean mediapipe import: start-up skips mediapipe's package __init__, and a later plain
+    ``import mediapipe`` still gets the whole package."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from inference_backend.config import DetectionConfig\n"
+        "from inference_backend.detection import PoseDetector\n"
+        "import numpy as np\n"
+        "with PoseDetector(DetectionConfig(max_people=1)) as d:\n"
+        "    d.detect(np.zeros((64, 64, 3), np.uint8), 0.0, 64, 64)\n"
+        "heavy = [m for m in ('matplotlib', 'cv2', 'mediapipe.python.solutions') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "import mediapipe\n"
+        "assert mediapipe.solutions.pose.Pose and mediapipe.__version__ == '0.10.21'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=backend_env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
