@@ -3,13 +3,20 @@
     python bench/detection_accuracy.py [VIDEO] [--redetect-every N]
 
 Runs the backend's PoseDetector over the same decoded frames with ``graph="tasks"`` (mediapipe's
-multi-person PoseLandmarker, what the capture used before the "roi" graph) and ``graph="roi"``
-(the default), for --max-people 1 and 2, then the backend's own Tracker. Prints per setting:
+multi-person PoseLandmarker, what the capture used before the "roi" graph), ``graph="roi"`` (the
+default) and "roi-seq" (the roi graph with ``detect_alongside=False``: the detector first, in
+mediapipe's order), for --max-people 1 and 2, then the backend's own Tracker. Prints per setting:
 detector and landmark passes per frame, CPU ms per frame, the frames the tracks keep a person,
 jitter of the kept tracks (mean |second difference| over three consecutive present frames, all 33
 landmarks: image px/frame^2, world mm/frame^2), and, for people both graphs found in a frame,
 the 2D distance between their landmarks (median / mean / 95th percentile px, the worst landmark's
 mean). The last line is ``key=value`` pairs.
+
+    python bench/detection_accuracy.py --synthetic out/synthetic_accuracy/... [...]
+
+instead scores each graph's raw landmarks against the ground truth of rendered clips (folders made
+by ``bench/synthetic_accuracy/make_scene.py``): 2D error of the 12 compared joints in pixels and
+PA-MPJPE of the world landmarks in mm.
 
 Measured 2026-12-06 on the shared 2-core CPU (under load: CPU ms are indicative only), bundled
 clip (960x540, 135 frames): see README "Capture speed".
@@ -41,14 +48,16 @@ def decode(video: Path) -> tuple[object, list]:
     return probe, list(iter_frames(probe))
 
 
-def run_graph(probe, frames: list, graph: str, max_people: int, redetect_every: int) -> dict:
+def run_graph(probe, frames: list, graph: str, max_people: int, redetect_every: int,
+              **options) -> dict:
     """Detections per frame, the tracker's tracks and the work counters of one graph."""
     from inference_backend.config import DetectionConfig, TrackingConfig
     from inference_backend.detection import PoseDetector
     from inference_backend.tracking import Tracker
 
     info = probe.info
-    config = DetectionConfig(max_people=max_people, graph=graph, redetect_every=redetect_every)
+    config = DetectionConfig(max_people=max_people, graph=graph, redetect_every=redetect_every,
+                             **options)
     tracker = Tracker((info.width, info.height), info.fps, TrackingConfig(max_people=max_people))
     per_frame = []
     with PoseDetector(config) as detector:
@@ -105,35 +114,76 @@ def landmark_differences(reference: list, other: list) -> dict:
     }
 
 
+def synthetic_scores(folder: Path, redetect_every: int) -> None:
+    """2D error (px) and PA-MPJPE (mm) of the raw landmarks of each graph against the ground
+    truth of a rendered clip (``synthetic.mp4`` + ``scene_gt.npz``, bench/synthetic_accuracy)."""
+    sys.path.insert(0, str(REPO / "bench" / "synthetic_accuracy"))
+    from metrics import pa_mpjpe  # noqa: PLC0415
+    from raw_landmarks import MP_COMPARE  # noqa: PLC0415
+    from run_bench import load_gt  # noqa: PLC0415
+
+    gt = load_gt(folder / "scene_gt.npz")
+    probe, frames = decode(folder / "synthetic.mp4")
+    indices = np.array([f.index for f in frames])
+    variants = {"tasks": {}, "roi": {}, "roi-seq": {"detect_alongside": False}}
+    for name, options in variants.items():
+        graph = "tasks" if name == "tasks" else "roi"
+        run = run_graph(probe, frames, graph, 2, redetect_every, **options)
+        best = None
+        for track in run["tracks"]:
+            ok = track.present & (indices < len(gt["uv"]))
+            uv = track.image_landmarks[ok][:, MP_COMPARE, :2]
+            err = np.linalg.norm(uv - gt["uv"][indices[ok]][:, gt["compare_idx"]], axis=-1)
+            if ok.any() and (best is None or err.mean() < best[0]):
+                best = (float(err.mean()), track, ok)
+        assert best is not None, f"no track in {folder}"
+        err_px, track, ok = best
+        world = track.world_landmarks[ok][:, MP_COMPARE]
+        pa = pa_mpjpe(world, gt["joints_cam"][indices[ok]][:, gt["compare_idx"]])
+        print(f"{folder.name} {name:>7}: person in {int(ok.sum())} of {len(frames)} frames, 2D error "
+              f"{err_px:.2f} px, PA-MPJPE {pa:.1f} mm, {run['cpu_ms']:.1f} CPU ms/frame")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", type=Path,
                         default=REPO / "assets" / "sample" / "two_people_backlit.mp4")
     parser.add_argument("--redetect-every", type=int, default=5)
+    parser.add_argument("--synthetic", type=Path, nargs="*", default=[],
+                        help="rendered clip folders (synthetic.mp4 + scene_gt.npz) to score")
     args = parser.parse_args()
+    for folder in args.synthetic:
+        synthetic_scores(folder, args.redetect_every)
+    if args.synthetic:
+        return 0
     probe, frames = decode(args.video)
     summary = {}
     for max_people in (1, 2):
-        runs = {g: run_graph(probe, frames, g, max_people, args.redetect_every)
-                for g in ("tasks", "roi")}
+        runs = {
+            "tasks": run_graph(probe, frames, "tasks", max_people, args.redetect_every),
+            "roi": run_graph(probe, frames, "roi", max_people, args.redetect_every),
+            "roi-seq": run_graph(probe, frames, "roi", max_people, args.redetect_every,
+                                 detect_alongside=False),
+        }
         for graph, run in runs.items():
             kept = [int(t.present.sum()) for t in run["tracks"]]
             jit_px, jit_mm = jitter(run["tracks"])
-            print(f"max_people={max_people} {graph:>5}: detector {run['detector_per_frame']:.2f}/frame, "
+            print(f"max_people={max_people} {graph:>7}: detector {run['detector_per_frame']:.2f}/frame, "
                   f"landmarks {run['landmarks_per_frame']:.2f}/frame, {run['cpu_ms']:.1f} CPU ms/frame "
                   f"({run['fps']:.1f} fps); tracks keep {kept} of {len(frames)} frames; jitter "
                   f"{jit_px:.2f} px/frame^2, {jit_mm:.1f} mm/frame^2")
             summary[f"p{max_people}_{graph}_kept"] = "/".join(map(str, kept))
             summary[f"p{max_people}_{graph}_jitter_px"] = f"{jit_px:.2f}"
             summary[f"p{max_people}_{graph}_cpu_ms"] = f"{run['cpu_ms']:.1f}"
-        diff = landmark_differences(runs["tasks"]["detections"], runs["roi"]["detections"])
-        print(f"max_people={max_people} roi vs tasks: {diff['matched']} people matched, "
-              f"{diff['missing']} only in tasks, {diff['extra']} only in roi; 2D distance median "
-              f"{diff['median_px']:.2f} px, mean {diff['mean_px']:.2f} px, p95 {diff['p95_px']:.2f} px, "
-              f"worst landmark mean {diff['worst_landmark_px']:.2f} px")
-        for key in ("median_px", "mean_px", "p95_px", "missing", "extra"):
-            summary[f"p{max_people}_diff_{key}"] = (
-                f"{diff[key]:.2f}" if isinstance(diff[key], float) else diff[key])
+        for graph in ("roi", "roi-seq"):
+            diff = landmark_differences(runs["tasks"]["detections"], runs[graph]["detections"])
+            print(f"max_people={max_people} {graph} vs tasks: {diff['matched']} people matched, "
+                  f"{diff['missing']} only in tasks, {diff['extra']} only in {graph}; 2D distance "
+                  f"median {diff['median_px']:.2f} px, mean {diff['mean_px']:.2f} px, p95 "
+                  f"{diff['p95_px']:.2f} px, worst landmark mean {diff['worst_landmark_px']:.2f} px")
+            for key in ("median_px", "mean_px", "p95_px", "missing", "extra"):
+                summary[f"p{max_people}_{graph}_diff_{key}"] = (
+                    f"{diff[key]:.2f}" if isinstance(diff[key], float) else diff[key])
     print(" ".join(f"{k}={v}" for k, v in summary.items()))
     return 0
 

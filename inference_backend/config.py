@@ -41,6 +41,9 @@ class DetectionConfig:
         every this many frames (to pick up newcomers); with fewer it runs every frame, and always
         on the frame after a person was lost.
     landmark_threads: landmark passes of different people run in parallel on this many threads.
+    detect_alongside: with more than one thread, a scheduled detector run on a frame where
+        people are followed runs in parallel with their landmark passes (its regions re-seed
+        those people one frame later); False runs it first, as mediapipe's graph does.
     graph: "roi" (our region-of-interest tracking over the wheel's models, the default), "tasks"
         (mediapipe's multi-person PoseLandmarker, the reference the "roi" graph was checked
         against) or "legacy" (``mp.solutions.pose``, one person; only with max_people == 1).
@@ -52,6 +55,7 @@ class DetectionConfig:
     min_tracking_confidence: float = 0.5
     redetect_every: int = 5
     landmark_threads: int = 2
+    detect_alongside: bool = True
     graph: str = "roi"
 
 

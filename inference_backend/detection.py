@@ -37,6 +37,7 @@ landmarks (metres, x right, y down, z away from the camera).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -426,18 +427,23 @@ class _RoiGraph:
         self._since_detection = 0
         self._lost = True
 
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=max(1, self.config.landmark_threads), thread_name_prefix="str-mocap-pose"
+            )
+        return self._pool
+
     def _landmark_models(self, wanted: int) -> list[_LandmarkModel]:
         """Up to ``landmark_threads`` models (one per thread), the extra ones built on demand."""
         wanted = max(1, min(wanted, self.config.landmark_threads))
         while len(self._models) < wanted:
             self._models.append(_LandmarkModel(self._landmark_model, self.config))
-        if wanted > 1 and self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=self.config.landmark_threads - 1, thread_name_prefix="str-mocap-pose"
-            )
         return self._models[:wanted]
 
     def _landmarks(self, image: Any, rois: list[Roi]) -> list[_Pose | None]:
+        """Landmark passes over ``rois``: the calling thread takes every n-th region, the pool's
+        threads the others (each thread with its own model)."""
         models = self._landmark_models(len(rois))
         if len(models) == 1:
             return [models[0].run(image, roi) for roi in rois]
@@ -445,28 +451,58 @@ class _RoiGraph:
         def share(k: int) -> list[_Pose | None]:
             return [models[k].run(image, roi) for roi in rois[k :: len(models)]]
 
-        assert self._pool is not None
-        futures = [self._pool.submit(share, k) for k in range(1, len(models))]
+        futures = [self._executor().submit(share, k) for k in range(1, len(models))]
         shares = [share(0)] + [f.result() for f in futures]
         results: list[_Pose | None] = [None] * len(rois)
         for k, part in enumerate(shares):
             results[k :: len(models)] = part
         return results
 
+    def _detect_then_landmarks(self, image: Any, due: bool) -> tuple[list[_Pose], int]:
+        """mediapipe's order: detector first, its regions re-seed the people they overlap."""
+        cfg = self.config
+        detected = self._detector.regions(image) if due else []
+        rois = merge_rois(self._followed, detected, cfg.min_tracking_confidence, self.slots)
+        results = self._landmarks(image, rois)
+        return [p for p in results if p is not None], len(rois)
+
+    def _detect_alongside_landmarks(self, image: Any) -> tuple[list[_Pose], int]:
+        """The detector on a pool thread while the followed people's landmarks run; a detection
+        overlapping a person found on this frame re-seeds that person's region for the next
+        frame (one frame later than mediapipe's order, at no extra landmark pass); the others
+        (newcomers, people just lost) get their landmark pass on this frame."""
+        cfg = self.config
+        pending = self._executor().submit(self._detector.regions, image)
+        followed = self._followed
+        results = self._landmarks(image, followed)
+        detected = pending.result()
+        poses: list[_Pose] = []
+        for roi, pose in zip(followed, results, strict=True):
+            if pose is None:
+                continue
+            seed = next((d for d in detected if d.iou(roi) > cfg.min_tracking_confidence), None)
+            poses.append(pose if seed is None else dataclasses.replace(pose, next_roi=seed))
+        found = [roi for roi, pose in zip(followed, results, strict=True) if pose is not None]
+        fresh = [d for d in detected
+                 if all(d.iou(roi) <= cfg.min_tracking_confidence for roi in found)]
+        fresh = fresh[: max(0, self.slots - len(found))]
+        poses += [p for p in self._landmarks(image, fresh) if p is not None] if fresh else []
+        return poses, len(followed) + len(fresh)
+
     def detect(self, image: Any) -> list[_Pose]:
         cfg = self.config
         self._since_detection += 1
-        detected: list[Roi] = []
-        if needs_detection(len(self._followed), cfg.max_people, self.slots,
-                           self._since_detection, self._lost, cfg.redetect_every):
-            detected = self._detector.regions(image)
+        due = needs_detection(len(self._followed), cfg.max_people, self.slots,
+                              self._since_detection, self._lost, cfg.redetect_every)
+        if due:
             self._since_detection = 0
             self.stats.detector_runs += 1
-        rois = merge_rois(self._followed, detected, cfg.min_tracking_confidence, self.slots)
-        results = self._landmarks(image, rois)
-        self.stats.landmark_runs += len(rois)
-        poses = [p for p in results if p is not None]
-        self._lost = len(poses) < len(rois)
+        if due and self._followed and cfg.landmark_threads > 1 and cfg.detect_alongside:
+            poses, passes = self._detect_alongside_landmarks(image)
+        else:
+            poses, passes = self._detect_then_landmarks(image, due)
+        self.stats.landmark_runs += passes
+        self._lost = len(poses) < passes
         keep = distinct_people([p.image_xyv for p in poses], [p.next_roi for p in poses],
                                [p.presence for p in poses], _DUPLICATE_DISTANCE)
         poses = [poses[i] for i in keep]
