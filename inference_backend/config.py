@@ -37,9 +37,8 @@ class DetectionConfig:
     """Pose detector settings. max_people bounds the tracks kept; the detector follows one more
     person than that so phantoms and duplicates can be rejected instead of displacing a real one.
 
-    redetect_every: once ``max_people`` people are followed, the full-frame person detector runs
-        every this many frames (to pick up newcomers); with fewer it runs every frame, and always
-        on the frame after a person was lost.
+    redetect_every: the full-frame person detector runs every this many frames (to pick up
+        people who come into view), and also when nobody is followed or a person was lost.
     landmark_threads: landmark passes of different people run in parallel on this many threads.
     detect_alongside: with more than one thread, a scheduled detector run on a frame where
         people are followed runs in parallel with their landmark passes (its regions re-seed

@@ -11,10 +11,12 @@ Which graph runs them (``DetectionConfig.graph``):
 - "roi" (default): our own region-of-interest tracking over mediapipe's Tasks subgraphs (the
   person detector graph and the single-pose landmark graph, both registered in the wheel). Each
   followed person's landmarks give the region for the next frame; the full-frame person detector
-  runs only when a person was lost, every frame while fewer than ``max_people`` are followed, and
-  every ``redetect_every`` frames otherwise (to pick up newcomers). One more person than
-  ``max_people`` is followed, so the tracker can still reject phantoms and keep the best track.
-  Landmark passes of different people run on parallel threads (TFLite releases the GIL).
+  runs only when nobody is followed, on the frame after a person was lost, and every
+  ``redetect_every`` frames (to pick up people who come into view; its regions re-seed the people
+  they overlap, as in mediapipe's graph). One more person than ``max_people`` is followed, so the
+  tracker can still reject phantoms and keep the best track. Landmark passes of different people,
+  and a scheduled detector run, go to parallel threads (TFLite releases the GIL), so on a
+  multi-core CPU several people cost about one landmark pass of wall time each frame.
 - "tasks": mediapipe's multi-person ``PoseLandmarker`` with ``num_poses = max_people + 1``. Its
   graph skips the detector only while ``num_poses`` poses are followed, so with up to
   ``max_people`` people in view it re-runs the full-frame detector on every frame; kept as the
@@ -248,13 +250,13 @@ def distinct_people(landmarks: Sequence[np.ndarray], rois: Sequence[Roi], presen
     return sorted(kept)
 
 
-def needs_detection(
-    followed: int, max_people: int, slots: int, frames_since: int, lost: bool, every: int
-) -> bool:
-    """Whether the full-frame person detector runs on this frame (see the module docstring)."""
+def needs_detection(followed: int, slots: int, frames_since: int, lost: bool, every: int) -> bool:
+    """Whether the full-frame person detector runs on this frame: never while all ``slots`` are
+    followed; otherwise when nobody is followed, after a person was lost on the last frame, and
+    every ``every`` frames (to pick up people who come into view)."""
     if followed >= slots:
         return False
-    return lost or followed < max_people or frames_since >= every
+    return followed == 0 or lost or frames_since >= every
 
 
 @dataclass
@@ -492,8 +494,8 @@ class _RoiGraph:
     def detect(self, image: Any) -> list[_Pose]:
         cfg = self.config
         self._since_detection += 1
-        due = needs_detection(len(self._followed), cfg.max_people, self.slots,
-                              self._since_detection, self._lost, cfg.redetect_every)
+        due = needs_detection(len(self._followed), self.slots, self._since_detection,
+                              self._lost, cfg.redetect_every)
         if due:
             self._since_detection = 0
             self.stats.detector_runs += 1
