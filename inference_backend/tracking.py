@@ -3,7 +3,8 @@
 Online stage (``Tracker.update`` once per frame, so memory holds only accepted detections):
 1. per-frame clean-up: phantoms (low mean visibility or a tiny box) are dropped, duplicates
    (box IoU above a threshold, or landmarks nearly identical) keep the more visible detection;
-2. Hungarian matching (``scipy.optimize.linear_sum_assignment``) of detections to live tracks on
+2. optimal assignment (``assign``: exhaustive for the usual few people, else scipy's Hungarian
+   ``linear_sum_assignment``, imported only then) of detections to live tracks on
    ``w * (1 - IoU) + (1 - w) * min(1, landmark distance / box diagonal)`` against each track's
    constant-velocity prediction (or its last position, whichever fits better); a box whose size
    jumps by more than 1.8x cannot match (merged phantoms); established tracks (>= 5 detections)
@@ -20,8 +21,9 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+from itertools import permutations
+
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .config import TrackingConfig
 from .detection import NUM_LANDMARKS, Detection
@@ -31,6 +33,35 @@ _MAX_EXTRAPOLATION_FRAMES = 8
 _MAX_SPEED_DIAG_PER_FRAME = 0.05  # cap of the predicted speed, box diagonals per frame
 _MAX_SCALE_CHANGE = 1.8  # a match may not change the box diagonal by more than this factor
 _ESTABLISHED_FRAMES = 5  # tracks with this many detections are matched before younger ones
+
+
+#: assignments with at most this many on the smaller side are searched exhaustively (<= 720
+#: candidates); importing scipy.optimize costs ~0.3 s of a capture's start-up
+_EXHAUSTIVE_MAX = 6
+
+
+def assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-total-cost one-to-one assignment of the rows and columns of ``cost`` (R, C):
+    (row indices ascending, their columns), min(R, C) pairs, like scipy's
+    ``linear_sum_assignment``."""
+    cost = np.asarray(cost, np.float64)
+    r, c = cost.shape
+    if min(r, c) > _EXHAUSTIVE_MAX:
+        from scipy.optimize import linear_sum_assignment
+
+        rows, cols = linear_sum_assignment(cost)
+        return np.asarray(rows), np.asarray(cols)
+    if r > c:
+        cols_t, rows_t = assign(cost.T)
+        order = np.argsort(rows_t)
+        return rows_t[order], cols_t[order]
+    best_cols: tuple[int, ...] = ()
+    best = np.inf
+    for cols in permutations(range(c), r):
+        total = float(cost[np.arange(r), cols].sum())
+        if total < best:
+            best, best_cols = total, cols
+    return np.arange(r), np.array(best_cols, dtype=np.int64)
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
@@ -199,7 +230,7 @@ class Tracker:
             if not group or not free:
                 continue
             cost = np.array([[self._cost(t, frame, dets[c]) for c in free] for t in group])
-            rows, cols = linear_sum_assignment(cost)
+            rows, cols = assign(cost)
             for r, c in zip(rows, cols, strict=True):
                 if cost[r, c] <= self.config.max_cost:
                     group[r].add(frame, dets[free[c]])

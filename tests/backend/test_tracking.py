@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from inference_backend.config import TrackingConfig
 from inference_backend.detection import Detection, make_detection
@@ -178,3 +179,19 @@ def test_established_tracks_choose_before_young_ones() -> None:
         frames.append(dets)
     tracks = track_people(frames, (W, H), FPS)
     assert len(tracks) == 1 and tracks[0].present.all()
+
+
+def test_assignment_matches_scipy_hungarian() -> None:
+    from scipy.optimize import linear_sum_assignment
+
+    from inference_backend.tracking import assign
+
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (1, 4), (3, 3), (4, 2), (2, 5), (6, 6), (3, 7), (8, 8), (9, 4)]:
+        for _ in range(20):
+            cost = rng.uniform(0.0, 1.0, shape)
+            rows, cols = assign(cost)
+            ref_rows, ref_cols = linear_sum_assignment(cost)
+            assert len(rows) == len(ref_rows) == min(shape)
+            assert np.all(np.diff(rows) > 0) and len(set(cols.tolist())) == len(cols)
+            assert cost[rows, cols].sum() == pytest.approx(cost[ref_rows, ref_cols].sum(), abs=1e-12)
