@@ -219,20 +219,31 @@ class Roi:
     h: float
     rotation: float = 0.0
 
-    def iou(self, other: Roi) -> float:
-        """Intersection over union of the two regions, rotation ignored (axis-aligned)."""
+    def _intersection(self, other: Roi) -> float:
         ix = min(self.x + self.w / 2, other.x + other.w / 2) - max(self.x - self.w / 2, other.x - other.w / 2)
         iy = min(self.y + self.h / 2, other.y + other.h / 2) - max(self.y - self.h / 2, other.y - other.h / 2)
-        inter = max(0.0, ix) * max(0.0, iy)
+        return max(0.0, ix) * max(0.0, iy)
+
+    def iou(self, other: Roi) -> float:
+        """Intersection over union of the two regions, rotation ignored (axis-aligned)."""
+        inter = self._intersection(other)
         union = self.w * self.h + other.w * other.h - inter
         return inter / union if union > 0 else 0.0
 
+    def overlap(self, other: Roi) -> float:
+        """Intersection over the smaller region's area (1.0 when one contains the other): the
+        detector's region of a person is often twice the size of the one their landmarks give,
+        so IoU would call them two people."""
+        smaller = min(self.w * self.h, other.w * other.h)
+        return self._intersection(other) / smaller if smaller > 0 else 0.0
 
-def merge_rois(followed: Sequence[Roi], detected: Sequence[Roi], max_iou: float, cap: int) -> list[Roi]:
-    """Regions to run the landmark model on: the followed ones that overlap no detector region by
-    more than ``max_iou``, then the detector's regions (a detection re-seeds the person it
-    overlaps, as mediapipe's PoseLandmarkerGraph associates them); at most ``cap``."""
-    kept = [roi for roi in followed if all(roi.iou(d) <= max_iou for d in detected)]
+
+def merge_rois(followed: Sequence[Roi], detected: Sequence[Roi], max_overlap: float,
+               cap: int) -> list[Roi]:
+    """Regions to run the landmark model on: the followed ones that overlap (``Roi.overlap``) no
+    detector region by more than ``max_overlap``, then the detector's regions (a detection
+    re-seeds the person it overlaps, as in mediapipe's PoseLandmarkerGraph); at most ``cap``."""
+    kept = [roi for roi in followed if all(roi.overlap(d) <= max_overlap for d in detected)]
     return (kept + list(detected))[:cap]
 
 
@@ -482,11 +493,12 @@ class _RoiGraph:
         for roi, pose in zip(followed, results, strict=True):
             if pose is None:
                 continue
-            seed = next((d for d in detected if d.iou(roi) > cfg.min_tracking_confidence), None)
+            seed = next((d for d in detected if d.overlap(roi) > cfg.min_tracking_confidence),
+                        None)
             poses.append(pose if seed is None else dataclasses.replace(pose, next_roi=seed))
         found = [roi for roi, pose in zip(followed, results, strict=True) if pose is not None]
         fresh = [d for d in detected
-                 if all(d.iou(roi) <= cfg.min_tracking_confidence for roi in found)]
+                 if all(d.overlap(roi) <= cfg.min_tracking_confidence for roi in found)]
         fresh = fresh[: max(0, self.slots - len(found))]
         poses += [p for p in self._landmarks(image, fresh) if p is not None] if fresh else []
         return poses, len(followed) + len(fresh)
@@ -504,7 +516,9 @@ class _RoiGraph:
         else:
             poses, passes = self._detect_then_landmarks(image, due)
         self.stats.landmark_runs += passes
-        self._lost = len(poses) < passes
+        # lost: fewer people found than were followed (a detector region where the landmark
+        # model sees nobody is a phantom, not a loss: it must not trigger the detector again)
+        self._lost = len(poses) < len(self._followed)
         keep = distinct_people([p.image_xyv for p in poses], [p.next_roi for p in poses],
                                [p.presence for p in poses], _DUPLICATE_DISTANCE)
         poses = [poses[i] for i in keep]
