@@ -230,20 +230,25 @@ class Roi:
         union = self.w * self.h + other.w * other.h - inter
         return inter / union if union > 0 else 0.0
 
-    def overlap(self, other: Roi) -> float:
-        """Intersection over the smaller region's area (1.0 when one contains the other): the
-        detector's region of a person is often twice the size of the one their landmarks give,
-        so IoU would call them two people."""
-        smaller = min(self.w * self.h, other.w * other.h)
-        return self._intersection(other) / smaller if smaller > 0 else 0.0
+    def contains(self, x: float, y: float) -> bool:
+        return abs(x - self.x) <= self.w / 2 and abs(y - self.y) <= self.h / 2
+
+    def same_person(self, other: Roi, min_iou: float) -> bool:
+        """Whether two regions frame one person: IoU above ``min_iou``, or each contains the
+        other's centre (the detector's region of a person is often twice the size of the one
+        their landmarks give, so IoU alone would call them two people; a second person next to
+        or below the first has their centre outside the first's region)."""
+        if self.iou(other) > min_iou:
+            return True
+        return self.contains(other.x, other.y) and other.contains(self.x, self.y)
 
 
-def merge_rois(followed: Sequence[Roi], detected: Sequence[Roi], max_overlap: float,
+def merge_rois(followed: Sequence[Roi], detected: Sequence[Roi], min_iou: float,
                cap: int) -> list[Roi]:
-    """Regions to run the landmark model on: the followed ones that overlap (``Roi.overlap``) no
-    detector region by more than ``max_overlap``, then the detector's regions (a detection
-    re-seeds the person it overlaps, as in mediapipe's PoseLandmarkerGraph); at most ``cap``."""
-    kept = [roi for roi in followed if all(roi.overlap(d) <= max_overlap for d in detected)]
+    """Regions to run the landmark model on: the followed ones no detector region frames too
+    (``Roi.same_person``), then the detector's regions (a detection re-seeds the person it
+    frames, as in mediapipe's PoseLandmarkerGraph); at most ``cap``."""
+    kept = [roi for roi in followed if not any(roi.same_person(d, min_iou) for d in detected)]
     return (kept + list(detected))[:cap]
 
 
@@ -493,12 +498,12 @@ class _RoiGraph:
         for roi, pose in zip(followed, results, strict=True):
             if pose is None:
                 continue
-            seed = next((d for d in detected if d.overlap(roi) > cfg.min_tracking_confidence),
+            seed = next((d for d in detected if d.same_person(roi, cfg.min_tracking_confidence)),
                         None)
             poses.append(pose if seed is None else dataclasses.replace(pose, next_roi=seed))
         found = [roi for roi, pose in zip(followed, results, strict=True) if pose is not None]
         fresh = [d for d in detected
-                 if all(d.overlap(roi) <= cfg.min_tracking_confidence for roi in found)]
+                 if not any(d.same_person(roi, cfg.min_tracking_confidence) for roi in found)]
         fresh = fresh[: max(0, self.slots - len(found))]
         poses += [p for p in self._landmarks(image, fresh) if p is not None] if fresh else []
         return poses, len(followed) + len(fresh)

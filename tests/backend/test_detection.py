@@ -116,7 +116,9 @@ def test_roi_geometry_merge_and_dedupe() -> None:
     assert a.iou(Roi(0.6, 0.5, 0.2, 0.4)) == pytest.approx(1 / 3)  # half overlap: 0.04 / 0.12
     assert a.iou(Roi(0.9, 0.5, 0.2, 0.4)) == 0.0
     big = Roi(0.5, 0.55, 0.4, 0.8)  # the detector's region around the same person
-    assert a.iou(big) == pytest.approx(0.25) and a.overlap(big) == pytest.approx(1.0)
+    assert a.iou(big) == pytest.approx(0.25) and a.same_person(big, 0.5)
+    below = Roi(0.45, 0.9, 0.4, 0.8)  # someone standing lower down, overlapping a lot
+    assert not a.same_person(below, 0.5)
     followed = [Roi(0.2, 0.5, 0.2, 0.4), Roi(0.5, 0.5, 0.2, 0.4)]
     detected = [Roi(0.51, 0.5, 0.2, 0.4), Roi(0.8, 0.5, 0.2, 0.4)]
     # a detection re-seeds the person it overlaps; new ones come after the followed; capped
