@@ -1,5 +1,6 @@
 """Bad motion files: the add-on reader raises only ``MotionFileError``, naming the file, never
-runs a pickle, never inflates what it does not need, in bounded time and memory.
+runs a pickle, never inflates what it does not need, in bounded time and memory (and so does
+the backend's reader used by ``export-amass``, on the same fuzzed files).
 
 A valid capture is written by the backend's writer (the code path of every real capture); the
 cases of the bad-input campaign are reproduced one by one, then a seeded generator mutates the
@@ -337,6 +338,29 @@ def _zip_bytes(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def _backend_read_guarded(path: Path, what: str) -> None:
+    """The backend's reader (export-amass) on the same file: only its MotionFileError, naming
+    the file, within the same bounds."""
+    from inference_backend.export import MotionFileError as BackendError
+    from inference_backend.export import read_motion_file as backend_read
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        try:
+            backend_read(path)
+        except BackendError as exc:
+            assert path.name in str(exc), f"{what}: {exc}"
+        except Exception as exc:
+            raise AssertionError(f"{what}: backend reader raised {type(exc).__name__}: {exc}") \
+                from exc
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - started < MAX_SECONDS_PER_FILE, what
+    assert peak < MAX_PEAK_BYTES, f"{what}: backend peak {peak / 1e6:.0f} MB"
+
+
 def test_seeded_fuzz_only_motion_file_errors(capture, tmp_path: Path) -> None:
     rng = np.random.default_rng(FUZZ_SEED)
     marker = tmp_path / "pickle_ran"
@@ -357,6 +381,7 @@ def test_seeded_fuzz_only_motion_file_errors(capture, tmp_path: Path) -> None:
             raise AssertionError(f"case {case} ({kind}) raised {type(exc).__name__}: {exc}") \
                 from exc
         kinds.setdefault(kind, [0, 0])[isinstance(result, Motion)] += 1
+        _backend_read_guarded(path, f"case {case} ({kind})")
         path.unlink()
     assert not marker.exists(), "a pickle was executed"
     assert len(kinds) == 11, kinds  # every kind of mutation was exercised
