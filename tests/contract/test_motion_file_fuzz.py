@@ -304,7 +304,7 @@ def _mutate(rng: np.random.Generator, members: dict[str, bytes], marker: str
             flat[idx] = rng.choice([np.nan, np.inf, -np.inf, 1e12, -1e12, 3.4e38, -1.0, 0.0, 2.0])
             with np.errstate(all="ignore"):
                 m[name] = _npy(flat.reshape(array.shape).astype(array.dtype))
-    elif kind == "header":
+    elif kind == "header" and "header.npy" in m:
         header = _header(m)
         key = sorted(header)[rng.integers(len(header))]
         op = int(rng.integers(4))
@@ -388,3 +388,43 @@ def test_seeded_fuzz_only_motion_file_errors(capture, tmp_path: Path) -> None:
     refused = sum(errors for errors, _ in kinds.values())
     assert refused > FUZZ_CASES // 2, kinds
     assert time.perf_counter() - started < 60
+
+
+def test_seeded_fuzz_of_amass_files(tmp_path: Path) -> None:
+    """The AMASS reader (File > Import > AMASS, headless) under the same mutations: only
+    MotionFileError naming the file, bounded time and memory, no pickle run."""
+    from str_blender_addon.core.amass_file import read_amass_file
+
+    rng = np.random.default_rng(FUZZ_SEED + 1)
+    frames = 20
+    poses = rng.normal(0, 0.3, (frames, 156))
+    members = {"poses.npy": _npy(poses), "trans.npy": _npy(rng.normal(0, 1, (frames, 3))),
+               "betas.npy": _npy(rng.normal(0, 1, 16)),
+               "mocap_framerate.npy": _npy(np.array(120.0)), "gender.npy": _npy(np.array("female")),
+               "dmpls.npy": _npy(np.zeros((frames, 8)))}
+    valid = _build(tmp_path / "valid_amass.npz", members)
+    assert read_amass_file(valid).num_frames == frames
+    marker = tmp_path / "pickle_ran"
+    refused = 0
+    for case in range(100):
+        _, content = _mutate(rng, members, str(marker))
+        path = tmp_path / f"amass{case:03d}.npz"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            _build(path, content)
+        tracemalloc.start()
+        started = time.perf_counter()
+        try:
+            read_amass_file(path)
+        except MotionFileError as exc:
+            refused += 1
+            assert path.name in str(exc), str(exc)
+        except Exception as exc:
+            raise AssertionError(f"case {case}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        assert time.perf_counter() - started < MAX_SECONDS_PER_FILE and peak < MAX_PEAK_BYTES
+        path.unlink()
+    assert not marker.exists() and refused > 30
