@@ -125,7 +125,10 @@ def build_parser(plugin: str | None = None, jsonl: bool = False) -> argparse.Arg
     _add_capture(sub)
     d = sub.add_parser("doctor", help="check the installation")
     d.add_argument("--json", action="store_true", help="machine-readable output")
-    d.add_argument("--smpl-dir", type=Path, default=None)
+    d.add_argument("--smpl-dir", type=Path, default=None,
+                   help=f"folder with SMPL model files (default: ${ENV_SMPL_DIR})")
+    d.add_argument("--str-checkpoint", type=Path, default=None,
+                   help=f"STR checkpoint to check (default: ${ENV_STR_CHECKPOINT})")
     a = sub.add_parser("export-amass", help="motion file -> AMASS-style npz per person")
     a.add_argument("motion", type=Path)
     a.add_argument("-o", "--output", type=Path, required=True, help="output folder")
@@ -171,12 +174,16 @@ def _configure_logging(verbosity: int) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _from_env(value: Path | None, variable: str) -> Path | None:
+    """An option's path, else the environment variable's (the backend reads its environment
+    variables here only), made absolute; None when neither is set."""
+    text = value or os.environ.get(variable) or None
+    return Path(text).expanduser().absolute() if text else None
+
+
 def capture_config(args: argparse.Namespace) -> CaptureConfig:
     """The CaptureConfig of parsed ``capture`` (or ``batch``) options; ``args.video`` and
     ``args.output`` may be placeholders the caller replaces."""
-    checkpoint = args.str_checkpoint or os.environ.get(ENV_STR_CHECKPOINT) or None
-    spin = args.spin_checkpoint or os.environ.get(ENV_SPIN_CHECKPOINT) or None
-    smpl_dir = args.smpl_dir or os.environ.get(ENV_SMPL_DIR) or None
     return CaptureConfig(
         video=Path(args.video).expanduser().absolute(),
         output=Path(args.output).expanduser().absolute(),
@@ -186,9 +193,9 @@ def capture_config(args: argparse.Namespace) -> CaptureConfig:
         start=args.start,
         end=args.end,
         device=args.device,
-        str_checkpoint=Path(checkpoint).expanduser().absolute() if checkpoint else None,
-        spin_checkpoint=Path(spin).expanduser().absolute() if spin else None,
-        smpl_dir=Path(smpl_dir).expanduser().absolute() if smpl_dir else None,
+        str_checkpoint=_from_env(args.str_checkpoint, ENV_STR_CHECKPOINT),
+        spin_checkpoint=_from_env(args.spin_checkpoint, ENV_SPIN_CHECKPOINT),
+        smpl_dir=_from_env(args.smpl_dir, ENV_SMPL_DIR),
         fov_deg=args.fov,
         detect_max_side=args.detect_max_side,
         threads=max(0, args.threads),
@@ -263,7 +270,8 @@ def _run_other(args: argparse.Namespace) -> int:
     if args.command == "doctor":
         from .doctor import run_doctor
 
-        return run_doctor(as_json=args.json, smpl_dir=args.smpl_dir)
+        return run_doctor(as_json=args.json, smpl_dir=_from_env(args.smpl_dir, ENV_SMPL_DIR),
+                          str_checkpoint=_from_env(args.str_checkpoint, ENV_STR_CHECKPOINT))
     module = _load_plugin(args.command)
     return int(module.run(args))
 

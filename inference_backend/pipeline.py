@@ -25,7 +25,7 @@ from .device import resolve_device
 from .errors import CaptureCancelled, CaptureError, ExitCode
 from .export import check_output_writable, write_motion_file
 from .motion_types import SceneSolution, TrackObservations, VideoInfo
-from .progress import ProgressReporter
+from .progress import DECODE_DETECT, SOLVE, TRACK, WRITE, ProgressReporter
 from .scene import SceneConfig, build_scene
 from .solvers import FrameSink, SolveInput, Solver, solver_entry
 from .tracking import Tracker
@@ -116,7 +116,7 @@ def observe(
     """Decode, detect and track (streaming). Raises CaptureError for bad input / no person.
     The time range must have been checked (``check_time_range``).
 
-    progress("decode+detect", done, total) is called once per frame (it may raise
+    progress(DECODE_DETECT, done, total) is called once per frame (it may raise
     CaptureCancelled); should_stop is also polled by the decoder between packets. ``sink``
     (a solver's) sees every decoded frame with its detections.
     """
@@ -140,15 +140,15 @@ def observe(
             tracker.update(pos, detections)
             timestamps.append(frame.time)
             indices.append(frame.index)
-            progress("decode+detect", pos + 1, max(total, pos + 1))
+            progress(DECODE_DETECT, pos + 1, max(total, pos + 1))
     if should_stop():
         raise CaptureCancelled()
     if not timestamps:
         where = "" if decode.start is None and decode.end is None else " in the chosen time range"
         raise CaptureError(ExitCode.ZERO_FRAMES, f"no video frames could be decoded{where}")
-    progress("track", 0, 1)
+    progress(TRACK, 0, 1)
     tracks = tracker.finish(len(timestamps))
-    progress("track", 1, 1)
+    progress(TRACK, 1, 1)
     if not tracks:
         raise CaptureError(
             ExitCode.NO_PERSON,
@@ -203,12 +203,12 @@ def run_capture(
     )
     for message in obs.warnings:
         reporter.warning(message)
-    progress("solve", 0, len(obs.timestamps))
+    progress(SOLVE, 0, len(obs.timestamps))
     solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps),
                            scene_config, progress)
     if stop():
         raise CaptureCancelled()
-    progress("write", 0, 1)
+    progress(WRITE, 0, 1)
     extras = {
         "solver": {"name": solver.name, "version": solver.version,
                    "models": {**DETECTOR_MODELS, "mediapipe": _mediapipe_version(),
@@ -228,7 +228,7 @@ def run_capture(
     )
     # the file is in place: from here on the capture has succeeded, so a cancel that arrives
     # now must not turn it into a failure (no stop check)
-    reporter.progress("write", 1, 1)
+    reporter.progress(WRITE, 1, 1)
     return CaptureResult(
         output=config.output,
         persons=int(header["num_persons"]),

@@ -45,6 +45,7 @@ from inference_backend.motion_types import (
     VideoInfo,
 )
 from inference_backend.pose_limits import PoseLimits, repair_implausible
+from inference_backend.progress import SCENE
 from inference_backend.smoothing import (
     SmoothingPreset,
     get_preset,
@@ -105,7 +106,7 @@ def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndar
     """Place every camera-frame track in one world seen by one static camera.
 
     timestamps: (F,) seconds of the capture's frames (every track's ``frames`` index them).
-    Progress is reported as ("smooth", i, n) per person. Warnings: the solver's, then ours.
+    Progress is reported as (progress.SCENE, i, n) per person. Warnings: the solver's, then ours.
     """
     times = np.asarray(timestamps, float)
     n_frames = len(times)
@@ -119,9 +120,9 @@ def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndar
     world, plane = world_frame(tracks, times, config, warnings)
     persons = []
     for i, tr in enumerate(tracks):
-        report("smooth", i, len(tracks))
+        report(SCENE, i, len(tracks))
         persons.append(place_in_world(tr, world, times, config, preset))
-    report("smooth", len(tracks), len(tracks))
+    report(SCENE, len(tracks), len(tracks))
 
     K = np.asarray(solved.intrinsics.K, float)
     info = {

@@ -25,6 +25,7 @@ from inference_backend.motion_types import (
     TrackObservations,
     VideoInfo,
 )
+from inference_backend.progress import SOLVE
 from inference_backend.smoothing import local_linear_smooth
 from inference_backend.solvers import SolveInput
 
@@ -99,7 +100,7 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
     """Fit every track's SMPL skeleton in the camera frame, with one focal length for all.
 
     tracks: observations over the capture's F frames; timestamps: (F,) seconds. Progress is
-    reported as ("solve", i, n) per person.
+    reported as (progress.SOLVE, i, n) per person.
     """
     _check_inputs(tracks, timestamps)
     times = np.asarray(timestamps, float)
@@ -137,7 +138,7 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
     fits: list[CameraTrack] = []
     n_prepared = len(waiting)
     for i in range(n_prepared):
-        report("solve", i, n_prepared)
+        report(SOLVE, i, n_prepared)
         item, waiting[i] = waiting[i], None
         assert item is not None
         tr, frames = item[:2]
@@ -147,7 +148,7 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
         del img, met, w
         if fitted is not None:
             fits.append(fitted)
-    report("solve", n_prepared, n_prepared)
+    report(SOLVE, n_prepared, n_prepared)
     return CameraFrameTracks(intrinsics, tuple(fits), tuple(warnings))
 
 

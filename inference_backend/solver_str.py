@@ -54,6 +54,7 @@ from .motion_types import (
     TrackObservations,
     VideoInfo,
 )
+from .progress import STR_TEMPORAL
 from .smpl_files import SmplFileError
 from .solvers import SolveInput
 
@@ -318,7 +319,7 @@ class StrSolver:
             raise CaptureError(ExitCode.NO_PERSON, "no tracked person to run STR on")
         tracks = []
         for done, tr in enumerate(todo):
-            progress("str-temporal", done, len(todo))
+            progress(STR_TEMPORAL, done, len(todo))
             frames, feats, squares = sink.for_track(tr)
             out = run_windows(models.net, feats, models.seq_len, self._device,
                               self.config.window_batch_size)
@@ -337,5 +338,5 @@ class StrSolver:
                 root_cam=joints_cam[:, 0], key_joints_cam=joints_cam[:, list(KEY_JOINTS)],
                 rest_joints=rest_np, confidence=np.repeat(vis[:, None], 24, axis=1),
                 betas=betas.astype(np.float32)))
-        progress("str-temporal", len(todo), len(todo))
+        progress(STR_TEMPORAL, len(todo), len(todo))
         return CameraFrameTracks(intrinsics, tuple(tracks), tuple(warnings))

@@ -1,7 +1,7 @@
 """STR Mocap Blender add-on package.
 
 Importing this package does nothing but define :func:`register` / :func:`unregister`: no bpy
-import, no pip, no network (the bpy-free parts, e.g. ``core`` and ``backend_client``, are imported
+import, no pip, no network (the bpy-free parts, e.g. ``core`` and ``capture_job``, are imported
 by tests without Blender). Registration order: properties, preferences, operators, panel, then
 the retargeting UI if it is present.
 """

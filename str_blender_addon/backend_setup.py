@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from .backend_client import backend_env, process_group_options, stop_process
+from .process import backend_env, process_group_options, stop_process
 
 #: The PyPI distribution of this project with the backend extra.
 PYPI_BACKEND_REQUIREMENT = "str-mocap[backend]"

@@ -20,17 +20,16 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import paths
-from .backend_client import (
-    BackendError,
+from .capture_job import (
     CaptureJob,
     CaptureRequest,
     JobConfig,
     JobState,
     JobStatus,
-    find_backend_python,
     remove_stale_jobs,
-    run_doctor,
 )
+from .doctor_client import find_backend_python, run_doctor
+from .process import BackendError
 from .backend_setup import (
     SetupJob,
     SetupState,

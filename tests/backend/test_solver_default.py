@@ -74,8 +74,8 @@ def test_output_follows_the_motion_file_contract(scene) -> None:
     assert np.allclose(cam.R[0] @ cam.R[0].T, np.eye(3), atol=1e-5)
     assert np.allclose(cam.R, cam.R[0]) and np.allclose(cam.t, cam.t[0])
     stages = {c[0] for c in scene["calls"]}
-    assert stages == {"solve", "smooth"}
-    assert ("solve", 2, 2) in scene["calls"] and ("smooth", 2, 2) in scene["calls"]
+    assert stages == {"solve", "scene"}
+    assert ("solve", 2, 2) in scene["calls"] and ("scene", 2, 2) in scene["calls"]
 
 
 def test_camera_height_focal_and_ground(scene) -> None:

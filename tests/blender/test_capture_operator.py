@@ -22,7 +22,7 @@ bpy = pytest.importorskip("bpy")
 
 import str_blender_addon  # noqa: E402
 from str_blender_addon import operators, paths  # noqa: E402
-from str_blender_addon.backend_client import (  # noqa: E402
+from str_blender_addon.capture_job import (  # noqa: E402
     CaptureJob,
     CaptureRequest,
     JobConfig,

@@ -51,7 +51,7 @@ def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_capture_bundled_clip_into_two_armatures(registered: Path) -> None:
     from str_blender_addon import operators, paths
-    from str_blender_addon.backend_client import CaptureJob, JobConfig, JobStatus
+    from str_blender_addon.capture_job import CaptureJob, JobConfig, JobStatus
 
     context = bpy.context
     settings = context.scene.str_mocap
@@ -105,7 +105,7 @@ def test_capture_bundled_clip_into_two_armatures(registered: Path) -> None:
 def test_real_doctor_validates_this_interpreter() -> None:
     if importlib.util.find_spec("inference_backend.doctor") is None:
         pytest.skip("the backend doctor (inference_backend/doctor.py) is not available yet")
-    from str_blender_addon.backend_client import find_backend_python
+    from str_blender_addon.doctor_client import find_backend_python
 
     python, report = find_backend_python(sys.executable, check=True)
     assert python == Path(sys.executable) and report is not None and report.ok, report

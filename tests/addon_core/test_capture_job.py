@@ -16,17 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from str_blender_addon.backend_client import (
-    STAGE_WEIGHTS,
+from str_blender_addon.backend_contract import STAGE_WEIGHTS
+from str_blender_addon.capture_job import (
     CaptureJob,
     CaptureRequest,
     JobConfig,
     JobStatus,
     build_capture_argv,
-    find_backend_python,
-    parse_doctor_output,
-    run_doctor,
 )
+from str_blender_addon.doctor_client import find_backend_python, parse_doctor_output, run_doctor
 from str_blender_addon.backend_setup import (
     SetupJob,
     SetupPlan,
@@ -53,14 +51,22 @@ FAKE_MAIN = textwrap.dedent(
         args = sys.argv[1:]
         scenario = os.environ.get("FAKE_SCENARIO", "success")
         if args[:1] == ["doctor"]:
-            if scenario == "doctor_bad":
-                print(json.dumps({"versions": {"python": "3.11.7"},
-                                  "missing": ["mediapipe: pip install mediapipe==0.10.21"]}))
-                return 1
-            print(json.dumps({"versions": {"python": "3.11.7", "torch": "2.13.0",
-                                           "mediapipe": "0.10.21"},
-                              "device": "cpu", "problems": []}))
-            return 0
+            # the layout of docs/doctor_report.md (schema 1)
+            bad = scenario == "doctor_bad"
+            problems = ["mediapipe: pip install mediapipe==0.10.21"] if bad else []
+            report = {
+                "schema_version": 2 if scenario == "doctor_future" else 1,
+                "python": "3.11.7", "platform": "Linux", "executable": sys.executable,
+                "versions": {"torch": "2.13.0", "mediapipe": None if bad else "0.10.21"},
+                "problems": problems, "cuda": {"available": False, "devices": []},
+                "device": "cpu", "mediapipe_models": {"pose_models_in_wheel": not bad},
+                "cache_env": "STR_MOCAP_CACHE", "default_solver": "ok",
+                "smpl": {"dir": None, "found": False, "files": []},
+                "str_checkpoint": {"path": None, "found": False},
+                "default_solver_can_run": not bad,
+            }
+            print(json.dumps(report, indent=2))
+            return 8 if bad else 0
         assert args[0] == "capture", args
         log = os.environ.get("FAKE_ARGV_LOG")
         if log:
@@ -348,8 +354,12 @@ def test_doctor_and_find_backend_python(fake_backend_root: Path, tmp_path: Path)
     assert report.ok, report.message
     assert report.versions["torch"] == "2.13.0" and report.device == "cpu"
     assert report.message.startswith("Backend OK")
+    assert report.versions["python"] == "3.11.7" and "mediapipe" in report.versions
     bad = run_doctor(sys.executable, extra_env={**env, "FAKE_SCENARIO": "doctor_bad"})
-    assert not bad.ok and "mediapipe: pip install mediapipe==0.10.21" in bad.problems
+    assert not bad.ok and bad.problems == ("mediapipe: pip install mediapipe==0.10.21",)
+    assert "mediapipe" not in bad.versions                   # null: not importable
+    future = run_doctor(sys.executable, extra_env={**env, "FAKE_SCENARIO": "doctor_future"})
+    assert not future.ok and "schema 2, expected 1" in future.message
     missing = run_doctor(tmp_path / "nope")
     assert not missing.ok and "not found" in missing.message
 
@@ -381,6 +391,15 @@ def test_parse_doctor_output_non_json() -> None:
     report = parse_doctor_output(Path("/py"), 1, "garbage", "ModuleNotFoundError: No module named 'torch'")
     assert not report.ok
     assert "No module named 'torch'" in report.problems[0]
+
+
+def test_parse_doctor_output_refuses_reports_of_another_layout() -> None:
+    # keys the backend never emits are not searched for: the report is refused with the reason
+    guessed = json.dumps({"versions": {"python": "3.11"}, "missing": ["cv2"], "errors": "x"})
+    report = parse_doctor_output(Path("/py"), 0, guessed, "")
+    assert not report.ok and report.raw == {} and report.versions == {}
+    assert "fields missing or mistyped: schema_version, python" in report.message
+    assert "cv2" not in report.message
 
 
 def test_setup_plan_commands_cross_platform(tmp_path: Path) -> None:
@@ -481,7 +500,7 @@ def test_venv_layout_matches_a_real_venv(tmp_path: Path) -> None:
 
 
 def test_remove_stale_jobs_keeps_recent_folders(tmp_path: Path) -> None:
-    from str_blender_addon.backend_client import remove_stale_jobs
+    from str_blender_addon.capture_job import remove_stale_jobs
 
     old, new = tmp_path / "old-job", tmp_path / "new-job"
     for folder in (old, new):

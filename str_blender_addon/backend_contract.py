@@ -1,0 +1,60 @@
+"""The add-on's one definition of the names the backend process uses on the way back (no bpy).
+
+Two processes, two trees, no shared imports: these mirror ``inference_backend.progress``
+(events, stages) and ``inference_backend.doctor`` (the report), as written down in
+docs/progress_events.md and docs/doctor_report.md. tests/contract/test_process_contract.py
+feeds the backend's real output to the add-on's readers and checks both sides agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# ------------------------------------------------------------------ JSON-lines events (stdout)
+EVENT_PROGRESS = "progress"
+EVENT_WARNING = "warning"
+EVENT_RESULT = "result"
+EVENT_ERROR = "error"
+#: Fields each event carries besides ``event``.
+EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
+    EVENT_PROGRESS: ("stage", "done", "total", "fps", "eta"),
+    EVENT_WARNING: ("message",),
+    EVENT_RESULT: ("output", "persons", "frames", "warnings"),
+    EVENT_ERROR: ("code", "message"),
+}
+
+#: Stage names in run order, and each one's share of the overall progress bar. A capture with
+#: the default solver runs decode+detect, track, solve, scene, write; with the STR solver
+#: str-temporal instead of most of solve.
+STAGE_WEIGHTS: Mapping[str, float] = {
+    "decode+detect": 0.60,
+    "track": 0.03,
+    "solve": 0.25,
+    "str-temporal": 0.25,
+    "scene": 0.02,
+    "write": 0.05,
+}
+STAGES: tuple[str, ...] = tuple(STAGE_WEIGHTS)
+
+# ---------------------------------------------------------------------------------- exit codes
+EXIT_OK = 0
+EXIT_CANCELLED = 130
+
+# ------------------------------------------------------------------------ doctor --json report
+DOCTOR_SCHEMA_VERSION = 1
+#: Top-level fields of the report and their JSON types (docs/doctor_report.md).
+DOCTOR_FIELDS: Mapping[str, type | tuple[type, ...]] = {
+    "schema_version": int,
+    "python": str,
+    "platform": str,
+    "executable": str,
+    "versions": dict,
+    "problems": list,
+    "cuda": dict,
+    "device": str,
+    "mediapipe_models": dict,
+    "default_solver": str,
+    "smpl": dict,
+    "str_checkpoint": dict,
+    "default_solver_can_run": bool,
+}
