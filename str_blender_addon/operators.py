@@ -20,16 +20,6 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import paths
-from .capture_job import (
-    CaptureJob,
-    CaptureRequest,
-    JobConfig,
-    JobState,
-    JobStatus,
-    remove_stale_jobs,
-)
-from .doctor_client import find_backend_python, run_doctor
-from .process import BackendError
 from .backend_setup import (
     SetupJob,
     SetupState,
@@ -39,7 +29,17 @@ from .backend_setup import (
     manual_setup_instructions,
     stage_source_tree,
 )
+from .capture_job import (
+    CaptureJob,
+    CaptureRequest,
+    JobConfig,
+    JobState,
+    JobStatus,
+    remove_stale_jobs,
+)
+from .doctor_client import find_backend_python, run_doctor
 from .preferences import BackendSettings, backend_settings, get_preferences, store_doctor_report
+from .process import BackendError
 from .properties import FPS_MODE_ITEMS, SMOOTHING_ITEMS
 
 #: Seconds between modal timer events while a capture or set-up runs.

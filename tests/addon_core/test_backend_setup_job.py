@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from str_blender_addon.backend_client import run_doctor
+from str_blender_addon.doctor_client import run_doctor
 from str_blender_addon.backend_setup import (
     PipProgress,
     SetupJob,

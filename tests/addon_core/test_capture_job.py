@@ -15,16 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_doctor import fake_doctor_report
 
 from str_blender_addon.backend_contract import STAGE_WEIGHTS
-from str_blender_addon.capture_job import (
-    CaptureJob,
-    CaptureRequest,
-    JobConfig,
-    JobStatus,
-    build_capture_argv,
-)
-from str_blender_addon.doctor_client import find_backend_python, parse_doctor_output, run_doctor
 from str_blender_addon.backend_setup import (
     SetupJob,
     SetupPlan,
@@ -36,10 +29,27 @@ from str_blender_addon.backend_setup import (
     stage_source_tree,
     venv_python_path,
 )
+from str_blender_addon.capture_job import (
+    CaptureJob,
+    CaptureRequest,
+    JobConfig,
+    JobStatus,
+    build_capture_argv,
+)
+from str_blender_addon.doctor_client import find_backend_python, parse_doctor_output, run_doctor
 
+_REPORTS = {
+    "ok": fake_doctor_report(),
+    "doctor_bad": fake_doctor_report(
+        ("mediapipe: pip install mediapipe==0.10.21",), versions={"torch": "2.13.0",
+                                                                  "mediapipe": None}),
+    "doctor_future": fake_doctor_report(schema_version=2),
+}
 FAKE_MAIN = textwrap.dedent(
     r'''
     import json, os, signal, subprocess, sys, time
+
+    REPORTS = REPORTS_JSON
 
     STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGBREAK") if hasattr(signal, n)]
 
@@ -51,20 +61,9 @@ FAKE_MAIN = textwrap.dedent(
         args = sys.argv[1:]
         scenario = os.environ.get("FAKE_SCENARIO", "success")
         if args[:1] == ["doctor"]:
-            # the layout of docs/doctor_report.md (schema 1)
+            # the layout of docs/doctor_report.md (schema 1), from tests/fake_doctor.py
             bad = scenario == "doctor_bad"
-            problems = ["mediapipe: pip install mediapipe==0.10.21"] if bad else []
-            report = {
-                "schema_version": 2 if scenario == "doctor_future" else 1,
-                "python": "3.11.7", "platform": "Linux", "executable": sys.executable,
-                "versions": {"torch": "2.13.0", "mediapipe": None if bad else "0.10.21"},
-                "problems": problems, "cuda": {"available": False, "devices": []},
-                "device": "cpu", "mediapipe_models": {"pose_models_in_wheel": not bad},
-                "cache_env": "STR_MOCAP_CACHE", "default_solver": "ok",
-                "smpl": {"dir": None, "found": False, "files": []},
-                "str_checkpoint": {"path": None, "found": False},
-                "default_solver_can_run": not bad,
-            }
+            report = json.loads(REPORTS[scenario if scenario.startswith("doctor") else "ok"])
             print(json.dumps(report, indent=2))
             return 8 if bad else 0
         assert args[0] == "capture", args
@@ -131,6 +130,8 @@ FAKE_MAIN = textwrap.dedent(
     sys.exit(main())
     '''
 )
+FAKE_MAIN = FAKE_MAIN.replace(
+    "REPORTS_JSON", repr({name: json.dumps(report) for name, report in _REPORTS.items()}))
 
 
 @pytest.fixture(scope="module")
