@@ -38,6 +38,7 @@ STAGES: tuple[str, ...] = tuple(STAGE_WEIGHTS)
 
 # ---------------------------------------------------------------------------------- exit codes
 EXIT_OK = 0
+EXIT_SOME_FAILED = 10     # batch: at least one video failed (the others are done)
 EXIT_CANCELLED = 130
 
 # ------------------------------------------------------------------------ doctor --json report

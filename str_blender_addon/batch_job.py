@@ -22,17 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .backend_client import (
-    EXIT_CANCELLED,
-    JobStatus,
-    backend_env,
-    process_group_options,
-    send_kill,
-    send_stop,
-)
-
-#: Exit code of a batch where some videos failed (the others are done).
-EXIT_SOME_FAILED = 10
+from .backend_contract import EXIT_CANCELLED, EXIT_SOME_FAILED
+from .capture_job import JobStatus
+from .process import backend_env, process_group_options, send_kill, send_stop
 
 
 @dataclass(frozen=True)

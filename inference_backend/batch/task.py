@@ -26,7 +26,7 @@ from typing import Any
 from ..atomic_io import leftover_temporaries
 from ..config import CaptureConfig
 from ..errors import CaptureError, ExitCode
-from ..progress import ProgressReporter
+from ..progress import DECODE_DETECT, ProgressReporter
 from .manifest import file_sha256
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class _BoardReporter(ProgressReporter):
         self._last = 0.0
 
     def progress(self, stage: str, done: int, total: int) -> None:
-        if stage != "decode+detect":
+        if stage != DECODE_DETECT:
             return
         if self._crash_marker and done == CRASH_AT_FRAME:
             _crash_once(self._crash_marker)

@@ -61,6 +61,7 @@ def test_exit_code_table_is_the_backends() -> None:
     rows = _table("progress_events.md", "code")
     assert {int(code): name for code, name, _ in rows} == {int(c): c.name for c in ExitCode}
     assert addon.EXIT_OK == ExitCode.OK and addon.EXIT_CANCELLED == ExitCode.CANCELLED
+    assert addon.EXIT_SOME_FAILED == ExitCode.SOME_FAILED
 
 
 def test_the_reporters_real_events_drive_the_addon_progress() -> None:
