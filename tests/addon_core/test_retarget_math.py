@@ -189,12 +189,17 @@ def test_target_limb_directions_follow_the_source(pose, spine, random_tails):
             ends.append(sh[:, chain_s[k]] * (1 - a) + sh[:, chain_s[k + 1]] * a)
         t_dir = th[:, chain_t[i + 1]] - th[:, chain_t[i]]
         assert np.degrees(rm.angle_between(t_dir, ends[1] - ends[0])).max() < 1e-4
-    # root travel scales with the leg-length ratio
+    # horizontal root travel scales with the leg-length ratio (the target is yawed: compare
+    # lengths); height: the pelvis's height above the ground under the feet scales, the
+    # ground's own height does not
     k = plan.target_leg_length / plan.source_leg_length
     travel_t = th[-1, ti["hips"]] - th[0, ti["hips"]]
     travel_s = sh[-1, 0] - sh[0, 0]
-    np.testing.assert_allclose(np.linalg.norm(travel_t), k * np.linalg.norm(travel_s),
+    np.testing.assert_allclose(np.linalg.norm(travel_t[:2]), k * np.linalg.norm(travel_s[:2]),
                                rtol=1e-9)
+    ground = plan.ground_heights(src_pose)
+    np.testing.assert_allclose(travel_t[2], k * travel_s[2] + (1 - k) * (ground[-1] - ground[0]),
+                               atol=1e-9)
 
 
 def test_result_is_independent_of_bone_rolls_and_axes():
@@ -267,6 +272,98 @@ def test_foot_lock_pins_ankle_and_keeps_bone_lengths():
     # the right leg is untouched
     rk = ti[roles["right_knee"]]
     np.testing.assert_allclose(locked.world_heads[:, rk], free.world_heads[:, rk], atol=1e-12)
+
+
+def _standing_source(n: int, lift: np.ndarray, aa: np.ndarray | None = None) -> np.ndarray:
+    """Source world poses (n,24,4,4): the rest pose raised by ``lift`` (n,) metres, optional
+    per-joint axis-angle rotations ``aa`` (n,24,3)."""
+    src = smpl_source()
+    basis = np.tile(np.eye(4), (n, 24, 1, 1))
+    if aa is not None:
+        basis[:, :, :3, :3] = axis_angle_to_matrix(aa)
+    pose = rm.forward_kinematics(src, basis)
+    pose[:, :, 2, 3] += np.asarray(lift, np.float64)[:, None]
+    return pose
+
+
+def test_platform_raises_the_target_by_the_platform_height_not_scaled():
+    """A person standing on a 1.75 m box drives a long-legged target (k ~ 1.3): its feet stand
+    on the box (not 0.53 m above it); hops off a contact are still scaled by k."""
+    src = smpl_source()
+    tgt, roles, spine_bones = humanoid_target(leg=1.4)
+    plan = rm.RetargetPlan(src, np.eye(4), tgt, np.eye(4), _bone_map(roles, spine_bones))
+    assert plan.root_scale > 1.25
+    ti = {b: i for i, b in enumerate(tgt.names)}
+    feet = [ti[roles[f"{s}_{j}"]] for s in ("left", "right") for j in ("ankle", "foot")]
+    hips = ti["hips"]
+    lift = np.array([0.0, 1.75, 1.75, 1.75, 2.05, 1.75])     # step up, stand, hop 0.3 m
+    contacts = np.ones((6, 4))
+    contacts[4] = 0.0                                          # in the air during the hop
+    src_pose = _standing_source(6, lift)
+    for c in (contacts, None):
+        anim = rm.retarget(plan, src_pose, c, foot_lock=False)
+        floor = anim.world_heads[:, feet, 2].min(axis=1) - tgt.heads()[feet, 2].min()
+        np.testing.assert_allclose(floor[[0, 1, 2, 3, 5]], lift[[0, 1, 2, 3, 5]], atol=1e-3)
+        rise = anim.world_heads[4, hips, 2] - anim.world_heads[3, hips, 2]
+        # with contacts the ground under the hop is the box: the 0.3 m hop is scaled by k;
+        # without contacts the lifted feet define the ground and the hop is carried 1:1
+        expected = plan.root_scale * 0.3 if c is not None else 0.3
+        assert abs(rise - expected) < 1e-6, (c is not None, rise, expected)
+
+
+def test_limit_rotation_keeps_small_angles_and_saturates_smoothly():
+    axis = rm.normalize(np.array([0.3, -0.4, 0.8]))
+    angles = np.radians(np.linspace(0.0, 179.0, 300))
+    r = axis_angle_to_matrix(axis[None] * angles[:, None])
+    out = rm.limit_rotation(r, np.radians(35.0))
+    got = np.degrees(np.arccos(np.clip((np.trace(out, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    small = np.degrees(angles) <= 21.0
+    np.testing.assert_allclose(got[small], np.degrees(angles[small]), atol=1e-6)
+    assert got.max() < 35.0 and got[-1] > 34.0
+    assert np.all(np.diff(got) >= -1e-9)                       # monotonic: no pops
+    assert np.degrees(np.diff(got)).max() < 1.0 * 180 / np.pi  # continuous
+    ax = rm.normalize(np.stack([out[:, 2, 1] - out[:, 1, 2], out[:, 0, 2] - out[:, 2, 0],
+                                out[:, 1, 0] - out[:, 0, 1]], -1)[1:])
+    np.testing.assert_allclose(ax, np.tile(axis, (299, 1)), atol=1e-6)   # same axis
+
+
+def test_clavicles_stay_in_range_with_arms_overhead_and_upper_arms_still_follow():
+    """Collars rotated 105 degrees (arms overhead, as the capture gives it): the target's
+    clavicles turn at most 35 degrees relative to the chest, the upper arms still point along
+    the source's upper arms; without the limit the clavicles would follow to 105 degrees."""
+    src = smpl_source()
+    tgt, roles, spine_bones = humanoid_target(pose="A")
+    n = 8
+    aa = np.zeros((n, 24, 3))
+    ramp = np.linspace(0.0, 1.0, n)
+    aa[:, 13, 1] = np.radians(105.0) * ramp        # left collar: about the forward (-Y) axis
+    aa[:, 14, 1] = -np.radians(105.0) * ramp
+    aa[:, 16, 1] = np.radians(60.0) * ramp         # plus some shoulder elevation
+    aa[:, 17, 1] = -np.radians(60.0) * ramp
+    aa[:, 9, 0] = 0.2 * ramp                       # the chest bends a little too
+    src_pose = _standing_source(n, np.zeros(n), aa)
+    si = {nm: i for i, nm in enumerate(SMPL_JOINT_NAMES)}
+    ti = {b: i for i, b in enumerate(tgt.names)}
+    worst = {}
+    for limit in (35.0, 0.0):
+        plan = rm.RetargetPlan(src, np.eye(4), tgt, np.eye(4), _bone_map(roles, spine_bones),
+                               clavicle_limit_deg=limit)
+        anim = rm.retarget(plan, src_pose, foot_lock=False)
+        th = anim.world_heads
+        sh = src_pose[..., :3, 3]
+        rot = dict(zip(anim.bones, np.moveaxis(anim.world_rotations, 1, 0), strict=True))
+        for side in ("left", "right"):
+            t_dir = th[:, ti[roles[f"{side}_elbow"]]] - th[:, ti[roles[f"{side}_shoulder"]]]
+            s_dir = sh[:, si[f"{side}_elbow"]] - sh[:, si[f"{side}_shoulder"]]
+            assert np.degrees(rm.angle_between(t_dir, s_dir)).max() < 1e-4
+            cl, chest = roles[f"{side}_collar"], spine_bones[-1]
+            rel = np.swapaxes(rot[chest], -1, -2) @ rot[cl]     # clavicle in the chest
+            rel = rel @ np.swapaxes(rel[:1], -1, -2)                # from frame 0 (at rest)
+            ang = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2,
+                                               -1, 1)))
+            worst[(limit, side)] = ang.max()
+    assert worst[(35.0, "left")] < 35.0 and worst[(35.0, "right")] < 35.0, worst
+    assert worst[(0.0, "left")] > 100.0 and worst[(0.0, "right")] > 100.0, worst
 
 
 def test_two_bone_ik_reaches_and_clamps():

@@ -138,15 +138,10 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers, case):
-    spec, method = CASES[case]
-    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(90, 30.0, 1))
-    tgt = rigs.build_rig(empty_scene, spec)
-    report = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
-    assert report.method == method
-    mapped = dict(report.mapped_bones)
-    n = spec.names
+def worst_direction_error(context, src, tgt, names, mapped, frames=SAMPLE_FRAMES) -> float:
+    """Largest angle (degrees) between a target limb/neck/spine direction and the source's,
+    over ``frames``, evaluated by Blender."""
+    n = names
     limbs = [(n[f"{s}_{a}"], n[f"{s}_{b}"], f"{s}_{j}", f"{s}_{k}")
              for s in ("left", "right")
              for a, b, j, k in (("upperarm", "forearm", "shoulder", "elbow"),
@@ -155,8 +150,8 @@ def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers
                                 ("shin", "foot", "knee", "ankle"))]
     limbs.append((list(n["neck"])[0], n["head"], "neck", "head"))
     worst = 0.0
-    for frame in SAMPLE_FRAMES:
-        empty_scene.scene.frame_set(frame)
+    for frame in frames:
+        context.scene.frame_set(frame)
         for ta, tb, sa, sb in limbs:
             err = angle_deg(world_head(tgt, tb) - world_head(tgt, ta),
                             world_head(src, sb) - world_head(src, sa))
@@ -168,6 +163,18 @@ def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers
                 ja, jb, _ = expected
                 worst = max(worst, angle_deg(world_head(tgt, tb) - world_head(tgt, ta),
                                              world_head(src, jb) - world_head(src, ja)))
+    return worst
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers, case):
+    spec, method = CASES[case]
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(90, 30.0, 1))
+    tgt = rigs.build_rig(empty_scene, spec)
+    report = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
+    assert report.method == method
+    mapped = dict(report.mapped_bones)
+    worst = worst_direction_error(empty_scene, src, tgt, spec.names, mapped)
     print(f"{case}: worst direction error {worst:.4f} deg")
     assert worst < MAX_ANGLE_DEG, f"{case}: worst direction error {worst:.3f} deg"
     # the bake: one new action, every source key, only mapped bones keyed
@@ -184,6 +191,45 @@ def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers
                                    atol=1e-4)
     assert report.frames == len(src_frames) == 90
     assert set(report.unmapped_bones).isdisjoint(mapped)
+
+
+#: Characters saved in their own .blend and appended, as a user's file would be: an FBX-style
+#: Mixamo import (object rotated 90 degrees about X, scaled 0.01, data in centimetres, A-pose,
+#: random rolls and bone axes), a centimetre Unreal rig moved and turned, a yawed MakeHuman rig.
+APPENDED = {
+    "fbx_mixamo": rigs.RigSpec("Armature", rigs.mixamo_names("mixamorig:"), pose="A",
+                               cm_y_up=True, tails="random", roll_seed=21),
+    "unreal_cm_moved": rigs.RigSpec("SK_Mannequin", rigs.unreal_names(), cm_y_up=True,
+                                    yaw_deg=-30.0, location=(1.0, 2.0, 0.0), roll_seed=22),
+    "makehuman_yawed": rigs.RigSpec("MH", rigs.makehuman_names(), pose="A", yaw_deg=150.0,
+                                    roll_seed=23),
+}
+
+
+@pytest.mark.parametrize("case", list(APPENDED))
+def test_characters_appended_from_blend_files_follow_the_source(empty_scene, tmp_path,
+                                                                 helpers, case):
+    """The rig comes from another .blend through ``append_target_from_blend`` (the headless
+    ``--retarget`` path): its object transform must be read after the append (issue: an FBX
+    Mixamo rig came out rotated by its object's 90 degrees, lying on its back)."""
+    spec = APPENDED[case]
+    character = tmp_path / f"{case}.blend"
+    tgt = rigs.build_rig(empty_scene, spec)
+    shapes = rigs.add_bone_shapes(empty_scene, tgt)
+    bpy.data.libraries.write(str(character), {tgt, shapes})
+    for obj in (shapes, tgt):
+        bpy.data.objects.remove(obj)
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(48, 30.0, 1))
+    arm = append_target_from_blend(character, spec.name)
+    report = retarget(empty_scene, src, arm, RetargetOptions(foot_lock=False))
+    worst = worst_direction_error(empty_scene, src, arm, spec.names, dict(report.mapped_bones),
+                                  frames=(1, 24, 48))
+    print(f"appended {case}: worst direction error {worst:.4f} deg")
+    assert worst < MAX_ANGLE_DEG, f"{case}: worst direction error {worst:.3f} deg"
+    empty_scene.scene.frame_set(1)                 # and it stands upright on its own floor
+    head = world_head(arm, spec.names["head"])
+    toe = world_head(arm, spec.names["left_toe"])
+    assert head[2] - toe[2] > 1.0 * spec.scale, (head, toe)
 
 
 def _drifts(context, src_contacts, tgt, foot_bone, column):
