@@ -25,9 +25,10 @@ For each mapped target bone b driven by source s:
   rotation, and ``C_b`` the minimal rotation that puts the direction exactly on the source chord
   (identity unless a chain is spread over a different number of bones).
 
-Clavicles (bones driven by the SMPL collars) are kept within an anatomical range: the collar's
-rotation relative to the chest is softly limited to ``clavicle_limit_deg`` (identical below 60 %
-of it, then saturating), so arms overhead do not fold the shoulders into the chest. The upper
+Clavicles (bones driven by the SMPL collars) are kept within an anatomical range: a clavicle's
+rotation away from the target's own rest pose, relative to the chest, is softly limited to
+``clavicle_limit_deg`` (identical below 60 % of it, then saturating), so arms overhead do not
+fold the shoulders into the chest. The upper
 arms are solved in world space, so they still point exactly along the source's upper arms: the
 rest of the elevation goes to them.
 
@@ -275,7 +276,6 @@ class _Driven:
     align: np.ndarray           # (3,3) Q_b @ R_b: aligned rest world rotation
     rest_dir: np.ndarray        # (3,) source rest chord direction (world)
     leaf: bool                  # True: follows its joint rigidly (no chord correction)
-    limit_parent: int = -1      # >= 0: source parent the joint's rotation is limited against
 
 
 def _rig_axes(heads: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -448,11 +448,9 @@ class RetargetPlan:
                 ref_t = self.tgt_up if use_up else self.tgt_fwd
                 q = frame_from(rest_dir, ref_s) @ frame_from(chord, ref_t).T
                 align = q @ rotation_part(self.tgt_rest_world[m])
-                limited = source in _CLAVICLE_SOURCES and self.clavicle_limit > 0
                 out.append(_Driven(target=m, joint=joint, polyline=poly, u0=float(u0),
                                    u1=float(u1), align=align, rest_dir=rest_dir,
-                                   leaf=leaf or limited,
-                                   limit_parent=int(src.parents[joint]) if limited else -1))
+                                   leaf=leaf))
         return out
 
     # -- per frame -----------------------------------------------------------------------
@@ -465,10 +463,6 @@ class RetargetPlan:
         out: dict[int, np.ndarray] = {}
         for d in self.driven:
             delta = rot[:, d.joint] @ rest_rot[d.joint].T
-            if d.limit_parent >= 0:
-                parent_delta = rot[:, d.limit_parent] @ rest_rot[d.limit_parent].T
-                relative = np.swapaxes(parent_delta, -1, -2) @ delta
-                delta = parent_delta @ limit_rotation(relative, self.clavicle_limit)
             w = delta @ d.align
             if not d.leaf:
                 pts = heads[:, list(d.polyline)]
@@ -478,7 +472,32 @@ class RetargetPlan:
                 chord = _polyline_point(pts, cum, d.u1) - _polyline_point(pts, cum, d.u0)
                 w = min_rotation(delta @ d.rest_dir, chord) @ w
             out[d.target] = w
+        return self._limit_clavicles(out)
+
+    def _limited_bones(self) -> dict[int, int]:
+        """{clavicle target bone: its nearest mapped ancestor (-1: none)}."""
+        if self.clavicle_limit <= 0:
+            return {}
+        mapped = {t for t, _ in self.pairs}
+        out = {}
+        for source in _CLAVICLE_SOURCES:
+            for b in self.by_source.get(source, []):
+                a = int(self.target.parents[b])
+                while a >= 0 and a not in mapped:
+                    a = int(self.target.parents[a])
+                out[b] = a
         return out
+
+    def _limit_clavicles(self, world: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Softly limit each clavicle's rotation from the target's own rest, relative to its
+        mapped parent (the chest), to ``clavicle_limit``; the rest rotation of an unmapped bone
+        in between counts as part of the parent."""
+        rest = rotation_part(self.tgt_rest_world)
+        for b, a in self._limited_bones().items():
+            parent = (world[a] @ rest[a].T) if a >= 0 else np.eye(3)[None]
+            relative = np.swapaxes(parent, -1, -2) @ world[b] @ rest[b].T
+            world[b] = parent @ limit_rotation(relative, self.clavicle_limit) @ rest[b]
+        return world
 
     def ground_heights(self, src_pose_world: np.ndarray, contacts: np.ndarray | None = None,
                        threshold: float = 0.5) -> np.ndarray:

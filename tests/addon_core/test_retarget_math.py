@@ -357,8 +357,10 @@ def test_clavicles_stay_in_range_with_arms_overhead_and_upper_arms_still_follow(
             s_dir = sh[:, si[f"{side}_elbow"]] - sh[:, si[f"{side}_shoulder"]]
             assert np.degrees(rm.angle_between(t_dir, s_dir)).max() < 1e-4
             cl, chest = roles[f"{side}_collar"], spine_bones[-1]
-            rel = np.swapaxes(rot[chest], -1, -2) @ rot[cl]     # clavicle in the chest
-            rel = rel @ np.swapaxes(rel[:1], -1, -2)                # from frame 0 (at rest)
+            rest_cl = rm.rotation_part(tgt.rest[ti[cl]])
+            rest_chest = rm.rotation_part(tgt.rest[ti[chest]])
+            # the clavicle's rotation from its own rest, in the chest's frame
+            rel = np.swapaxes(rot[chest] @ rest_chest.T, -1, -2) @ rot[cl] @ rest_cl.T
             ang = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2,
                                                -1, 1)))
             worst[(limit, side)] = ang.max()
