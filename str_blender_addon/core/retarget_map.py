@@ -13,7 +13,12 @@ Three ways to get a map, tried in this order by :func:`auto_map`:
    case-insensitively;
 2. name tokens: ``LeftUpLeg``, ``thigh_l``, ``DEF-thigh.L``, ``J_Bip_L_UpperLeg``... are split
    into lower-case tokens, a side is read from ``left/right/l/r`` tokens, and the rest matched
-   against keyword sets;
+   against keyword sets. Where a rig has several bones for one role (a generated Rigify rig:
+   ``upper_arm_fk.L``, ``DEF-upper_arm.L``...), animator controls win over plain names and
+   plain names over deform (``DEF-``) bones; mechanism/original/tweak/IK bones never map.
+   Chains keep the longest run of bones that are ancestors of each other and rise. A spine
+   numbered to the head (Rigify metarig: ``spine`` .. ``spine.006``) is split at the bone the
+   clavicles hang from: pelvis below, neck above, head at the top;
 3. hierarchy only (bones called ``b0..b20``): the hips are the first bone with three or more
    children; the legs are the two longest downward chains below it, the spine the upward one;
    the chest is where the spine branches into neck and arms.
@@ -264,8 +269,8 @@ _ROLE_RULES: tuple[tuple[str, frozenset[str]], ...] = (
     ("clavicle", frozenset({"clavicle", "collar", "shoulder"})),
     ("neck", frozenset({"neck"})),
     ("head", frozenset({"head"})),
-    ("spine", frozenset({"spine", "chest", "upperchest", "abdomen", "torso", "back"})),
-    ("hips", frozenset({"hips", "hip", "pelvis"})),
+    ("spine", frozenset({"spine", "chest", "upperchest", "abdomen", "back"})),
+    ("hips", frozenset({"hips", "hip", "pelvis", "torso"})),
 )
 _ROLE_TO_SOURCE = {
     ("hips", ""): "pelvis", ("spine", ""): SPINE_CHAIN, ("neck", ""): "neck",
@@ -324,8 +329,9 @@ def classify_name(name: str) -> tuple[str, str] | None:
                 continue
             if role == "shin" and wordset & {"upleg", "upperleg"}:
                 continue
-            if role == "hips" and side:  # "LeftHip" is a thigh in several rigs
-                return ("thigh", side)
+            if role == "hips" and side:  # "LeftHip" is a thigh in several rigs; a sided
+                # "pelvis.L" (Rigify metarig) is a pelvis helper, not a leg
+                return ("thigh", side) if wordset & {"hip", "hips"} else None
             if role in ("hips", "spine", "neck", "head"):
                 return (role, "") if not side else None
             if role == "clavicle" and "arm" in wordset:
@@ -334,24 +340,123 @@ def classify_name(name: str) -> tuple[str, str] | None:
     return None
 
 
-def map_by_names(bones: list[BoneInfo]) -> BoneMap:
-    """Bone map from name tokens only. The shallowest bone wins for single roles."""
+#: Preference of a bone family when several bones play one role (lower wins).
+_RANK_CONTROL, _RANK_PLAIN, _RANK_DEFORM = 0, 1, 2
+
+
+def name_rank(name: str) -> int:
+    """0 for animator controls (``*_fk``, ``*_ctrl``-free FK names), 1 for plain names, 2 for
+    deform bones (``DEF-``): which of several bones with one role a name map drives."""
+    tokens = name_tokens(name)
+    if "def" in tokens or "deform" in tokens:
+        return _RANK_DEFORM
+    if "fk" in tokens:
+        return _RANK_CONTROL
+    return _RANK_PLAIN
+
+
+def map_by_names(bones: list[BoneInfo], up: tuple[float, float, float] = (0, 0, 1)
+                 ) -> BoneMap:
+    """Bone map from name tokens (see module docstring, method 2).
+
+    Single roles: the best-ranked family, then the shallowest bone. Chains (spine, neck): the
+    best-ranked family's longest ancestor run that rises along ``up``.
+    """
     depth = _depths(bones)
+    found = _named_candidates(bones)
+    chosen: dict[str, list[str]] = {}
+    for source, names in found.items():
+        best = min(name_rank(n) for n in names)
+        family = sorted((n for n in names if name_rank(n) == best), key=lambda n: depth[n])
+        chosen[source] = (_rising_chain(family, bones, up) if source in CHAIN_SOURCES
+                          else family[:1])
+    _split_numbered_spine(chosen, bones)
+    pairs = [(n, source) for source, names in chosen.items() for n in names]
+    return BoneMap(pairs=tuple(_order_pairs(pairs, depth)), method="names",
+                   pose_properties=_fk_switches(bones, [n for n, _ in pairs]))
+
+
+def _named_candidates(bones: list[BoneInfo]) -> dict[str, list[str]]:
+    """source -> bones whose names say they play it (every family)."""
     found: dict[str, list[str]] = {}
     for b in bones:
         cls = classify_name(b.name)
-        if cls is None:
-            continue
-        source = _ROLE_TO_SOURCE.get(cls)
+        source = _ROLE_TO_SOURCE.get(cls) if cls is not None else None
         if source is not None:
             found.setdefault(source, []).append(b.name)
-    pairs: list[tuple[str, str]] = []
-    for source, names in found.items():
-        names = sorted(names, key=lambda n: depth[n])
-        if source not in CHAIN_SOURCES:
-            names = names[:1]
-        pairs.extend((n, source) for n in names)
-    return BoneMap(pairs=tuple(_order_pairs(pairs, depth)), method="names")
+    return found
+
+
+def _ancestors(bones: list[BoneInfo]) -> dict[str, set[str]]:
+    parent = {b.name: b.parent for b in bones}
+    out: dict[str, set[str]] = {}
+    for name in parent:
+        seen: set[str] = set()
+        cur = parent[name]
+        while cur and cur in parent and cur not in seen:
+            seen.add(cur)
+            cur = parent[cur]
+        out[name] = seen
+    return out
+
+
+def _rising_chain(names: list[str], bones: list[BoneInfo],
+                  up: tuple[float, float, float]) -> list[str]:
+    """Longest run of ``names`` (sorted by depth) where each bone descends from the previous
+    one and its head is higher (a chain, not parallel FK/reverse bones sharing a pivot)."""
+    if len(names) <= 1:
+        return list(names)
+    info = {b.name: b for b in bones}
+    anc = _ancestors(bones)
+    up_v = np.asarray(up, np.float64) / max(float(np.linalg.norm(up)), 1e-12)
+    height = {n: float(np.asarray(info[n].head) @ up_v) for n in names}
+    span = max(height.values()) - min(height.values())
+    eps = max(1e-4, 0.01 * span)
+    best: list[list[str]] = []
+    for i, n in enumerate(names):
+        prev = [best[j] for j in range(i) if names[j] in anc[n]
+                and height[n] > height[names[j]] + eps]
+        best.append(max(prev, key=len, default=[]) + [n])
+    return max(best, key=len)
+
+
+def _split_numbered_spine(chosen: dict[str, list[str]], bones: list[BoneInfo]) -> None:
+    """A spine chain running past the chest to the head (no neck/head names, e.g. the Rigify
+    metarig's spine..spine.006): the lowest bone becomes the pelvis when none is named and it
+    carries the legs, bones above the one the clavicles (or upper arms) hang from become the
+    neck and the top one the head. Changes ``chosen`` in place."""
+    spine = chosen.get(SPINE_CHAIN, [])
+    if len(spine) < 3:
+        return
+    parent = {b.name: b.parent for b in bones}
+    thighs = chosen.get("left_hip", []) + chosen.get("right_hip", [])
+    if "pelvis" not in chosen and thighs and all(parent.get(t) == spine[0] for t in thighs):
+        chosen["pelvis"] = [spine[0]]
+        spine = spine[1:]
+    if "neck" in chosen or "head" in chosen:
+        chosen[SPINE_CHAIN] = spine
+        return
+    arm_roots = [chosen[s][0] for s in ("left_collar", "right_collar", "left_shoulder",
+                                        "right_shoulder") if chosen.get(s)]
+    chest = next((parent[a] for a in arm_roots if parent.get(a) in spine), None)
+    if chest is None or spine.index(chest) == len(spine) - 1:
+        chosen[SPINE_CHAIN] = spine
+        return
+    above = spine[spine.index(chest) + 1:]
+    chosen[SPINE_CHAIN] = spine[:spine.index(chest) + 1]
+    chosen["head"] = above[-1:]
+    if len(above) > 1:
+        chosen["neck"] = above[:-1]
+
+
+def _fk_switches(bones: list[BoneInfo], driven: list[str]) -> dict[str, dict[str, float]]:
+    """IK/FK switches to set to FK when FK controls are driven (Rigify keeps them on the limbs'
+    ``*_parent`` bones; only properties that exist are changed when baking)."""
+    if not any("fk" in name_tokens(n) for n in driven):
+        return {}
+    return {b.name: {"IK_FK": 1.0} for b in bones
+            if "parent" in name_tokens(b.name) and not name_rank(b.name) == _RANK_DEFORM
+            and not b.name.upper().startswith("MCH")}
 
 
 def _order_pairs(pairs: list[tuple[str, str]], depth: dict[str, int]) -> list[tuple[str, str]]:
@@ -539,7 +644,7 @@ def auto_map(bones: list[BoneInfo], presets: Iterable[Preset] | None = None,
             best = m
     if best is not None:
         return best
-    by_names = map_by_names(bones)
+    by_names = map_by_names(bones, up)
     if not by_names.missing_required():
         return by_names
     try:
@@ -572,7 +677,7 @@ def resolve_map(bones: list[BoneInfo], preset: str = "auto",
     elif preset in ("", "auto"):
         m = auto_map(bones, up=up)
     elif preset == "names":
-        m = map_by_names(bones)
+        m = map_by_names(bones, up)
     elif preset == "hierarchy":
         m = map_by_hierarchy(bones, up)
     else:
