@@ -103,3 +103,55 @@ def test_options_leave_out_paths_and_threads() -> None:
     a = capture_options(CaptureConfig(video=Path("a.mp4"), output=Path("a.npz"), threads=1))
     b = capture_options(CaptureConfig(video=Path("b.mp4"), output=Path("b.npz"), threads=4))
     assert a == b and "video" not in a and "threads" not in a and a["smoothing"] == "medium"
+
+
+def test_task_resources_follow_the_solver_and_the_runtime() -> None:
+    from inference_backend.batch.runtime import Resources
+    from inference_backend.batch.scheduler import BatchConfig, _task_resources
+
+    cpu_only = Resources(cpus=8, gpus=0, nodes=2, max_node_cpus=4)
+    with_gpus = Resources(cpus=8, gpus=2, nodes=2, max_node_cpus=4)
+
+    def config(**kw) -> BatchConfig:
+        capture = CaptureConfig(video=Path("."), output=Path("."), **kw.pop("capture", {}))
+        return BatchConfig(inputs=(), out_dir=Path("out"), capture=capture, **kw)
+
+    cpus, gpus, capture = _task_resources(config(cpus_per_task=2), cpu_only)
+    assert (cpus, gpus, capture.threads, capture.device) == (2, 0, 2, "cpu")
+    cpus, gpus, capture = _task_resources(config(capture={"solver": "str"}), with_gpus)
+    assert (gpus, capture.device, capture.threads) == (1, "auto", 1)
+    _, gpus, _ = _task_resources(config(capture={"solver": "str", "device": "cpu"}), with_gpus)
+    assert gpus == 0
+    _, _, capture = _task_resources(config(capture={"threads": 3}), cpu_only)
+    assert capture.threads == 3
+    for bad, words in ((config(cpus_per_task=6), "no node"),
+                       (config(capture={"solver": "str", "device": "cuda"}), "no GPU"),
+                       (config(gpus_per_task=4), "GPU")):
+        with pytest.raises(CaptureError) as err:
+            _task_resources(bad, cpu_only if "node" in words or "no GPU" in words else with_gpus)
+        assert err.value.code == ExitCode.USAGE and words in err.value.message
+
+
+def test_progress_bar_and_json_lines() -> None:
+    import io
+
+    from inference_backend.batch.display import (
+        BarDisplay,
+        BatchCounts,
+        JsonLinesDisplay,
+        format_eta,
+    )
+
+    counts = BatchCounts(total=10, done=3, failed=1, skipped=2, running=2, frames=900,
+                         fps=45.25, eta=75.0)
+    assert counts.remaining == 4
+    bar_stream, json_stream = io.StringIO(), io.StringIO()
+    BarDisplay(bar_stream, width=10).progress(counts, force=True)
+    assert bar_stream.getvalue() == ("\rbatch [######----] 6/10 done 3 failed 1 running 2 left 4"
+                                     "    45.2 frames/s eta 1:15")
+    JsonLinesDisplay(json_stream).progress(counts, force=True)
+    event = json.loads(json_stream.getvalue())
+    assert event == {"event": "batch_progress", "total": 10, "done": 3, "failed": 1,
+                     "skipped": 2, "running": 2, "frames": 900, "fps": 45.25, "eta": 75.0,
+                     "remaining": 4}
+    assert format_eta(None) == "--:--" and format_eta(3725) == "1:02:05"
