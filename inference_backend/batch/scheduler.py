@@ -265,7 +265,7 @@ def _schedule(run: _Run, items: list[BatchItem], capture: CaptureConfig, cpus: f
     def submit(attempt: _Attempt) -> None:
         item = attempt.item
         spec = TaskSpec(dataclasses.replace(capture, video=item.video, output=item.output),
-                        item.relative, run.config.crash_marker)
+                        item.relative, run.config.crash_marker, cores=math.ceil(cpus))
         ref = remote.options(num_cpus=cpus, num_gpus=gpus, max_retries=0, retry_exceptions=False,
                              name=f"capture:{item.relative}").remote(spec, board)
         inflight[ref] = attempt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,36 @@ def test_progress_bar_and_json_lines() -> None:
                      "skipped": 2, "running": 2, "frames": 900, "fps": 45.25, "eta": 75.0,
                      "remaining": 4}
     assert format_eta(None) == "--:--" and format_eta(3725) == "1:02:05"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux affinity")
+def test_tasks_hold_distinct_cores_and_release_them(tmp_path: Path) -> None:
+    """Two processes reserving one core each get different cores (or, with a single core, the
+    second is not pinned); a core is free again once its holder has exited."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from inference_backend.batch.task import reserved_cores
+
+    code = ("import os, sys, time; from inference_backend.batch.task import reserved_cores\n"
+            "with reserved_cores(1) as cores:\n"
+            "    print(list(cores), sorted(os.sched_getaffinity(0)), flush=True)\n"
+            "    sys.stdin.readline()\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    holders = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    seen = [json.loads("[" + h.stdout.readline().replace("] [", "], [") + "]") for h in holders]
+    for h in holders:
+        h.communicate("\n", timeout=30)
+    first, second = seen
+    assert len(first[0]) == 1 and first[1] == first[0]          # pinned to the core it holds
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert len(second[0]) == 1 and second[0] != first[0]
+    previous = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path)  # the holders' lock folder
+    try:
+        with reserved_cores(1) as cores:                       # the holders are gone
+            assert len(cores) == 1 and os.sched_getaffinity(0) == set(cores)
+    finally:
+        tempfile.tempdir = previous
