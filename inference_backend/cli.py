@@ -83,6 +83,15 @@ def _fov(text: str) -> float:
     return value
 
 
+def _heights(text: str) -> str:
+    from .subject_size import parse_heights
+
+    try:
+        return parse_heights(text).to_text()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_capture(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("capture", help="video -> motion file (.npz)")
     p.add_argument("video", type=Path, help="input video file")
@@ -107,7 +116,15 @@ def add_capture_options(p: argparse.ArgumentParser) -> None:
                    f"has none (default: ${ENV_SPIN_CHECKPOINT})")
     p.add_argument("--smpl-dir", type=Path, default=None,
                    help=f"folder with SMPL model files (default: ${ENV_SMPL_DIR})")
-    p.add_argument("--fov", type=_fov, default=None, help="horizontal camera field of view in degrees (default: estimated from the video)")
+    p.add_argument("--fov", type=_fov, default=None,
+                   help="horizontal camera field of view in degrees, overrides the estimate "
+                        "(default: estimated from the video when its perspective shows it, "
+                        "else a 60 degree prior and a warning; the motion file's header says "
+                        "which: camera.focal_source estimated | prior | override)")
+    p.add_argument("--height", type=_heights, default=None, metavar="METRES",
+                   help="the subject's standing height in metres, for everyone (1.85) or per "
+                        "track id (1:1.85,2:1.62); the skeleton, trajectory and camera height "
+                        "scale with it (default: estimated, ~1.64 m for most people)")
     p.add_argument("--detect-max-side", type=int, default=1920, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=0,
                    help="video decoder threads (default 0: about one per core; batch: per task, "
@@ -197,6 +214,7 @@ def capture_config(args: argparse.Namespace) -> CaptureConfig:
         spin_checkpoint=_from_env(args.spin_checkpoint, ENV_SPIN_CHECKPOINT),
         smpl_dir=_from_env(args.smpl_dir, ENV_SMPL_DIR),
         fov_deg=args.fov,
+        subject_heights=args.height,
         detect_max_side=args.detect_max_side,
         threads=max(0, args.threads),
     )

@@ -88,6 +88,8 @@ class CaptureConfig:
     spin_checkpoint: Path | None = None
     smpl_dir: Path | None = None
     fov_deg: float | None = None
+    #: ``--height``: "1.85" (everyone) or "1:1.85,2:1.62" (per track id); None = estimated.
+    subject_heights: str | None = None
     detect_max_side: int = 1920
     threads: int = 0  # CPU threads for decoding and numeric libraries (0 = library defaults)
 

@@ -28,6 +28,7 @@ from .motion_types import SceneSolution, TrackObservations, VideoInfo
 from .progress import DECODE_DETECT, SOLVE, TRACK, WRITE, ProgressReporter
 from .scene import SceneConfig, build_scene
 from .solvers import FrameSink, SolveInput, Solver, solver_entry
+from .subject_size import parse_heights
 from .tracking import Tracker
 from .video_io import DecodeReport, VideoProbe, iter_frames, prefetch, probe_video
 
@@ -164,6 +165,12 @@ def observe(
     )
 
 
+def scene_config_for(config: CaptureConfig) -> SceneConfig:
+    """The scene stage's settings for a capture (smoothing, known subject heights)."""
+    heights = (parse_heights(config.subject_heights) if config.subject_heights else None)
+    return SceneConfig(smoothing=config.smoothing, subject_heights=heights)
+
+
 def solve_scene(solver: Solver, observed: SolveInput, scene: SceneConfig,
                 progress: ProgressFn | None = None) -> SceneSolution:
     """The solve stage then the scene stage: whichever solver ran, its camera-frame tracks go
@@ -194,7 +201,7 @@ def run_capture(
     probe = probe_video(config.video)
     check_time_range(probe, decode)
     solver = load_solver(config)
-    scene_config = SceneConfig(smoothing=config.smoothing)
+    scene_config = scene_config_for(config)
     info: VideoInfo = probe.info
     sink = solver.frame_sink(info)
     obs = observe(

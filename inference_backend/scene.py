@@ -54,6 +54,7 @@ from inference_backend.smoothing import (
     smooth_person,
 )
 from inference_backend.smpl_constants import CONTACT_JOINTS
+from inference_backend.subject_size import SubjectHeights, apply_heights, standing_height
 from inference_backend.trajectory import (
     CHANNEL_CLEARANCE_M,
     TrajectoryConfig,
@@ -93,6 +94,9 @@ class SceneConfig:
         floor_on_m=0.1, floor_off_m=0.25))
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     pose_limits: PoseLimits = field(default_factory=PoseLimits)
+    #: Known standing heights (``--height``): those tracks are scaled to them before the ground
+    #: is found, so the skeleton, the trajectory and the camera height follow.
+    subject_heights: SubjectHeights | None = None
 
     def __post_init__(self) -> None:
         get_preset(self.smoothing)         # ValueError for an unknown preset name
@@ -116,6 +120,7 @@ def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndar
     tracks = list(solved.tracks)
     for tr in tracks:
         _check_track(tr, n_frames)
+    tracks = apply_heights(tracks, config.subject_heights, warnings)
 
     world, plane = world_frame(tracks, times, config, warnings)
     persons = []
@@ -385,9 +390,3 @@ def place_in_world(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
         rest_joints=rest.astype(np.float32), joints3d=joints3d,
         valid=valid, contacts=contacts.astype(np.float32), confidence=conf,
         betas=np.asarray(tr.betas, np.float32), info=info)
-
-
-def standing_height(rest: np.ndarray) -> float:
-    """Approximate body height (m): head joint to ankle in the rest pose + head top + sole."""
-    pos, _ = forward_kinematics(rest, np.tile(np.eye(3), (1, 24, 1, 1)))
-    return float(pos[0, 15, 1] - min(pos[0, 7, 1], pos[0, 8, 1]) + 0.07 + 0.12)
