@@ -37,6 +37,7 @@ from .backend_contract import (
     EXIT_CANCELLED,
     STAGE_WEIGHTS,
 )
+from .core.subject_height import normalise_heights
 from .process import (
     backend_env,
     last_meaningful,
@@ -118,6 +119,10 @@ class CaptureRequest:
     device: str = "auto"
     str_checkpoint: str = ""
     smpl_dir: str = ""
+    #: ``--height``: "" (estimated), "1.85" or "1:1.85,2:1.62" (core.subject_height).
+    subject_height: str = ""
+    #: ``--fov`` in degrees (horizontal); None = estimated from the video.
+    fov_deg: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,10 @@ def build_capture_argv(
         argv += ["--str-checkpoint", str(request.str_checkpoint)]
     if request.smpl_dir:
         argv += ["--smpl-dir", str(request.smpl_dir)]
+    if request.subject_height.strip():
+        argv += ["--height", normalise_heights(request.subject_height)]
+    if request.fov_deg is not None:
+        argv += ["--fov", repr(float(request.fov_deg))]
     return argv
 
 
@@ -184,6 +193,9 @@ def validate_request(request: CaptureRequest) -> None:
         raise ValueError(f"Video file not found: {video}")
     if request.max_people < 1:
         raise ValueError("Max people must be at least 1.")
+    normalise_heights(request.subject_height)          # ValueError says what is wrong
+    if request.fov_deg is not None and not 5.0 <= request.fov_deg <= 170.0:
+        raise ValueError("Field of view must be 5-170 degrees (0 in the panel: estimate it).")
     if request.start_s is not None and request.start_s < 0:
         raise ValueError("Start time must be >= 0 seconds.")
     if (

@@ -81,6 +81,8 @@ def capture_request_from_settings(settings, backend: BackendSettings) -> Capture
         device=backend.device,
         str_checkpoint=backend.str_checkpoint,
         smpl_dir=backend.smpl_dir,
+        subject_height=str(settings.subject_height),
+        fov_deg=float(settings.fov) if settings.fov > 0.0 else None,
     )
 
 

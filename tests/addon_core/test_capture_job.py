@@ -35,6 +35,7 @@ from str_blender_addon.capture_job import (
     JobConfig,
     JobStatus,
     build_capture_argv,
+    validate_request,
 )
 from str_blender_addon.doctor_client import find_backend_python, parse_doctor_output, run_doctor
 
@@ -184,6 +185,27 @@ def test_argv_is_the_documented_command_line(tmp_path: Path, video: Path) -> Non
                      "--end": "2.5", "--str-checkpoint": "/ck.pt", "--smpl-dir": "/smpl"}
     whole = build_capture_argv("/py", CaptureRequest(video=video), tmp_path / "o.npz")
     assert "--start" not in whole and "--end" not in whole and "--smpl-dir" not in whole
+    assert "--height" not in whole and "--fov" not in whole
+
+
+def test_height_and_fov_reach_the_command_line(tmp_path: Path, video: Path) -> None:
+    request = CaptureRequest(video=video, subject_height=" 2:1.62, 1:1.850 ", fov_deg=42.5)
+    argv = build_capture_argv("/py", request, tmp_path / "o.npz")
+    pairs = dict(zip(argv[7::2], argv[8::2], strict=True))
+    assert pairs["--height"] == "1:1.85,2:1.62" and pairs["--fov"] == "42.5"
+    one = build_capture_argv("/py", CaptureRequest(video=video, subject_height="1.7"), "o.npz")
+    assert one[one.index("--height") + 1] == "1.7"
+
+
+@pytest.mark.parametrize("height, fov, message", [
+    ("tall", None, "not a number of metres"), ("3", None, "0.5-2.6 m"),
+    ("1:1.8,1:1.7", None, "given twice"), ("", 200.0, "Field of view"),
+])
+def test_bad_height_or_fov_is_refused_before_the_backend_runs(
+    video: Path, height: str, fov: float | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate_request(CaptureRequest(video=video, subject_height=height, fov_deg=fov))
 
 
 def test_success_parses_progress_and_result(

@@ -369,6 +369,21 @@ def test_request_maps_the_panel_settings(env) -> None:
     settings.whole_video = True
     whole = operators.capture_request_from_settings(settings, operators.BackendSettings())
     assert whole.start_s is None and whole.end_s is None
+    assert whole.subject_height == "" and whole.fov_deg is None     # estimated
+    settings.subject_height, settings.fov = "1:1.85,2:1.62", 42.0
+    sized = operators.capture_request_from_settings(settings, operators.BackendSettings())
+    assert sized.subject_height == "1:1.85,2:1.62" and sized.fov_deg == 42.0
+
+
+def test_capture_refuses_a_bad_height_clearly(env) -> None:
+    before = scene_counts()
+    settings = bpy.context.scene.str_mocap
+    settings.video_path = str(env.video)
+    settings.subject_height = "6ft"
+    with pytest.raises(RuntimeError, match="not a number of metres"):
+        bpy.ops.strmocap.capture()
+    settings.subject_height = ""
+    assert scene_counts() == before and jobs_left(env) == []
 
 
 def test_file_import_operator(env, tmp_path: Path) -> None:
