@@ -63,11 +63,15 @@ def capture(video: Path, output: Path, cache: Path, fov: float | None = None,
     from inference_backend.solvers import SolveInput  # noqa: PLC0415
 
     tracks, info, timestamps, frame_indices, warnings = observe_cached(video, cache)
+    sized = {} if heights is None else {"subject_heights": heights}   # older checkouts lack it
     config = CaptureConfig(video=video.resolve(), output=output.resolve(), fov_deg=fov,
-                           smoothing=smoothing, subject_heights=heights)
+                           smoothing=smoothing, **sized)
     # The pipeline's own steps after observe (pipeline.run_capture).
     solver = pipeline.load_solver(config)
-    scene = scene if scene is not None else pipeline.scene_config_for(config)
+    if scene is None:
+        scene = (pipeline.scene_config_for(config) if hasattr(pipeline, "scene_config_for")
+                 else pipeline.SceneConfig(smoothing=smoothing))   # an older checkout
+
     solution = pipeline.solve_scene(solver, SolveInput(info, tuple(tracks), timestamps), scene,
                                     lambda *a: None)
     extras = {"solver": {"name": solver.name, "version": solver.version, "models": {}},
