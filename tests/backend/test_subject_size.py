@@ -29,15 +29,15 @@ def test_bad_heights_say_what_is_wrong(text: str, message: str) -> None:
 
 
 def test_cli_takes_height_into_the_capture_config(tmp_path) -> None:
-    from inference_backend.cli import _capture_config, build_parser
+    from inference_backend.cli import build_parser, capture_config
     from inference_backend.pipeline import scene_config_for
 
     args = build_parser().parse_args(["capture", "v.mp4", "-o", str(tmp_path / "o.npz"),
                                       "--height", "1:1.85,2:1.62"])
-    config = _capture_config(args)
+    config = capture_config(args)
     assert config.subject_heights == "1:1.85,2:1.62"
     assert scene_config_for(config).subject_heights.for_track(2) == 1.62
-    plain = _capture_config(build_parser().parse_args(["capture", "v.mp4", "-o", "o.npz"]))
+    plain = capture_config(build_parser().parse_args(["capture", "v.mp4", "-o", "o.npz"]))
     assert plain.subject_heights is None and scene_config_for(plain).subject_heights is None
 
 
