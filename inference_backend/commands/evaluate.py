@@ -47,12 +47,14 @@ def _smpl_dir(args: argparse.Namespace, db_dir: Path) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..device import resolve_device
     from ..models.checkpoint import CheckpointError, load_str_checkpoint
     from ..train.datasets import DatabaseError, DatasetSpec, WindowDataset, find_db, load_db
     from ..train.evaluation import evaluate_windows
     from ..train.model_glue import make_body
     from ..train.report_table import PAPER_STR, format_table
-    from ..train.trainer import resolve_device
 
     split = args.split or DEFAULT_SPLIT[args.dataset]
     try:
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"evaluate: {exc}", file=sys.stderr)
         return int(exc.code)
     try:
-        device = resolve_device(args.device)
+        device = torch.device(resolve_device(args.device))
         model = loaded.model.to(device)
         body, j_reg = make_body(_smpl_dir(args, db_dir), device)
         if len(ds) == 0:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from .datasets import ConcatWindows, MixedBatches, build_windows
 from .distributed import (
     DistInfo,
@@ -79,14 +80,6 @@ class TrainSummary:
                 f"last_mean{k}={lm:.6f} steps={self.steps}")
 
 
-def resolve_device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but no CUDA device is available")
-    return torch.device(choice)
-
-
 def load_spin_regressor(model: torch.nn.Module, path: Path) -> list[str]:
     """Initialise ``model.regressor`` from SPIN's checkpoint by key name (strict=False), through
     the model package's safe loader (``torch.load(weights_only=True)``). Returns loaded keys."""
@@ -126,7 +119,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, opts: RunOptions, *, build_model: Any, make_body: Any,
                  save_model_checkpoint: Any) -> None:
         self.cfg, self.opts = cfg, opts
-        self.device = resolve_device(opts.device)
+        self.device = torch.device(resolve_device(opts.device))
         self.dist: DistInfo = init_distributed(self.device.type)
         if self.device.type == "cuda" and self.dist.enabled:
             self.device = torch.device("cuda", self.dist.local_rank)
