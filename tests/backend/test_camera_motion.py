@@ -1,0 +1,135 @@
+"""Camera rotation from tracked background points: synthetic clips with known rotations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synthetic_camera import handheld_rotations, render_clip
+
+from inference_backend.camera_motion import (
+    CameraMotionConfig,
+    FrameMatches,
+    fit_rotation,
+    pan_tilt_deg,
+    rotation_about_centre,
+    solve_camera_motion,
+)
+from inference_backend.camera_tracking import BackgroundTracker
+from inference_backend.kinematics import geodesic_deg, rodrigues
+
+K = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 180.0], [0.0, 0.0, 1.0]])
+
+
+def _project(points_cam: np.ndarray) -> np.ndarray:
+    uv = points_cam @ K.T
+    return (uv[:, :2] / uv[:, 2:]).astype(np.float32)
+
+
+def _track(clip) -> BackgroundTracker:
+    tracker = BackgroundTracker()
+    for frame, boxes in zip(clip.frames, clip.boxes, strict=True):
+        tracker.update(frame, boxes)
+    return tracker
+
+
+def test_fit_rotation_exact_with_outliers() -> None:
+    rng = np.random.default_rng(0)
+    pts = np.c_[rng.uniform(-3, 3, (200, 2)), rng.uniform(4, 20, 200)]
+    R = rodrigues(np.array([0.05, -0.2, 0.03]))
+    key, cur = _project(pts), _project(pts @ R.T)
+    cur[:60] += rng.uniform(-40, 40, (60, 2)).astype(np.float32)   # 30 % things that move
+    fit, rms, kept = fit_rotation(key, cur, K)
+    assert geodesic_deg(fit, R) < 0.01
+    assert 140 <= kept <= 145 and rms < 0.3
+
+
+def test_handheld_pan_with_a_moving_person() -> None:
+    rots = handheld_rotations(90, pan_deg=25.0, shake_deg=1.0)
+    clip = render_clip(rots)
+    tracker = _track(clip)
+    motion = solve_camera_motion(tracker.matches, len(rots), clip.K)
+    err = geodesic_deg(motion.rel, rots)
+    assert err.max() < 0.1, err
+    pan, _ = pan_tilt_deg(motion.rel)
+    true_pan, _ = pan_tilt_deg(rots)
+    assert abs(np.ptp(pan) - np.ptp(true_pan)) < 0.005 * np.ptp(true_pan)
+    assert motion.moved and motion.usable and motion.report["coverage"] == 1.0
+    assert len(tracker.keyframes) > 1        # the pan outruns the first keyframe's points
+    # No tracked point lies on the person (boxes plus margin are masked out).
+    for m in tracker.matches:
+        box = clip.boxes[m.frame, 0]
+        inside = ((m.points[:, 0] > box[0]) & (m.points[:, 0] < box[2])
+                  & (m.points[:, 1] > box[1]) & (m.points[:, 1] < box[3]))
+        assert not inside.any()
+
+
+def test_tripod_clip_is_static() -> None:
+    rots = np.tile(np.eye(3), (40, 1, 1))
+    clip = render_clip(rots, noise=2.0)          # sensor noise, a person walking across
+    motion = solve_camera_motion(_track(clip).matches, 40, clip.K)
+    assert motion.usable and not motion.moved
+    assert motion.report["p95_angle_deg"] < 0.05
+
+
+def test_small_shake_is_found() -> None:
+    rots = handheld_rotations(40, pan_deg=0.0, shake_deg=0.6)
+    clip = render_clip(rots, noise=2.0)
+    motion = solve_camera_motion(_track(clip).matches, 40, clip.K)
+    assert motion.moved
+    assert geodesic_deg(motion.rel, rots).max() < 0.05
+
+
+def test_small_camera_translation_does_not_break_it() -> None:
+    """A hand moves the phone by a few cm: the fit stays within the parallax angle."""
+    n = 60
+    rots = handheld_rotations(n, pan_deg=15.0, shake_deg=0.5)
+    t = np.arange(n) / 30.0
+    trans = np.stack([0.03 * np.sin(2.0 * t), 0.02 * np.sin(3.0 * t), 0.01 * t], axis=1)
+    clip = render_clip(rots, translations=trans, depth=3.0)
+    motion = solve_camera_motion(_track(clip).matches, n, clip.K)
+    err = geodesic_deg(motion.rel, rots)
+    parallax = np.degrees(np.arctan(np.linalg.norm(trans[:, :2], axis=1) / 3.0))
+    assert motion.usable and motion.moved
+    assert np.all(err < parallax + 0.1), (err, parallax)
+
+
+def test_plain_wall_is_not_usable() -> None:
+    wall = np.full((1080, 1920, 3), 128, np.uint8)
+    clip = render_clip(handheld_rotations(30), background=wall, noise=2.0)
+    motion = solve_camera_motion(_track(clip).matches, 30, clip.K)
+    assert not motion.usable and not motion.moved
+    assert motion.report["coverage"] < 0.6
+
+
+def test_unfitted_frames_are_interpolated_and_chain_continues() -> None:
+    """Frames 10-14 lose every point (the person fills the frame); the tracker then starts
+    over at frame 15 from a keyframe with no rotation of its own."""
+    n = 30
+    rots = rodrigues(np.stack([np.zeros(n), np.radians(np.linspace(0, 6, n)), np.zeros(n)], 1))
+    rng = np.random.default_rng(1)
+    pts = np.c_[rng.uniform(-3, 3, (100, 2)), np.full(100, 10.0)]
+    matches = []
+    for f in range(1, n):
+        if 10 <= f < 15:
+            continue
+        key = 0 if f < 10 else 15
+        if f == 15:
+            continue
+        matches.append(FrameMatches(f, key, _project(pts @ rots[key].T),
+                                    _project(pts @ rots[f].T)))
+    motion = solve_camera_motion(matches, n, K, CameraMotionConfig(smooth_frames=0))
+    assert motion.report["breaks"] == 1
+    assert not motion.fitted[10:16].any() and motion.fitted[:10].all()
+    err = geodesic_deg(motion.rel, rots)
+    assert err[:10].max() < 1e-3
+    # Gap frames are slerped to frame 9's rotation and the restarted chain holds frame 9's.
+    assert err[16:].max() == pytest.approx(6.0 * 6 / 29, abs=0.01)
+
+
+def test_rotation_about_centre_keeps_the_centre() -> None:
+    rots = handheld_rotations(5, pan_deg=20.0)
+    R0 = rodrigues(np.array([0.3, 0.1, 0.0]))
+    t0 = np.array([0.1, 1.4, 3.0])
+    R, t = rotation_about_centre(rots, R0, t0)
+    centres = -np.einsum("fji,fj->fi", R, t)
+    np.testing.assert_allclose(centres, np.broadcast_to(-R0.T @ t0, centres.shape), atol=1e-12)
