@@ -4,14 +4,14 @@
 people's boxes) and keeps only a downscaled grey copy of the previous frame. Corners
 (``cv2.goodFeaturesToTrack``) are found in a *keyframe* outside the people's boxes (plus a
 margin) and followed frame to frame by pyramidal Lucas-Kanade flow with a forward-backward
-check; points that enter a person's box are dropped; a RANSAC homography against the keyframe
+check (optional); points that enter a person's box are dropped; a RANSAC homography against the keyframe
 positions drops the rest of the outliers (things that move by themselves). Each frame records
 its surviving points and their keyframe positions (``camera_motion.FrameMatches``, displayed-frame
 pixels); the camera model (focal length, rotation) is applied later, once the focal length is
 known (``camera_motion.solve_camera_motion``). A new keyframe starts when too few points
 survive or they have drifted into too small a part of the frame.
 
-Cost: one grey conversion + resize of the frame to ``max_side`` (640 px) and LK on a few hundred
+Cost: one grey conversion + resize of the frame to ``max_side`` (512 px) and LK on a few hundred
 points, a few milliseconds per frame (``bench/camera_tracking_speed.py``).
 """
 
@@ -34,22 +34,25 @@ class BackgroundTrackingConfig:
     person_margin: people's boxes grow by this fraction of their size on each side.
     min_points: below this many surviving points a new keyframe starts.
     min_spread: ... or when the points' bounding box covers less than this fraction of the frame.
-    fb_max_px: forward-backward LK disagreement above which a point is dropped.
+    forward_backward: also track back and drop points whose round trip misses by more than
+        ``fb_max_px`` (doubles the flow cost; the RANSAC filter and the robust rotation fit
+        already drop bad tracks, so it is off by default).
     ransac_px: RANSAC reprojection threshold of the homography filter.
     keep: at most this many matches are stored per frame (evenly subsampled).
     """
 
-    max_side: int = 640
-    max_corners: int = 300
-    min_distance: int = 12
+    max_side: int = 512
+    max_corners: int = 200
+    min_distance: int = 10
     quality: float = 0.01
     person_margin: float = 0.15
-    min_points: int = 80
+    min_points: int = 60
     min_spread: float = 0.25
+    forward_backward: bool = False
     fb_max_px: float = 1.0
     ransac_px: float = 1.5
     keep: int = 150
-    lk_window: int = 21
+    lk_window: int = 15
     lk_levels: int = 3
 
 
@@ -70,8 +73,9 @@ class BackgroundTracker:
                         criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
 
     def grey(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
-        """(h, w, 3) uint8 RGB (or (h, w) grey) -> downscaled grey and its px-per-tracking-px
-        factor relative to the given image."""
+        """(h, w, 3) uint8 RGB (or (h, w) grey) -> grey downscaled to ``max_side`` and the
+        factor (given-image pixels per returned pixel). The decoder can hand over such a grey
+        frame directly (``DecodeConfig.track_max_side``), which is cheaper."""
         img = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         h, w = img.shape[:2]
         longest = max(h, w)
@@ -81,15 +85,15 @@ class BackgroundTracker:
         size = (max(2, int(round(w * s))), max(2, int(round(h * s))))
         return cv2.resize(img, size, interpolation=cv2.INTER_AREA), w / float(size[0])
 
-    def update(self, rgb: np.ndarray, boxes: np.ndarray, pixel_scale: float = 1.0) -> None:
+    def update(self, image: np.ndarray, boxes: np.ndarray, pixel_scale: float = 1.0) -> None:
         """Track into the next frame.
 
-        rgb: (h, w, 3) uint8 frame (possibly downscaled from the displayed frame), boxes: (N, 4)
-        [x0, y0, x1, y1] of the people in displayed-frame pixels, pixel_scale: displayed-frame
-        pixels per ``rgb`` pixel.
+        image: the frame, (h, w, 3) uint8 RGB or (h, w) uint8 grey, any size (downscaled here
+        to ``max_side`` when larger); boxes: (N, 4) [x0, y0, x1, y1] of the people in
+        displayed-frame pixels; pixel_scale: displayed-frame pixels per ``image`` pixel.
         """
         cfg = self.config
-        grey, s = self.grey(rgb)
+        grey, s = self.grey(image)
         self._scale = s * pixel_scale
         mask = self._background_mask(grey.shape, boxes)
         pos = self.frames
@@ -150,13 +154,16 @@ class BackgroundTracker:
 
     def _track(self, prev: np.ndarray, grey: np.ndarray,
                mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """LK prev -> grey with a forward-backward check; drops points in a person's box."""
+        """LK prev -> grey (optionally checked backward); drops points in a person's box."""
         p0 = self._cur_pts.reshape(-1, 1, 2)
         p1, st, _ = cv2.calcOpticalFlowPyrLK(prev, grey, p0, None, **self._lk)
-        back, st_b, _ = cv2.calcOpticalFlowPyrLK(grey, prev, p1, None, **self._lk)
-        p0, p1, back = p0.reshape(-1, 2), p1.reshape(-1, 2), back.reshape(-1, 2)
-        ok = (st.ravel() == 1) & (st_b.ravel() == 1)
-        ok &= np.linalg.norm(back - p0, axis=1) < self.config.fb_max_px
+        ok = st.ravel() == 1
+        if self.config.forward_backward:
+            back, st_b, _ = cv2.calcOpticalFlowPyrLK(grey, prev, p1, None, **self._lk)
+            ok &= st_b.ravel() == 1
+            ok &= np.linalg.norm(back.reshape(-1, 2) - p0.reshape(-1, 2), axis=1) \
+                < self.config.fb_max_px
+        p0, p1 = p0.reshape(-1, 2), p1.reshape(-1, 2)
         h, w = grey.shape
         x, y = p1[:, 0], p1[:, 1]
         inside = (x >= 0) & (y >= 0) & (x < w - 1) & (y < h - 1)

@@ -24,12 +24,16 @@ class DecodeConfig:
     detect_max_side: frames whose longer displayed side exceeds this many pixels are downscaled
         (aspect kept) before detection; landmarks are always reported in displayed-frame pixels.
     threads: decoder threads (0 = as many as the decoder likes, about one per core).
+    track_max_side: when > 0, each frame also comes with a grey copy whose longer side is at
+        most this many pixels (``DecodedFrame.grey``; the camera tracker's input), made by the
+        decoder's own scaler from the same decoded picture (the video is decoded once).
     """
 
     start: float | None = None
     end: float | None = None
     detect_max_side: int = 1920
     threads: int = 0
+    track_max_side: int = 0
 
 
 @dataclass(frozen=True)

@@ -133,3 +133,29 @@ def test_rotation_about_centre_keeps_the_centre() -> None:
     R, t = rotation_about_centre(rots, R0, t0)
     centres = -np.einsum("fji,fj->fi", R, t)
     np.testing.assert_allclose(centres, np.broadcast_to(-R0.T @ t0, centres.shape), atol=1e-12)
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_decoder_hands_over_a_small_grey_copy(tmp_path, make_video, rotation) -> None:
+    """The tracker's input comes from the same decoded picture as the detector's frame:
+    displayed orientation, longer side <= track_max_side, the same content."""
+    import cv2
+
+    from inference_backend.config import DecodeConfig
+    from inference_backend.video_io import iter_frames, probe_video
+
+    clip = render_clip(handheld_rotations(6), width=640, height=360, person=False)
+    path = make_video(tmp_path / "v.mp4", clip.frames, rotation=rotation)
+    probe = probe_video(path)
+    frames = list(iter_frames(probe, DecodeConfig(track_max_side=320)))
+    assert len(frames) == 6
+    for fr in frames:
+        assert fr.grey is not None and fr.grey.dtype == np.uint8
+        assert max(fr.grey.shape) == 320
+        assert fr.grey.shape[0] / fr.grey.shape[1] == pytest.approx(
+            fr.rgb.shape[0] / fr.rgb.shape[1], rel=0.02)
+        assert fr.grey_scale == pytest.approx(max(fr.rgb.shape) / 320, rel=0.01)
+        small = cv2.resize(cv2.cvtColor(fr.rgb, cv2.COLOR_RGB2GRAY), fr.grey.shape[::-1],
+                           interpolation=cv2.INTER_AREA)
+        assert np.abs(small.astype(int) - fr.grey).mean() < 6.0
+    assert all(fr.grey is None for fr in iter_frames(probe, DecodeConfig()))
