@@ -241,3 +241,61 @@ def rotation_about_centre(rel: np.ndarray, R0: np.ndarray, t0: np.ndarray
     R0 (3, 3), t0 (3,): the first frame's ``x_cam = R0 X + t0``; rel (F, 3, 3). Returns
     (R (F, 3, 3), t (F, 3)) with ``R[f] = rel[f] R0``, ``t[f] = rel[f] t0`` (same centre)."""
     return rel @ R0, rel @ t0
+
+
+CAMERA_MODES: tuple[str, ...] = ("auto", "static", "moving")
+
+
+@dataclass(frozen=True)
+class CameraChoice:
+    """What the scene stage does with the camera: ``rel`` (F, 3, 3) rotations of a moving
+    camera, or None for a static one; ``warnings`` for the user; ``report`` for the header."""
+
+    rel: np.ndarray | None
+    warnings: tuple[str, ...]
+    report: dict
+
+
+def choose_camera(motion: CameraMotion | None, mode: str) -> CameraChoice:
+    """Apply ``--camera static|moving|auto`` to a tracking result.
+
+    static: always static (nothing tracked needs to be trusted). auto: moving when the
+    background was trackable and the camera turned more than ``static_deg``; a tripod clip
+    stays exactly static. moving: the tracked rotations whenever the background was
+    trackable. A background too plain to track falls back to static with a warning in
+    both auto and moving modes.
+    """
+    if mode not in CAMERA_MODES:
+        raise ValueError(f"camera mode must be one of {CAMERA_MODES}, got {mode!r}")
+    if mode == "static" or motion is None:
+        return CameraChoice(None, (), {"mode": mode, "moving": False})
+    report = {"mode": mode, **motion.report}
+    if not motion.usable:
+        pct = 100.0 * motion.report.get("coverage", 0.0)
+        return CameraChoice(None, (
+            f"the background gave too little to track the camera (only {pct:.0f}% of frames: "
+            "a plain wall, or people filling the frame); assumed a static camera",),
+            {**report, "moving": False})
+    if mode == "auto" and not motion.moved:
+        return CameraChoice(None, (), {**report, "moving": False})
+    return CameraChoice(motion.rel, (), {**report, "moving": True})
+
+
+def to_first_camera(rel: np.ndarray, frames: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Camera-frame points of the given frames in the first frame's camera axes.
+
+    rel: (F, 3, 3) ``x_cam_f = rel[f] x_cam_0``; frames: (Fo,) capture-frame indices;
+    points: (Fo, ..., 3), each frame's rotated by ``rel[f]^T``. A camera turning about its
+    centre keeps its centre at the origin, so no translation is involved.
+    """
+    R = np.asarray(rel, float)[np.asarray(frames)]
+    p = np.asarray(points, float)
+    flat = p.reshape(len(p), -1, 3)
+    return np.einsum("fji,fkj->fki", R, flat).reshape(p.shape)
+
+
+def to_first_camera_rotations(rel: np.ndarray, frames: np.ndarray,
+                              rotations: np.ndarray) -> np.ndarray:
+    """(Fo, 3, 3) camera-frame orientations of the given frames -> first camera's axes."""
+    R = np.asarray(rel, float)[np.asarray(frames)]
+    return np.swapaxes(R, -1, -2) @ np.asarray(rotations, float)

@@ -159,3 +159,46 @@ def test_decoder_hands_over_a_small_grey_copy(tmp_path, make_video, rotation) ->
                            interpolation=cv2.INTER_AREA)
         assert np.abs(small.astype(int) - fr.grey).mean() < 6.0
     assert all(fr.grey is None for fr in iter_frames(probe, DecodeConfig()))
+
+
+def _motion(rel, usable=True, moved=True, coverage=1.0):
+    from inference_backend.camera_motion import CameraMotion
+
+    return CameraMotion(rel=rel, fitted=np.ones(len(rel), bool), residual_px=np.zeros(len(rel)),
+                        moved=moved, usable=usable, report={"coverage": coverage})
+
+
+def test_camera_modes() -> None:
+    from inference_backend.camera_motion import choose_camera
+
+    rel = handheld_rotations(10)
+    moving = _motion(rel)
+    assert choose_camera(moving, "static").rel is None
+    assert choose_camera(moving, "auto").rel is rel
+    assert choose_camera(moving, "moving").rel is rel
+    tripod = _motion(np.tile(np.eye(3), (10, 1, 1)), moved=False)
+    assert choose_camera(tripod, "auto").rel is None
+    assert choose_camera(tripod, "auto").warnings == ()
+    assert choose_camera(tripod, "moving").rel is not None
+    plain = _motion(rel, usable=False, moved=False, coverage=0.2)
+    for mode in ("auto", "moving"):
+        choice = choose_camera(plain, mode)
+        assert choice.rel is None and "too little to track" in choice.warnings[0]
+        assert "20%" in choice.warnings[0]
+    with pytest.raises(ValueError, match="camera mode"):
+        choose_camera(moving, "tripod")
+
+
+def test_points_and_rotations_to_the_first_camera() -> None:
+    from inference_backend.camera_motion import to_first_camera, to_first_camera_rotations
+
+    rel = handheld_rotations(8, pan_deg=30.0)
+    rng = np.random.default_rng(2)
+    x0 = rng.normal(size=(8, 5, 3))                 # points in the first camera's axes
+    xf = np.einsum("fij,fkj->fki", rel, x0)         # as each frame's camera sees them
+    frames = np.arange(8)
+    np.testing.assert_allclose(to_first_camera(rel, frames, xf), x0, atol=1e-12)
+    np.testing.assert_allclose(to_first_camera(rel, frames[2:4], xf[2:4, 0]), x0[2:4, 0],
+                               atol=1e-12)
+    g0 = rodrigues(rng.normal(size=(8, 3)))
+    np.testing.assert_allclose(to_first_camera_rotations(rel, frames, rel @ g0), g0, atol=1e-12)
