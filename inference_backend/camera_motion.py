@@ -299,3 +299,73 @@ def to_first_camera_rotations(rel: np.ndarray, frames: np.ndarray,
     """(Fo, 3, 3) camera-frame orientations of the given frames -> first camera's axes."""
     R = np.asarray(rel, float)[np.asarray(frames)]
     return np.swapaxes(R, -1, -2) @ np.asarray(rotations, float)
+
+
+@dataclass(frozen=True)
+class RotationFocal:
+    """Focal length found from the camera's own turning: focal (px), horizontal FOV (deg),
+    and how much worse a focal 10% off fits (``contrast``, relative residual increase)."""
+
+    focal: float
+    fov_x_deg: float
+    contrast: float
+
+
+def focal_from_rotation(matches: list[FrameMatches], width: int, height: int,
+                        fov_range: tuple[float, float] = (20.0, 120.0), max_frames: int = 40,
+                        min_shift_frac: float = 0.06, min_contrast: float = 0.5
+                        ) -> RotationFocal | None:
+    """The focal length under which the tracked points move most like a pure rotation.
+
+    Between two views of a turning camera, points map by ``K R K^-1``; with a wrong focal no
+    rotation explains the mapping, and the misfit grows with the angle turned. The frames
+    whose points moved most relative to their keyframe (at least ``min_shift_frac`` of the
+    image width; at most ``max_frames`` of them) are fitted for each candidate focal (principal
+    point at the centre, square pixels) and the median of their robust RMS residuals is
+    minimised (grid, then golden-section). Returns None when the camera turned too little or
+    the minimum is not pronounced: a focal 10% off must fit ``min_contrast`` worse (relative).
+    """
+    moved = []
+    for m in matches:
+        if len(m.points) < 20:
+            continue
+        shift = float(np.median(np.linalg.norm(m.points - m.key_points, axis=1)))
+        if shift >= min_shift_frac * width:
+            moved.append((shift, m))
+    if len(moved) < 3:
+        return None
+    moved.sort(key=lambda item: -item[0])
+    chosen = [m for _, m in moved[:max_frames]]
+
+    def cost(fov: float) -> float:
+        f = 0.5 * width / np.tan(0.5 * np.radians(fov))
+        K = np.array([[f, 0.0, 0.5 * width], [0.0, f, 0.5 * height], [0.0, 0.0, 1.0]])
+        res = [fit_rotation(m.key_points, m.points, K, iterations=3)[1] for m in chosen]
+        return float(np.median(res))
+
+    fovs = np.linspace(fov_range[0], fov_range[1], 26)
+    costs = np.array([cost(f) for f in fovs])
+    i = int(np.argmin(costs))
+    lo, hi = fovs[max(i - 1, 0)], fovs[min(i + 1, len(fovs) - 1)]
+    inv_phi = (np.sqrt(5.0) - 1.0) / 2.0
+    m1, m2 = hi - inv_phi * (hi - lo), lo + inv_phi * (hi - lo)
+    c1, c2 = cost(m1), cost(m2)
+    for _ in range(16):
+        if c1 < c2:
+            hi, m2, c2 = m2, m1, c1
+            m1 = hi - inv_phi * (hi - lo)
+            c1 = cost(m1)
+        else:
+            lo, m1, c1 = m1, m2, c2
+            m2 = lo + inv_phi * (hi - lo)
+            c2 = cost(m2)
+    fov = 0.5 * (lo + hi)
+    best = cost(fov)
+    focal = 0.5 * width / np.tan(0.5 * np.radians(fov))
+    side = []
+    for k in (0.9, 1.1):
+        side.append(cost(float(np.degrees(2 * np.arctan(0.5 * width / (focal * k))))))
+    contrast = (min(side) - best) / max(best, 1e-3)
+    if contrast < min_contrast:
+        return None
+    return RotationFocal(focal=float(focal), fov_x_deg=float(fov), contrast=float(contrast))

@@ -202,3 +202,15 @@ def test_points_and_rotations_to_the_first_camera() -> None:
                                atol=1e-12)
     g0 = rodrigues(rng.normal(size=(8, 3)))
     np.testing.assert_allclose(to_first_camera_rotations(rel, frames, rel @ g0), g0, atol=1e-12)
+
+
+def test_focal_length_from_the_camera_turning() -> None:
+    from inference_backend.camera_motion import focal_from_rotation
+
+    rots = handheld_rotations(60, pan_deg=25.0)
+    clip = render_clip(rots, focal=500.0)
+    found = focal_from_rotation(_track(clip).matches, 640, 360)
+    assert found is not None and found.focal == pytest.approx(500.0, rel=0.01)
+    # A camera that barely turns says nothing about its focal length.
+    still = render_clip(handheld_rotations(30, pan_deg=0.0, shake_deg=0.3), focal=500.0)
+    assert focal_from_rotation(_track(still).matches, 640, 360) is None
