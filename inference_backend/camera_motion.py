@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .config import CAMERA_MODES
 from .kinematics import (
     geodesic_deg,
     matrix_to_quat,
@@ -241,9 +242,6 @@ def rotation_about_centre(rel: np.ndarray, R0: np.ndarray, t0: np.ndarray
     R0 (3, 3), t0 (3,): the first frame's ``x_cam = R0 X + t0``; rel (F, 3, 3). Returns
     (R (F, 3, 3), t (F, 3)) with ``R[f] = rel[f] R0``, ``t[f] = rel[f] t0`` (same centre)."""
     return rel @ R0, rel @ t0
-
-
-CAMERA_MODES: tuple[str, ...] = ("auto", "static", "moving")
 
 
 @dataclass(frozen=True)

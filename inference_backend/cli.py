@@ -3,7 +3,7 @@
     python -m inference_backend capture VIDEO -o OUT.npz [--solver default|str] [--max-people N]
         [--smoothing none|light|medium|strong] [--start S] [--end E] [--device auto|cpu|cuda]
         [--progress bar|jsonl|none] [--str-checkpoint PATH] [--spin-checkpoint PATH]
-        [--smpl-dir DIR] [--fov DEG]
+        [--smpl-dir DIR] [--fov DEG] [--camera auto|static|moving]
     python -m inference_backend doctor [--json]
     python -m inference_backend export-amass MOTION.npz -o OUT_DIR
     python -m inference_backend batch INPUTS... -o OUT_DIR [--ray local|auto|ADDRESS] [--workers N]
@@ -30,6 +30,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from .config import (
+    CAMERA_MODES,
     DEVICES,
     ENV_SMPL_DIR,
     ENV_SPIN_CHECKPOINT,
@@ -125,6 +126,10 @@ def add_capture_options(p: argparse.ArgumentParser) -> None:
                    help="the subject's standing height in metres, for everyone (1.85) or per "
                         "track id (1:1.85,2:1.62); the skeleton, trajectory and camera height "
                         "scale with it (default: estimated, ~1.64 m for most people)")
+    p.add_argument("--camera", choices=CAMERA_MODES, default="auto",
+                   help="auto: track the camera's turning from the background and use it when "
+                   "the camera moved (a tripod clip stays static); moving: always use the "
+                   "tracked rotations; static: assume a fixed camera (default: auto)")
     p.add_argument("--detect-max-side", type=int, default=1920, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=0,
                    help="video decoder threads (default 0: about one per core; batch: per task, "
@@ -217,6 +222,7 @@ def capture_config(args: argparse.Namespace) -> CaptureConfig:
         subject_heights=args.height,
         detect_max_side=args.detect_max_side,
         threads=max(0, args.threads),
+        camera=args.camera,
     )
 
 

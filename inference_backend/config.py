@@ -8,6 +8,9 @@ from pathlib import Path
 SMOOTHING_LEVELS: tuple[str, ...] = ("none", "light", "medium", "strong")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PROGRESS_MODES: tuple[str, ...] = ("bar", "jsonl", "none")
+CAMERA_MODES: tuple[str, ...] = ("auto", "static", "moving")
+#: Longer side (pixels) of the grey frames the camera tracker follows background points in.
+CAMERA_TRACK_MAX_SIDE = 512
 
 #: Environment variables the backend reads (documented in ``doctor``).
 ENV_SMPL_DIR = "STR_MOCAP_SMPL_DIR"
@@ -96,10 +99,14 @@ class CaptureConfig:
     subject_heights: str | None = None
     detect_max_side: int = 1920
     threads: int = 0  # CPU threads for decoding and numeric libraries (0 = library defaults)
+    camera: str = "auto"               # auto | static | moving (see camera_motion.choose_camera)
 
     def decode_config(self) -> DecodeConfig:
+        """The decode settings; a grey copy of each frame for the camera tracker unless the
+        camera is declared static."""
+        track = 0 if self.camera == "static" else CAMERA_TRACK_MAX_SIDE
         return DecodeConfig(start=self.start, end=self.end, detect_max_side=self.detect_max_side,
-                            threads=self.threads)
+                            threads=self.threads, track_max_side=track)
 
     def detection_config(self) -> DetectionConfig:
         return DetectionConfig(max_people=self.max_people)

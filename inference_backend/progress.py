@@ -31,9 +31,10 @@ DECODE_DETECT = "decode+detect"   # decode the video, detect people (frames)
 TRACK = "track"                   # link detections into tracks
 SOLVE = "solve"                   # the default solver's skeleton fit (people)
 STR_TEMPORAL = "str-temporal"     # the STR solver's temporal network (people)
+CAMERA = "camera"                 # the camera's rotation per frame from the background (1)
 SCENE = "scene"                   # the scene stage: world, smoothing, contacts (people)
 WRITE = "write"                   # the motion file
-STAGES: tuple[str, ...] = (DECODE_DETECT, TRACK, SOLVE, STR_TEMPORAL, SCENE, WRITE)
+STAGES: tuple[str, ...] = (DECODE_DETECT, TRACK, SOLVE, STR_TEMPORAL, CAMERA, SCENE, WRITE)
 
 
 def _to_stderr(text: str) -> None:

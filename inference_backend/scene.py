@@ -4,6 +4,9 @@ Every solver stops at ``CameraFrameTracks`` (motion_types.py); ``build_scene`` i
 place that turns them into a ``SceneSolution``, so all solvers share every world-frame fix.
 The pipeline calls it once, whichever solver ran. Order:
 
+0. a moving camera (the camera stage's rotations, camera_motion.py): every track is turned
+   into the first frame's camera axes, so what follows sees a static camera and the people's
+   own motion;
 1. ground plane from the slow sole points of everyone (the mean torso as up prior, walking
    pelvis paths as parallels) and the world frame anchored under the first pelvis of the
    most-present person (camera.py) -> the static camera's extrinsics;
@@ -26,6 +29,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from inference_backend import camera as cam
+from inference_backend.camera_motion import (
+    CameraChoice,
+    rotation_about_centre,
+    to_first_camera,
+    to_first_camera_rotations,
+)
 from inference_backend.contacts import ContactConfig, ContactView, foot_contacts
 from inference_backend.kinematics import (
     axis_angle_to_quat,
@@ -106,10 +115,16 @@ class SceneConfig:
 
 def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndarray,
                 config: SceneConfig = SceneConfig(),
-                progress: Progress | None = None) -> SceneSolution:
-    """Place every camera-frame track in one world seen by one static camera.
+                progress: Progress | None = None,
+                camera: CameraChoice | None = None) -> SceneSolution:
+    """Place every camera-frame track in one world seen by one camera.
 
     timestamps: (F,) seconds of the capture's frames (every track's ``frames`` index them).
+    camera: the camera stage's decision (camera_motion.choose_camera); with rotations
+    (``camera.rel`` (F, 3, 3), ``x_cam_f = rel[f] x_cam_0``) every track is first turned into
+    the first frame's camera axes, so the world (ground, gravity, trajectories) is the first
+    frame's and the people's motion is their own; the camera then turns about its centre
+    (per-frame extrinsics, ``static=False``). None or ``rel=None``: a static camera.
     Progress is reported as (progress.SCENE, i, n) per person. Warnings: the solver's, then ours.
     """
     times = np.asarray(timestamps, float)
@@ -121,6 +136,11 @@ def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndar
     for tr in tracks:
         _check_track(tr, n_frames)
     tracks = apply_heights(tracks, config.subject_heights, warnings)
+    rel = None if camera is None else camera.rel
+    if rel is not None:
+        if np.shape(rel) != (n_frames, 3, 3):
+            raise ValueError(f"camera rotations must be ({n_frames}, 3, 3), got {np.shape(rel)}")
+        tracks = [in_first_camera(tr, rel) for tr in tracks]
 
     world, plane = world_frame(tracks, times, config, warnings)
     persons = []
@@ -139,13 +159,27 @@ def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndar
         "ground_source": plane.source,
         "ground_levels_m": list(plane.levels),
     }
+    if camera is not None:
+        info["tracking"] = camera.report
+        warnings.extend(camera.warnings)
     # World-to-camera: x_cam = R X + t (R holds the world axes as columns, t the origin).
-    camera = CameraEstimate(
-        K=K.astype(np.float32),
-        R=np.repeat(world.R[None], n_frames, axis=0).astype(np.float32),
-        t=np.repeat(world.t[None], n_frames, axis=0).astype(np.float32),
-        static=True, info=info)
-    return SceneSolution(camera=camera, persons=tuple(persons), warnings=tuple(warnings))
+    if rel is None:
+        R = np.repeat(world.R[None], n_frames, axis=0)
+        t = np.repeat(world.t[None], n_frames, axis=0)
+    else:
+        R, t = rotation_about_centre(rel, world.R, world.t)
+    estimate = CameraEstimate(K=K.astype(np.float32), R=R.astype(np.float32),
+                              t=t.astype(np.float32), static=rel is None, info=info)
+    return SceneSolution(camera=estimate, persons=tuple(persons), warnings=tuple(warnings))
+
+
+def in_first_camera(tr: CameraTrack, rel: np.ndarray) -> CameraTrack:
+    """A track solved in each frame's own camera, in the first frame's camera axes
+    (pelvis orientation, root and key joints turned by ``rel[f]^T``; local joint rotations and
+    the rest skeleton do not depend on the camera)."""
+    return replace(tr, orient_cam=to_first_camera_rotations(rel, tr.frames, tr.orient_cam),
+                   root_cam=to_first_camera(rel, tr.frames, tr.root_cam),
+                   key_joints_cam=to_first_camera(rel, tr.frames, tr.key_joints_cam))
 
 
 def _check_track(tr: CameraTrack, n_frames: int) -> None:

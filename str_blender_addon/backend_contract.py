@@ -24,13 +24,14 @@ EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 
 #: Stage names in run order, and each one's share of the overall progress bar. A capture with
-#: the default solver runs decode+detect, track, solve, scene, write; with the STR solver
-#: str-temporal instead of most of solve.
+#: the default solver runs decode+detect, track, solve, camera (unless --camera static), scene,
+#: write; with the STR solver str-temporal instead of most of solve.
 STAGE_WEIGHTS: Mapping[str, float] = {
     "decode+detect": 0.60,
     "track": 0.03,
     "solve": 0.25,
     "str-temporal": 0.25,
+    "camera": 0.01,
     "scene": 0.02,
     "write": 0.05,
 }
