@@ -61,10 +61,11 @@ def load_gt(path: Path) -> dict:
 
 
 def run_capture(video: Path, out: Path, fov: float | None, smoothing: str,
-                height: str | None = None) -> float:
-    """``python -m inference_backend capture``; returns wall seconds. Raises on failure."""
+                height: str | None = None, extra: tuple[str, ...] = ()) -> float:
+    """``python -m inference_backend capture`` (plus ``extra`` options); returns wall seconds.
+    Raises on failure."""
     cmd = [sys.executable, "-m", "inference_backend", "capture", str(video), "-o", str(out),
-           "--progress", "none", "--smoothing", smoothing]
+           "--progress", "none", "--smoothing", smoothing, *extra]
     if fov is not None:
         cmd += ["--fov", f"{fov}"]
     if height is not None:

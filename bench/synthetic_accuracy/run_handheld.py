@@ -27,38 +27,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))   # this checkout's backend
 
 from metrics import path_length, rigid_align_2d  # noqa: E402
-from run_bench import load_gt, load_motion, pick_person  # noqa: E402
+from run_bench import load_gt, load_motion, pick_person, run_capture  # noqa: E402
+
+from inference_backend.kinematics import geodesic_deg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SMOOTH_PATH_FRAMES = 15
-
-
-def capture(video: Path, out: Path, camera: str, smoothing: str, fov: float | None) -> float:
-    cmd = [sys.executable, "-m", "inference_backend", "capture", str(video), "-o", str(out),
-           "--progress", "none", "--smoothing", smoothing, "--camera", camera]
-    if fov is not None:
-        cmd += ["--fov", f"{fov}"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"capture failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - t0
-
-
-def geodesic_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    rel = np.swapaxes(a, -1, -2) @ b
-    cos = (np.trace(rel, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
 def relative_rotations(R: np.ndarray) -> np.ndarray:
@@ -139,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out_dir / f"capture_{mode}_{args.smoothing}.npz"
         wall = None
         if not (args.reuse and out.is_file()):
-            wall = capture(video, out, mode, args.smoothing, args.fov)
+            wall = run_capture(video, out, args.fov, args.smoothing, extra=("--camera", mode))
         results[mode] = {**score(load_motion(out), gt), "capture_wall_s": wall}
     a, s = results["auto"], results["static"]
     results["traj_ratio_vs_static"] = a["traj_rms_m"] / max(s["traj_rms_m"], 1e-9)
