@@ -37,6 +37,26 @@ STAGE_WEIGHTS: Mapping[str, float] = {
 }
 STAGES: tuple[str, ...] = tuple(STAGE_WEIGHTS)
 
+# ------------------------------------------ batch events (``batch --progress jsonl``, stdout)
+BATCH_START = "batch_start"
+BATCH_PROGRESS = "batch_progress"
+BATCH_VIDEO = "video"
+BATCH_RESULT = "batch_result"
+#: Fields each batch event carries besides ``event`` (``video`` carries a manifest record).
+BATCH_EVENT_FIELDS: Mapping[str, tuple[str, ...]] = {
+    BATCH_START: ("total", "to_run", "skipped", "workers", "nodes", "manifest"),
+    BATCH_PROGRESS: ("total", "done", "failed", "skipped", "running", "remaining", "frames",
+                     "fps", "eta"),
+    BATCH_VIDEO: ("input", "relative", "output", "size", "sha256", "options", "status",
+                  "exit_code", "message", "frames", "people", "seconds", "worker_host",
+                  "worker_node", "attempts", "output_sha256", "warnings", "run_id",
+                  "finished_at"),
+    BATCH_RESULT: ("total", "done", "failed", "skipped", "cancelled", "frames", "seconds",
+                   "manifest", "exit_code"),
+    EVENT_WARNING: ("message",),
+    EVENT_ERROR: ("code", "message"),
+}
+
 # ---------------------------------------------------------------------------------- exit codes
 EXIT_OK = 0
 EXIT_SOME_FAILED = 10     # batch: at least one video failed (the others are done)

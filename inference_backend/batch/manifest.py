@@ -65,6 +65,10 @@ class ManifestRecord:
         return json.dumps(dataclasses.asdict(self), allow_nan=False, ensure_ascii=False)
 
 
+#: The fields of a manifest record, in order.
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ManifestRecord))
+
+
 def capture_options(config: CaptureConfig) -> dict[str, Any]:
     """The options of ``config`` that change the output, JSON-ready (paths as strings)."""
     out: dict[str, Any] = {}
