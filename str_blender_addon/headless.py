@@ -1,7 +1,7 @@
 """Headless import: motion file -> .blend / FBX / BVH / preview MP4, with plain ``python`` + bpy.
 
     python -m str_blender_addon.headless MOTION.npz --blend OUT.blend [--fbx OUT.fbx]
-        [--bvh OUT.bvh] [--preview OUT.mp4] [--smoothing none|light|medium|strong]
+        [--bvh OUT.bvh] [--preview OUT.mp4] [--bake off|gentle|moderate|firm]
         [--smpl-dir DIR] [--retarget TARGET.blend --armature NAME [--preset auto|...]]
     python -m str_blender_addon.headless --batch IN_DIR -o OUT_DIR [--formats blend,fbx,bvh]
         (a folder of motion files, see ``headless_batch``)
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", help="render a Workbench preview video (.mp4)")
     p.add_argument("--preview-width", type=int, default=480)
     p.add_argument("--preview-frames", type=int, default=0, help="0 = whole clip")
-    p.add_argument("--smoothing", choices=("none", "light", "medium", "strong"), default="none")
+    p.add_argument("--bake", choices=("off", "gentle", "moderate", "firm"), default="off",
+                   help="smoothing bake of the imported keys (bake.BAKE_PRESETS)")
     p.add_argument("--smpl-dir", default="", help="folder with the SMPL model files")
     p.add_argument("--persons", default="", help="comma-separated track ids (default: all)")
     p.add_argument("--fps-mode", choices=("MATCH_VIDEO", "KEEP_SCENE"), default="MATCH_VIDEO")
@@ -114,7 +115,7 @@ def _run(args: argparse.Namespace, persons: tuple[int, ...] | None) -> int:
     options = ImportOptions(
         persons=persons, fps_mode=args.fps_mode, start_frame=args.start_frame,
         build_body_mesh=not args.no_mesh, smpl_dir=args.smpl_dir,
-        create_camera=not args.no_camera, video_background=True, smoothing=args.smoothing)
+        create_camera=not args.no_camera, video_background=True, bake=args.bake)
     try:
         result = import_motion(bpy.context, args.motion, options)
     except (MotionFileError, SmplLoadError, EmptyMotionError) as exc:

@@ -21,7 +21,10 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import str_blender_addon  # noqa: E402
-from str_blender_addon import operators, paths  # noqa: E402
+from str_blender_addon import (  # noqa: E402
+    operators,
+    paths,
+)
 from str_blender_addon.capture_job import (  # noqa: E402
     CaptureJob,
     CaptureRequest,
@@ -29,10 +32,6 @@ from str_blender_addon.capture_job import (  # noqa: E402
     JobStatus,
 )
 from str_blender_addon.preferences import ENV_BACKEND_PYTHON  # noqa: E402
-
-importer = pytest.importorskip(
-    "str_blender_addon.importer", reason="importer.py (scene engineer) is not available yet"
-)
 
 JOINT_NAMES = [
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
@@ -411,7 +410,6 @@ def _action_co(obj) -> np.ndarray:
 
 
 def test_bake_operators_on_an_imported_rig(env, tmp_path: Path) -> None:
-    pytest.importorskip("str_blender_addon.bake", reason="bake.py is not available yet")
     noisy = write_motion_file(tmp_path / "noisy.npz", num_frames=60, noise_m=0.02)
     assert bpy.ops.strmocap.import_motion(
         filepath=str(noisy), build_body_mesh=False, create_camera=False) == {"FINISHED"}
