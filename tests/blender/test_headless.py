@@ -27,10 +27,11 @@ def two_person_file(tmp_path, helpers):
     return helpers.write_motion_file(tmp_path / "two.npz", arrays, header)
 
 
-def test_blend_fbx_bvh_preview(tmp_path, two_person_file, empty_scene):
+def test_blend_fbx_bvh_glb_preview(tmp_path, two_person_file, empty_scene, helpers):
     out = tmp_path / "out"
     proc = _run(two_person_file, "--blend", out / "scene.blend", "--fbx", out / "rigs.fbx",
-                "--bvh", out / "motion.bvh", "--preview", out / "preview.mp4",
+                "--bvh", out / "motion.bvh", "--glb", out / "people.glb",
+                "--preview", out / "preview.mp4",
                 "--preview-frames", 4, "--preview-width", 240, "--bake", "gentle")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "rigs.fbx").stat().st_size > 50_000
@@ -38,6 +39,10 @@ def test_blend_fbx_bvh_preview(tmp_path, two_person_file, empty_scene):
         bvh = (out / f"motion_track{tid}.bvh").read_text()
         assert bvh.startswith("HIERARCHY") and "JOINT left_knee" in bvh
         assert "Frames: 45" in bvh
+        offset = [float(v) for v in bvh.split("OFFSET")[1].split("\n")[0].split()]
+        assert offset[1] > 0.5                                  # Y-up: the pelvis is up Y
+        assert (out / f"people_track{tid}.glb").read_bytes()[:4] == b"glTF"
+        assert f"wrote {out / f'motion_track{tid}.bvh'}" in proc.stdout
     clip = bpy.data.movieclips.load(str(out / "preview.mp4"))
     assert clip.frame_duration == 4 and tuple(clip.size) == (240, 136)
     frame = bpy.data.images.load(str(out / "preview.mp4"))
@@ -54,6 +59,15 @@ def test_blend_fbx_bvh_preview(tmp_path, two_person_file, empty_scene):
     arm = bpy.data.objects["two_people_backlit_track6"]
     assert arm.animation_data.action.name == "two_people_backlit_track6_action"
     assert arm["str_track_id"] == 6
+    # the preview rendered from its own copy of the scene: the saved scene keeps the video's
+    # size, its engine and frame range, and no preview leftovers
+    render = bpy.context.scene.render
+    assert (render.resolution_x, render.resolution_y) == (helpers.WIDTH, helpers.HEIGHT)
+    assert render.resolution_percentage == 100
+    assert render.engine != "BLENDER_WORKBENCH"
+    assert bpy.context.scene.frame_end - bpy.context.scene.frame_start + 1 == 45
+    assert [s.name for s in bpy.data.scenes] == [bpy.context.scene.name]
+    assert "STR preview" not in bpy.data.worlds and "STR preview" not in bpy.data.node_groups
 
 
 def test_exit_codes(tmp_path, two_person_file):
