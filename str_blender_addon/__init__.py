@@ -3,7 +3,7 @@
 Importing this package does nothing but define :func:`register` / :func:`unregister`: no bpy
 import, no pip, no network (the bpy-free parts, e.g. ``core`` and ``capture_job``, are imported
 by tests without Blender). Registration order: properties, preferences, operators, panel,
-the retargeting UI, the batch UI; a module that fails to register undoes the whole registration
+the retargeting UI, the batch UI, the export UI; a module that fails to register undoes the whole registration
 (the error is raised, with its traceback, to Blender).
 """
 
@@ -13,7 +13,8 @@ import importlib
 from types import ModuleType
 
 #: Sub-modules whose register()/unregister() are called, in registration order.
-_UI_MODULES = ("properties", "preferences", "operators", "panel", "retarget_ui", "batch_ui")
+_UI_MODULES = ("properties", "preferences", "operators", "panel", "retarget_ui", "batch_ui",
+               "export_ui")
 
 _registered: list[ModuleType] = []
 

@@ -112,7 +112,7 @@ def test_glb_validates_and_reimports_with_joints_within_1mm(empty_scene, tmp_pat
     arrays, arms = _import_people(context, helpers, tmp_path, mesh=True)
     paths = export_files.write_glb(tmp_path / "people.glb", arms)
     assert [p.name for p in paths] == ["people_track3.glb", "people_track6.glb"]
-    for person, path in enumerate(paths):
+    for path in paths:
         report = validate_gltf(path)
         issues = report["issues"]
         print(f"{path.name}: {issues['numErrors']} errors, {issues['numWarnings']} warnings")
@@ -135,7 +135,7 @@ def test_glb_validates_and_reimports_with_joints_within_1mm(empty_scene, tmp_pat
         assert any(o.type == "MESH" and any(m.type == "ARMATURE" for m in o.modifiers)
                    for o in new)                                  # the skinned body came too
         start = int(round(min(kp.co[0] for fc in _fcurves(arm) for kp in fc.keyframe_points)))
-        err = _joint_error(context, arm, arrays, person, lambda f: start + f)
+        err = _joint_error(context, arm, arrays, person, lambda f, s=start: s + f)
         print(f"glTF track {person}: worst joint error {err * 1000:.3f} mm")
         assert err < MM, err
 
@@ -144,3 +144,47 @@ def _fcurves(obj):
     from str_blender_addon import bpy_compat
 
     return bpy_compat.action_fcurves(obj)
+
+
+@pytest.fixture
+def addon(monkeypatch, tmp_path):
+    """The whole add-on registered (the export sub-panel needs the main panel)."""
+    import str_blender_addon
+
+    monkeypatch.setenv("STR_MOCAP_USER_DIR", str(tmp_path / "user"))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    str_blender_addon.register()
+    try:
+        yield bpy.context
+    finally:
+        str_blender_addon.unregister()
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def test_addon_export_buttons_write_glb_and_bvh_per_person(addon, tmp_path, helpers):
+    context = addon
+    from str_blender_addon import export_ui
+
+    assert export_ui.STRMOCAP_PT_export.bl_parent_id == "STRMOCAP_PT_main"
+    assert export_ui.STRMOCAP_PT_export.is_registered
+    arrays, arms = _import_people(context, helpers, tmp_path, mesh=True, frames=12)
+    assert bpy.ops.strmocap.export_glb(filepath=str(tmp_path / "ui.glb")) == {"FINISHED"}
+    assert bpy.ops.strmocap.export_bvh(filepath=str(tmp_path / "ui.bvh"),
+                                       up_axis="z") == {"FINISHED"}
+    for tid in (3, 6):
+        assert (tmp_path / f"ui_track{tid}.glb").read_bytes()[:4] == b"glTF"
+        bvh = (tmp_path / f"ui_track{tid}.bvh").read_text()
+        offset = [float(v) for v in bvh.split("OFFSET")[1].split("\n")[0].split()]
+        assert offset[2] > 0.5                                    # Z-up as asked
+    # Selected Only: one selected armature -> one file without a track suffix
+    for obj in context.view_layer.objects:
+        obj.select_set(False)
+    arms[1].select_set(True)
+    assert bpy.ops.strmocap.export_glb(filepath=str(tmp_path / "one.glb"),
+                                       only_selected=True) == {"FINISHED"}
+    assert (tmp_path / "one.glb").is_file() and not list(tmp_path.glob("one_track*"))
+    for obj in context.view_layer.objects:
+        obj.select_set(False)
+    with pytest.raises(RuntimeError, match="Nothing to export"):   # reported as an error
+        bpy.ops.strmocap.export_glb(filepath=str(tmp_path / "none.glb"), only_selected=True)
+    assert not (tmp_path / "none.glb").exists()
