@@ -149,7 +149,9 @@ def _gltf_options() -> dict[str, object]:
     """Keyword arguments of ``export_scene.gltf`` for a skinned, animated character, limited
     to those this Blender's exporter has (4.2 ... 5.0 differ)."""
     wanted = {
-        "export_format": "GLB", "use_selection": True, "export_yup": True,
+        "export_format": "GLB", "use_selection": False, "use_visible": False,
+        "use_active_collection": True, "use_active_collection_with_nested": False,
+        "export_yup": True,
         "export_apply": False, "export_animations": True, "export_skins": True,
         "export_force_sampling": True, "export_frame_range": True,
         "export_animation_mode": "ACTIVE_ACTIONS", "export_current_frame": False,
@@ -171,13 +173,32 @@ def write_glb(out: Path, armatures: Sequence[bpy.types.Object]) -> list[Path]:
         meshes = [o for o in bpy.context.scene.objects
                   if o.type == "MESH" and (o.parent == arm or any(
                       m.type == "ARMATURE" and m.object == arm for m in o.modifiers))]
-        _select_only([arm, *meshes], arm)
-        with atomic_output(path) as tmp:
+        with _active_collection_of([arm, *meshes]), atomic_output(path) as tmp:
             result = bpy.ops.export_scene.gltf(filepath=str(tmp), **options)
             if "FINISHED" not in result:
                 raise ExportError(f"glTF export returned {result}")
         written.append(path)
     return written
+
+
+@contextmanager
+def _active_collection_of(objects: Sequence[bpy.types.Object]) -> Iterator[None]:
+    """A temporary collection holding ``objects``, made the active one (what the glTF exporter
+    exports with ``use_active_collection``). Selection is not used: a person hidden at the
+    current frame (keyed visibility from the capture's validity) cannot be selected."""
+    view_layer = bpy.context.view_layer
+    previous = view_layer.active_layer_collection
+    collection = bpy.data.collections.new("STR export")
+    bpy.context.scene.collection.children.link(collection)
+    try:
+        for obj in objects:
+            collection.objects.link(obj)
+        view_layer.active_layer_collection = view_layer.layer_collection.children[
+            collection.name]
+        yield
+    finally:
+        view_layer.active_layer_collection = previous
+        bpy.data.collections.remove(collection)
 
 
 __all__ = ["BVH_UP_AXES", "ExportError", "atomic_output", "ensure_addon", "person_paths",

@@ -27,7 +27,7 @@ from .export_files import ExportError, atomic_output
 class PreviewOptions:
     """width: output width in pixels (height follows the scene's aspect, both even for H.264);
     max_frames: 0 = whole clip; over_video: composite over the camera's background clip;
-    cache_limit_mb: clip/sequencer cache cap while rendering."""
+    cache_limit_mb: clip/sequencer cache cap while rendering (0 = leave Blender's setting)."""
 
     width: int = 480
     max_frames: int = 0
@@ -50,8 +50,9 @@ def render_preview(out: Path, options: PreviewOptions = PreviewOptions()) -> Pat
     preview = copies[0]
     made: list[bpy.types.ID] = []
     try:
-        system.memory_cache_limit = min(cache_limit or options.cache_limit_mb,
-                                        options.cache_limit_mb)
+        if options.cache_limit_mb > 0:
+            system.memory_cache_limit = min(cache_limit or options.cache_limit_mb,
+                                            options.cache_limit_mb)
         _configure(preview, scene, options, made)
         with atomic_output(out) as tmp:
             preview.render.filepath = str(tmp)

@@ -26,7 +26,11 @@ MM = 1e-3
 
 
 def _import_people(context, helpers, tmp_path, n_persons=2, frames=30, mesh=False):
+    """Two walking people; the second one is not seen in the first 5 frames (its rig is then
+    hidden by keyed visibility, as a real capture's late entrant is)."""
     arrays = helpers.synthetic_walk(frames, 30.0, n_persons)
+    if n_persons > 1:
+        arrays["valid"][1, :5] = False
     path = helpers.write_motion_file(tmp_path / "walk.npz", arrays, helpers.make_header(arrays))
     result = import_motion(context, path, ImportOptions(build_body_mesh=mesh,
                                                         create_camera=False))
@@ -40,9 +44,9 @@ def _new_objects(before: set) -> list:
 def _joint_error(context, arm, arrays, person: int, frame_of) -> float:
     """Worst distance (m) between the bones' heads of ``arm`` and the motion file's joints."""
     worst = 0.0
-    n = arrays["joints3d"].shape[1]
-    for f in (0, n // 2, n - 1):
-        context.scene.frame_set(frame_of(f))
+    valid = np.nonzero(arrays["valid"][person])[0]       # where the rig shows the person
+    for f in (valid[0], valid[len(valid) // 2], valid[-1]):
+        context.scene.frame_set(int(frame_of(int(f))))
         heads = np.array([list(arm.matrix_world @ arm.pose.bones[j].head)
                           for j in SMPL_JOINT_NAMES])
         want = y_up_to_z_up(arrays["joints3d"][person, f].astype(np.float64))
@@ -122,8 +126,8 @@ def test_glb_validates_and_reimports_with_joints_within_1mm(empty_scene, tmp_pat
         assert {m["code"] for m in issues["messages"] if m["severity"] == 1} <= {
             "NODE_SKINNED_MESH_NON_ROOT"}, issues["messages"]
         info = report["info"]
-        assert info["animationCount"] == 1 and info["materialCount"] >= 0
-        assert info.get("totalVertexCount", 1) > 0
+        assert info["animationCount"] == 1 and info["hasSkins"], info
+        assert info["totalVertexCount"] > 1000 and info["maxInfluences"] >= 1, info
     export_files.ensure_addon("io_scene_gltf2")
     for person, path in enumerate(paths):
         bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -179,7 +183,7 @@ def test_addon_export_buttons_write_glb_and_bvh_per_person(addon, tmp_path, help
     # Selected Only: one selected armature -> one file without a track suffix
     for obj in context.view_layer.objects:
         obj.select_set(False)
-    arms[1].select_set(True)
+    arms[0].select_set(True)
     assert bpy.ops.strmocap.export_glb(filepath=str(tmp_path / "one.glb"),
                                        only_selected=True) == {"FINISHED"}
     assert (tmp_path / "one.glb").is_file() and not list(tmp_path.glob("one_track*"))
