@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ..atomic_io import atomic_write
+from ..config import ENV_SMPL_DIR
 from ..errors import ExitCode
 
 DEFAULT_SPLIT = {"3dpw": "test", "mpii3d": "val", "h36m": "test"}
@@ -42,7 +43,7 @@ def _smpl_dir(args: argparse.Namespace, db_dir: Path) -> Path | None:
         return args.smpl_dir
     if (db_dir / "smpl").is_dir():
         return db_dir / "smpl"
-    env = os.environ.get("STR_MOCAP_SMPL_DIR")
+    env = os.environ.get(ENV_SMPL_DIR)
     return Path(env) if env else None
 
 

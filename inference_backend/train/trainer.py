@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 import warnings
@@ -60,6 +59,8 @@ class RunOptions:
     device: str = "auto"
     smpl_dir: Path | None = None
     progress: bool = True
+    #: Used when neither --smpl-dir nor the config names one ($STR_MOCAP_SMPL_DIR, read by the CLI).
+    fallback_smpl_dir: Path | None = None
 
 
 @dataclass
@@ -90,14 +91,14 @@ def load_spin_regressor(model: torch.nn.Module, path: Path) -> list[str]:
 
 
 def _smpl_dir(opts: RunOptions, cfg: TrainConfig) -> Path | None:
-    """--smpl-dir, else the config's smpl_dir (relative to the db dir), else $STR_MOCAP_SMPL_DIR."""
+    """--smpl-dir, else the config's smpl_dir (relative to the db dir), else the fallback
+    ($STR_MOCAP_SMPL_DIR, read by the command line)."""
     if opts.smpl_dir is not None:
         return opts.smpl_dir
     if cfg.smpl_dir:
         p = Path(cfg.smpl_dir)
         return p if p.is_absolute() else opts.db_dir / p
-    env = os.environ.get("STR_MOCAP_SMPL_DIR")
-    return Path(env) if env else None
+    return opts.fallback_smpl_dir
 
 
 def _mean_params_file(opts: RunOptions, cfg: TrainConfig) -> Path | None:
