@@ -146,7 +146,8 @@ def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndar
     persons = []
     for i, tr in enumerate(tracks):
         report(SCENE, i, len(tracks))
-        persons.append(place_in_world(tr, world, times, config, preset))
+        persons.append(place_in_world(tr, world, times, config, preset,
+                                      levels=(0.0, *plane.levels)))
     report(SCENE, len(tracks), len(tracks))
 
     K = np.asarray(solved.intrinsics.K, float)
@@ -341,7 +342,8 @@ def _bridged_motion(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
 
 def _smooth_and_judge_contacts(person: PersonMotion, times: np.ndarray, config: SceneConfig,
                                preset: SmoothingPreset | None, noise_scale: float,
-                               world: cam.WorldFrame) -> tuple[PersonMotion, np.ndarray]:
+                               world: cam.WorldFrame, levels: tuple[float, ...] = ()
+                               ) -> tuple[PersonMotion, np.ndarray]:
     """(the output motion smoothed, contacts (F, 4) in [0, 1]).
 
     Contacts are judged on the preset's own smoothing: wider kernels blur the short stance
@@ -364,7 +366,7 @@ def _smooth_and_judge_contacts(person: PersonMotion, times: np.ndarray, config: 
     contacts = foot_contacts(np.asarray(judged.joints3d[:, :feet], float), times,
                              person.valid, contact_cfg,
                              ankle_rots=_ankle_rotations(person.rest_joints, judged),
-                             view=ContactView(world.R, world.t))
+                             view=ContactView(world.R, world.t), levels=levels)
     if preset is None:
         return person, contacts
     if k == 1.0:
@@ -388,13 +390,16 @@ def _ankle_rotations(rest: np.ndarray, person: PersonMotion) -> np.ndarray:
 
 
 def place_in_world(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
-                   config: SceneConfig, preset: SmoothingPreset | None) -> PersonMotion:
-    """One camera-frame track -> its world ``PersonMotion`` (float32, the FK identity holds)."""
+                   config: SceneConfig, preset: SmoothingPreset | None,
+                   levels: tuple[float, ...] = ()) -> PersonMotion:
+    """One camera-frame track -> its world ``PersonMotion`` (float32, the FK identity holds).
+    levels: heights (m) of the ground (0) and of platforms the ground fit found: a foot's
+    local floor within ``ContactConfig.level_snap_m`` of one is snapped to it."""
     n_frames = len(times)
     person = _bridged_motion(tr, world, times, config, preset)
     rest, valid, conf = person.rest_joints, person.valid, person.confidence
     person, contacts = _smooth_and_judge_contacts(person, times, config, preset,
-                                                  float(tr.noise_scale), world)
+                                                  float(tr.noise_scale), world, levels)
     feet = max(CONTACT_JOINTS) + 1
     joints = np.asarray(person.joints3d[:, :feet], float)
     seen = np.asarray(person.transl, float).copy()
