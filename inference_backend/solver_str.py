@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,7 +34,6 @@ from . import camera as cam
 from .body_model import BodyModel, crop_cam_to_full_translation
 from .config import CaptureConfig
 from .crops import CropConfig, crop_rgb, normalise, square_boxes
-from .detection import Detection
 from .device import resolve_device
 from .errors import CaptureError, ExitCode
 from .kinematics import forward_kinematics, log_map
@@ -57,6 +57,9 @@ from .motion_types import (
 from .progress import STR_TEMPORAL
 from .smpl_files import SmplFileError
 from .solvers import SolveInput
+
+if TYPE_CHECKING:
+    from .motion_types import Detection
 
 log = logging.getLogger(__name__)
 

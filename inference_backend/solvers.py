@@ -24,7 +24,7 @@ from .errors import CaptureError, ExitCode
 from .motion_types import CameraFrameTracks, TrackObservations, VideoInfo
 
 if TYPE_CHECKING:
-    from .detection import Detection
+    from .motion_types import Detection
 
 Progress = Callable[[str, int, int], None]
 

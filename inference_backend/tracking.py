@@ -24,8 +24,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .config import TrackingConfig
-from .detection import NUM_LANDMARKS, Detection
-from .motion_types import TrackObservations
+from .landmark_map import NUM_LANDMARKS
+from .motion_types import Detection, TrackObservations
 
 _MAX_EXTRAPOLATION_FRAMES = 8
 _MAX_SPEED_DIAG_PER_FRAME = 0.05  # cap of the predicted speed, box diagonals per frame

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(a == "--batch" or a.startswith("--batch=") for a in argv):
         from .headless_batch import main as batch_main  # a folder of motion files
 
-        return batch_main(argv)
+        return batch_main(argv, convert_one=main)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not any((args.blend, args.fbx, args.bvh, args.glb, args.preview)):
