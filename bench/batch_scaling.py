@@ -110,6 +110,12 @@ def run_batch(folder: Path, out: Path, workers: int, cpus: int) -> dict[str, flo
             "shutdown": ended - marks["batch_result"]}
 
 
+def _load() -> str:
+    if not hasattr(os, "getloadavg"):
+        return "n/a"
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=4)
@@ -126,7 +132,8 @@ def main() -> int:
         clips_dir.mkdir(exist_ok=True)
         clips = make_clips(clips_dir, args.clips, args.frames, size)
         n = len(clips)
-        print(f"{n} clips x {args.frames} frames {size[0]}x{size[1]}, {cores} cores", flush=True)
+        print(f"{n} clips x {args.frames} frames {size[0]}x{size[1]}, {cores} cores, "
+              f"load average {_load()}", flush=True)
         loop = run_loop(clips, root / "out_loop")
         print(f"loop of capture commands: {loop:.1f} s ({loop / n:.2f} s/video)", flush=True)
         whole = run_batch(clips_dir, root / "out_whole", 1, cores)
@@ -145,7 +152,8 @@ def main() -> int:
               f"runtime start excluded; incl. start-up/shut-down {100 * overhead_total:+.1f}%; "
               f"target <= 10%)")
         print(f"ray_runtime_start_s={whole['startup']:.1f} stop_s={whole['shutdown']:.1f} "
-              f"(once per batch, not per video)")
+              f"(once per batch, not per video); load average at the end {_load()} "
+              "(more than the cores: the machine was busy and the ratios are not idle numbers)")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
