@@ -2,6 +2,7 @@
 against a plain loop of ``capture`` commands, on the same clips, measured side by side.
 
     python bench/batch_scaling.py [--clips 4] [--frames 60] [--size 960x540] [--keep DIR]
+        [--no-pin-cores]
 
 Clips: ``--clips`` excerpts of ``--frames`` frames cut from the bundled sample at different
 offsets (re-encoded H.264, ``--size``). Runs, one after the other, all through the real CLI:
@@ -91,11 +92,11 @@ def run_loop(clips: list[Path], out: Path) -> tuple[float, list[str]]:
 
 
 def run_batch(folder: Path, out: Path, workers: int, cpus: int,
-              expected_failures: int) -> dict[str, float]:
+              expected_failures: int, extra: tuple[str, ...] = ()) -> dict[str, float]:
     """Wall times of one batch CLI run: total, runtime start-up (launch -> batch_start),
     video work (batch_start -> batch_result) and shut-down (batch_result -> exit)."""
     cmd = [sys.executable, "-m", "inference_backend", "batch", str(folder), "-o", str(out),
-           "--workers", str(workers), "--cpus-per-task", str(cpus), "--progress", "jsonl"]
+           "--workers", str(workers), "--cpus-per-task", str(cpus), "--progress", "jsonl", *extra]
     launched = time.perf_counter()
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True)
@@ -130,6 +131,8 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--size", default="960x540", help="WIDTHxHEIGHT of the clips")
     parser.add_argument("--keep", type=Path, default=None, help="keep clips and outputs here")
+    parser.add_argument("--no-pin-cores", action="store_true",
+                        help="pass --no-pin-cores to the batches (compare with the default)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     cores = os.cpu_count() or 1
@@ -146,11 +149,12 @@ def main() -> int:
         print(f"loop of capture commands: {loop:.1f} s ({loop / n:.2f} s/video)"
               + (f"; {len(failed)} failed (in every run alike): {failed}" if failed else ""),
               flush=True)
-        whole = run_batch(clips_dir, root / "out_whole", 1, cores, len(failed))
+        extra = ("--no-pin-cores",) if args.no_pin_cores else ()
+        whole = run_batch(clips_dir, root / "out_whole", 1, cores, len(failed), extra)
         print(f"batch 1 worker x {cores} cpus: {whole}", flush=True)
-        one = run_batch(clips_dir, root / "out_one", 1, 1, len(failed))
+        one = run_batch(clips_dir, root / "out_one", 1, 1, len(failed), extra)
         print(f"batch 1 worker x 1 cpu: {one}", flush=True)
-        two = run_batch(clips_dir, root / "out_two", 2, 1, len(failed))
+        two = run_batch(clips_dir, root / "out_two", 2, 1, len(failed), extra)
         print(f"batch 2 workers x 1 cpu: {two}", flush=True)
         scaling = one["work"] / two["work"]
         scaling_total = one["total"] / two["total"]

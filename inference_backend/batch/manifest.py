@@ -77,7 +77,8 @@ def capture_options(config: CaptureConfig) -> dict[str, Any]:
             continue
         value = getattr(config, f.name)
         out[f.name] = str(value) if isinstance(value, Path) else value
-    return out
+    # as they read back from the manifest (tuples become lists), so equal options compare equal
+    return json.loads(json.dumps(out, default=str))
 
 
 def file_sha256(path: Path) -> str:

@@ -52,6 +52,7 @@ class BatchConfig:
     cpus_per_task / gpus_per_task: Ray resources each video declares (gpus None: 1 for the STR
         solver when the runtime has a GPU and --device is not cpu, else 0).
     retries: extra attempts for a video whose worker process died.
+    pin_cores: on Linux, each task holds and pins ceil(cpus_per_task) cores of its own.
     crash_marker: test hook, see ``task``.
     """
 
@@ -66,6 +67,7 @@ class BatchConfig:
     retries: int = 2
     verbose: bool = False
     crash_marker: str | None = None
+    pin_cores: bool = True
 
     @staticmethod
     def crash_marker_from_env() -> str | None:
@@ -265,7 +267,8 @@ def _schedule(run: _Run, items: list[BatchItem], capture: CaptureConfig, cpus: f
     def submit(attempt: _Attempt) -> None:
         item = attempt.item
         spec = TaskSpec(dataclasses.replace(capture, video=item.video, output=item.output),
-                        item.relative, run.config.crash_marker, cores=math.ceil(cpus))
+                        item.relative, run.config.crash_marker,
+                        cores=math.ceil(cpus) if run.config.pin_cores else 0)
         ref = remote.options(num_cpus=cpus, num_gpus=gpus, max_retries=0, retry_exceptions=False,
                              name=f"capture:{item.relative}").remote(spec, board)
         inflight[ref] = attempt

@@ -61,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip videos whose output exists with the same input hash and options")
     parser.add_argument("--retries", type=_non_negative_int, default=2,
                         help="extra attempts for a video whose worker process died (default 2)")
+    parser.add_argument("--no-pin-cores", dest="pin_cores", action="store_false",
+                        help="do not pin each task to cores of its own (Linux; pinning keeps N "
+                             "tasks on N cores from oversubscribing, but on a machine busy "
+                             "with other work a pinned task cannot move to an idle core)")
     add_capture_options(parser)
 
 
@@ -79,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray, workers=args.workers, cpus_per_task=args.cpus_per_task,
         gpus_per_task=args.gpus_per_task, resume=args.resume, retries=args.retries,
         verbose=args.verbose > 0, crash_marker=BatchConfig.crash_marker_from_env(),
+        pin_cores=args.pin_cores,
     )
     try:
         summary = run_batch(config, display)

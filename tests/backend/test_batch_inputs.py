@@ -189,3 +189,11 @@ def test_tasks_hold_distinct_cores_and_release_them(tmp_path: Path) -> None:
             assert len(cores) == 1 and os.sched_getaffinity(0) == set(cores)
     finally:
         tempfile.tempdir = previous
+
+
+def test_options_compare_equal_after_a_manifest_round_trip(tmp_path: Path) -> None:
+    config = CaptureConfig(video=Path("a.mp4"), output=Path("a.npz"), subject_heights="1:1.85",
+                           fov_deg=70.0, smpl_dir=tmp_path)
+    options = capture_options(config)
+    assert json.loads(json.dumps(options)) == options
+    assert options["subject_heights"] == "1:1.85" and options["smpl_dir"] == str(tmp_path)
