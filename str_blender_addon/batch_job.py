@@ -33,7 +33,7 @@ from .backend_contract import (
     EXIT_SOME_FAILED,
 )
 from .capture_job import JobStatus
-from .process import backend_env, process_group_options, send_kill, send_stop
+from .process import backend_env, send_kill, send_stop, start_process
 
 
 @dataclass(frozen=True)
@@ -213,13 +213,8 @@ class BatchJob:
                                  "add-on preferences or use 'Set up backend'.")
         except ValueError as exc:
             return self._finish(JobStatus.FAILED, str(exc))
-        flags, new_session = process_group_options()
         try:
-            self._proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                env=backend_env(self.extra_env), creationflags=flags,
-                start_new_session=new_session)
+            self._proc = start_process(self.argv, backend_env(self.extra_env))
         except OSError as exc:
             return self._finish(JobStatus.FAILED, f"Could not start the backend: {exc}")
         for target, pipe in ((self._read_stdout, self._proc.stdout),

@@ -41,9 +41,9 @@ from .core.subject_height import normalise_heights
 from .process import (
     backend_env,
     last_meaningful,
-    process_group_options,
     send_kill,
     send_stop,
+    start_process,
     stop_process,
 )
 
@@ -343,21 +343,9 @@ class CaptureJob:
             return self._finish(
                 JobStatus.FAILED, f"Cannot create the job folder {self.job_dir}: {exc}"
             )
-        flags, new_session = process_group_options()
         try:
-            self._proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                cwd=str(self.job_dir),
-                env=backend_env(self.config.extra_env),
-                creationflags=flags,
-                start_new_session=new_session,
-            )
+            self._proc = start_process(self.argv, backend_env(self.config.extra_env),
+                                       cwd=self.job_dir)
         except OSError as exc:
             self._remove_job_dir()
             return self._finish(

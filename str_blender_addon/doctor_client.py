@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .backend_contract import DOCTOR_FIELDS, DOCTOR_SCHEMA_VERSION
 from .backend_setup import half_built_message, venv_python_path
-from .process import BackendError, backend_env, last_meaningful, process_group_options, send_kill
+from .process import BackendError, backend_env, last_meaningful, send_kill, start_process
 
 
 @dataclass(frozen=True)
@@ -118,21 +118,9 @@ def run_doctor(
         return DoctorReport(ok=False, python_exe=exe, problems=(half_built,),
                             message="Backend not usable: its set-up did not finish")
     argv = [str(exe), "-m", "inference_backend", "doctor", "--json"]
-    flags, new_session = process_group_options()
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=backend_env(extra_env),
-            cwd=tempfile.gettempdir(),  # not the caller's folder: it could shadow the package
-            creationflags=flags,
-            start_new_session=new_session,
-        )
+        # not the caller's folder as the working folder: it could shadow the package
+        proc = start_process(argv, backend_env(extra_env), cwd=tempfile.gettempdir())
     except OSError as exc:
         return DoctorReport(
             ok=False,

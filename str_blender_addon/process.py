@@ -38,6 +38,27 @@ def backend_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def start_process(argv: Sequence[str], env: Mapping[str, str], cwd: str | os.PathLike[str] | None = None,
+                  merge_stderr: bool = False) -> subprocess.Popen[str]:
+    """Start a child in its own process group/session (:func:`process_group_options`) with no
+    stdin and UTF-8 text pipes for stdout and stderr (stderr into stdout with
+    ``merge_stderr``). Raises OSError when it cannot be started."""
+    flags, new_session = process_group_options()
+    return subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        cwd=None if cwd is None else str(cwd),
+        env=dict(env),
+        creationflags=flags,
+        start_new_session=new_session,
+    )
+
+
 def send_stop(proc: subprocess.Popen[str]) -> None:
     """Ask a child started with :func:`process_group_options` to stop (SIGTERM to its process
     group on POSIX, CTRL_BREAK on Windows). No-op if it has exited."""
