@@ -197,3 +197,22 @@ def test_options_compare_equal_after_a_manifest_round_trip(tmp_path: Path) -> No
     options = capture_options(config)
     assert json.loads(json.dumps(options)) == options
     assert options["subject_heights"] == "1:1.85" and options["smpl_dir"] == str(tmp_path)
+
+
+def test_dry_run_lists_the_plan_without_ray(tmp_path: Path, backend_env, backend_cmd) -> None:
+    import subprocess
+
+    lib = tmp_path / "lib"
+    _touch(lib / "a.mp4")
+    _touch(lib / "day2" / "b.mov")
+    listing = _touch(tmp_path / "list.txt", b"lib/gone.mp4\n")
+    proc = subprocess.run([*backend_cmd, "batch", str(lib), str(listing), "-o",
+                           str(tmp_path / "out"), "--dry-run", "--resume"],
+                          capture_output=True, text=True, env=backend_env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    out = tmp_path / "out"
+    assert rows == [["run", str(lib / "a.mp4"), str(out / "a.mp4.npz")],
+                    ["run", str(lib / "day2" / "b.mov"), str(out / "day2" / "b.mov.npz")],
+                    ["missing", str(lib / "gone.mp4"), str(out / "gone.mp4.npz")]]
+    assert not out.exists()
