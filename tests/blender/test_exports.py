@@ -150,23 +150,8 @@ def _fcurves(obj):
     return bpy_compat.action_fcurves(obj)
 
 
-@pytest.fixture
-def addon(monkeypatch, tmp_path):
-    """The whole add-on registered (the export sub-panel needs the main panel)."""
-    import str_blender_addon
-
-    monkeypatch.setenv("STR_MOCAP_USER_DIR", str(tmp_path / "user"))
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    str_blender_addon.register()
-    try:
-        yield bpy.context
-    finally:
-        str_blender_addon.unregister()
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-
-
 def test_addon_export_buttons_write_glb_and_bvh_per_person(addon, tmp_path, helpers):
-    context = addon
+    context = bpy.context
     from str_blender_addon import export_ui
 
     assert export_ui.STRMOCAP_PT_export.bl_parent_id == "STRMOCAP_PT_main"

@@ -102,7 +102,11 @@ def _retarget_rigs():
 
 def test_retarget_onto_character_from_blend(tmp_path, two_person_file, empty_scene):
     rigs = _retarget_rigs()
-    rigs.build_rig(empty_scene, rigs.RigSpec(name="Hero", names=rigs.mixamo_names()))
+    # what Blender's FBX importer makes of a Mixamo character: object rotated 90 degrees about
+    # X and scaled 0.01, centimetre data, A-pose, rolled bones pointing anywhere
+    spec = rigs.RigSpec(name="Hero", names=rigs.mixamo_names(), pose="A", cm_y_up=True,
+                        tails="random", roll_seed=12)
+    rigs.build_rig(empty_scene, spec)
     target_blend = tmp_path / "hero.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(target_blend), copy=True)
     out = tmp_path / "retargeted.blend"
@@ -113,6 +117,20 @@ def test_retarget_onto_character_from_blend(tmp_path, two_person_file, empty_sce
     bpy.ops.wm.open_mainfile(filepath=str(out))
     hero = bpy.data.objects["Hero"]
     assert hero.animation_data is not None and hero.animation_data.action is not None
+    source = bpy.data.objects[bpy.data.objects["Hero"]["str_retarget_source"]]
+    worst = 0.0
+    n = spec.names
+    for frame in (1, 20, 45):          # upright and following: limb directions match (the legs
+        bpy.context.scene.frame_set(frame)   # are foot-locked, so arms and neck are compared)
+        for ta, tb, sa, sb in ((n["left_forearm"], n["left_hand"], "left_elbow", "left_wrist"),
+                               (n["right_upperarm"], n["right_forearm"], "right_shoulder",
+                                "right_elbow"), (n["neck"][0], n["head"], "neck", "head")):
+            t = [np.array(hero.matrix_world @ hero.pose.bones[b].head) for b in (ta, tb)]
+            s = [np.array(source.matrix_world @ source.pose.bones[b].head) for b in (sa, sb)]
+            d1, d2 = t[1] - t[0], s[1] - s[0]
+            cos = d1 @ d2 / np.linalg.norm(d1) / np.linalg.norm(d2)
+            worst = max(worst, float(np.degrees(np.arccos(np.clip(cos, -1, 1)))))
+    assert worst < 2.0, worst          # was ~77-90 degrees: the character lay on its back
     missing = _run(two_person_file, "--no-mesh", "--blend", tmp_path / "x.blend", "--retarget",
                    target_blend, "--armature", "Villain")
     assert missing.returncode == 3 and "Villain" in missing.stderr

@@ -389,21 +389,6 @@ def tgt_bone_names() -> list[str]:
     return [b[0] for b in rigs.joint_layout(spec)]
 
 
-@pytest.fixture
-def addon(monkeypatch, tmp_path):
-    """The whole add-on registered (the sub-panel needs the main panel), always unregistered."""
-    import str_blender_addon
-
-    monkeypatch.setenv("STR_MOCAP_USER_DIR", str(tmp_path / "user"))
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    str_blender_addon.register()
-    try:
-        yield str_blender_addon
-    finally:
-        str_blender_addon.unregister()
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-
-
 def test_panel_operators_bake_every_person_and_save_a_preset(addon, tmp_path, helpers):
     from str_blender_addon import retarget_ui
 
