@@ -23,6 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .core.retarget_math import CLAVICLE_LIMIT_DEG
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_WRITE = 0, 1, 2, 3, 4
 EXIT_CANCELLED = 130
 RETARGET_PRESETS = ("auto", "mixamo", "rigify", "unreal", "vrm", "makehuman")
@@ -56,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retarget", help=".blend holding the target character")
     p.add_argument("--armature", help="name of the target armature in --retarget")
     p.add_argument("--preset", choices=RETARGET_PRESETS, default="auto")
+    p.add_argument("--clavicle-limit", type=float, default=CLAVICLE_LIMIT_DEG, metavar="DEG",
+                   help="largest clavicle rotation of the retargeted character, relative to "
+                        f"its chest (default {CLAVICLE_LIMIT_DEG:g}; 0 follows the capture)")
     return p
 
 
@@ -163,7 +168,8 @@ def _retarget(args: argparse.Namespace, source) -> int:
         return _fail(EXIT_BAD_INPUT, f"target .blend not found: {args.retarget}")
     try:
         target = append_target_from_blend(args.retarget, args.armature)
-        report = retarget(bpy.context, source, target, RetargetOptions(preset=args.preset))
+        report = retarget(bpy.context, source, target, RetargetOptions(
+            preset=args.preset, clavicle_limit_deg=args.clavicle_limit))
     except Exception as exc:  # the retargeter's own errors carry the user-facing message
         return _fail(EXIT_BAD_INPUT, f"retarget failed: {exc}")
     action = getattr(report, "action_name", "")

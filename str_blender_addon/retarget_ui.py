@@ -24,6 +24,7 @@ from bpy.props import (
 )
 
 from .core.retarget_map import BUILTIN_PRESETS, SOURCE_NAMES, BoneMapError, save_user_preset
+from .core.retarget_math import CLAVICLE_LIMIT_DEG
 
 USER_PRESET_FOLDER = "retarget_presets"
 
@@ -82,7 +83,7 @@ class STRMOCAP_PG_retarget(bpy.types.PropertyGroup):
     scale_root: BoolProperty(name="Scale Root Motion", default=True,
                              description="Scale root travel by the leg-length ratio")
     clavicle_limit: FloatProperty(
-        name="Clavicle Limit", default=35.0, min=0.0, max=180.0, subtype="NONE",
+        name="Clavicle Limit", default=CLAVICLE_LIMIT_DEG, min=0.0, max=180.0,
         description="Largest clavicle rotation from rest, relative to the chest, in degrees "
                     "(arms overhead: the rest goes to the upper arm). 0 follows the capture")
     map_target: PointerProperty(name="Edit Map Of", type=bpy.types.Object, poll=_is_armature,
