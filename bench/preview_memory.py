@@ -2,6 +2,7 @@
 clip-cache cap (``PreviewOptions.cache_limit_mb``, 256 MB) and with Blender's default (4 GB).
 
     python bench/preview_memory.py [--minutes 10] [--seconds 10] [--fps 30] [--width 640]
+        [--modes capped,default]
 
 What it does, exactly: it builds two H.264 videos by looping the bundled sample clip (as
 ``bench/capture_memory.py`` does), writes for each a synthetic one-person motion file of the
@@ -90,6 +91,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--width", type=int, default=640, help="width of the test videos")
+    parser.add_argument("--modes", default="capped,default",
+                        help="comma-separated: capped (256 MB clip cache), default (Blender's)")
     args = parser.parse_args()
     helpers = _motion_helpers()
     frames = loop_frames(args.width, args.fps)
@@ -100,7 +103,9 @@ def main() -> int:
             n = write_looped(folder / f"{name}.mp4", frames, args.fps, seconds)
             clips[name] = (write_motion(helpers, folder / f"{name}.npz", folder / f"{name}.mp4",
                                         n, args.fps), n)
-        for label, cache_mb in (("capped", 256), ("default", 0)):
+        modes = [m for m in (("capped", 256), ("default", 0))
+                 if m[0] in args.modes.split(",")]
+        for label, cache_mb in modes:
             peaks = {}
             for name, (motion, n) in clips.items():
                 imported, rendered, took = preview_peak_mb(motion, folder / f"{name}.mp4.out.mp4",
