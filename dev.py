@@ -133,8 +133,11 @@ class PipProgress:
         if code != 0:
             print("pip failed; its last lines:", *self.tail, sep="\n  ", file=sys.stderr)
             print(f"full log: {LOGS / 'pip.log'}", file=sys.stderr)
+        elif self.collected:
+            print(f"  pip: {self.collected} packages checked, all installed "
+                  f"({time.monotonic() - self.start:.0f} s)", flush=True)
         else:
-            print(f"  pip: {self.collected} packages checked, all installed", flush=True)
+            print("  pip: everything was already installed", flush=True)
 
 
 def run_logged(cmd: list[str | Path], log: Path, on_line: Callable[[str], None],
