@@ -12,6 +12,11 @@ machine load. The grey copy's own cost is measured by decoding the clip with and
 (twice each, alternating). Prints per-frame milliseconds and
 ``tracking_share=<(tracking + grey copy) / (decode + detect + tracking)>``; the target is
 <= 0.15 at 1080p.
+
+``--captures R`` also runs the whole capture (``pipeline.run_capture``) of the rescaled clip R
+times each with ``--camera auto`` and ``--camera static``, alternating, and prints the best
+wall time of each and ``capture_overhead=<auto / static - 1>`` (tracking, the camera stage and
+the focal length from the camera's turning, end to end).
 """
 
 from __future__ import annotations
@@ -102,6 +107,17 @@ def measure(video: Path, max_people: int) -> dict[str, float]:
             "keyframes": len(tracker.keyframes), "matched_frames": len(tracker.matches)}
 
 
+def capture_seconds(video: Path, camera: str, out: Path) -> float:
+    from inference_backend.config import CaptureConfig
+    from inference_backend.pipeline import run_capture
+    from inference_backend.progress import ProgressReporter
+
+    start = time.perf_counter()
+    run_capture(CaptureConfig(video=video.absolute(), output=out, camera=camera),
+                ProgressReporter())
+    return time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("video", nargs="?", type=Path,
@@ -109,18 +125,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=int, default=1080, help="rescale to this many rows (0 = as is)")
     ap.add_argument("--frames", type=int, default=90)
     ap.add_argument("--max-people", type=int, default=2)
+    ap.add_argument("--captures", type=int, default=0,
+                    help="also time R whole captures with --camera auto and static each")
     args = ap.parse_args(argv)
+    best = {"auto": float("inf"), "static": float("inf")}
     with tempfile.TemporaryDirectory() as tmp:
         video = args.video
         if args.height:
             video = rescale_video(args.video, Path(tmp) / "scaled.mp4", args.height, args.frames)
         r = measure(video, args.max_people)
+        for _ in range(args.captures):
+            for camera in best:
+                seconds = capture_seconds(video, camera, Path(tmp) / f"{camera}.npz")
+                best[camera] = min(best[camera], seconds)
     print(f"{r['frames']} frames at {r['width']}x{r['height']}: decode {r['decode_ms']:.1f} ms, "
           f"detect {r['detect_ms']:.1f} ms, camera tracking {r['track_ms']:.1f} ms + grey copy "
           f"{r['grey_ms']:.1f} ms (in the decoder) per frame "
           f"({r['keyframes']} keyframes, {r['matched_frames']} frames matched)")
     print(f"tracking_share={r['tracking_share']:.3f} track_ms={r['track_ms']:.2f} "
           f"detect_ms={r['detect_ms']:.2f} decode_ms={r['decode_ms']:.2f}")
+    if args.captures:
+        print(f"whole capture, best of {args.captures}: --camera auto {best['auto']:.1f} s, "
+              f"--camera static {best['static']:.1f} s; "
+              f"capture_overhead={best['auto'] / best['static'] - 1.0:.3f}")
+    print(f"machine: {os.cpu_count()} CPUs, 1-min load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

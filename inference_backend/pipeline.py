@@ -20,7 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .camera_motion import FrameMatches, choose_camera, solve_camera_motion
+from .camera_motion import (
+    FrameMatches,
+    choose_camera,
+    focal_from_rotation,
+    solve_camera_motion,
+)
 from .camera_tracking import BackgroundTracker, BackgroundTrackingConfig
 from .config import (
     CAMERA_TRACK_MAX_SIDE,
@@ -248,7 +253,12 @@ def run_capture(
     for message in obs.warnings:
         reporter.warning(message)
     progress(SOLVE, 0, len(obs.timestamps))
-    solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps),
+    footage_fov = None
+    if obs.camera_matches is not None and config.fov_deg is None:
+        turned = focal_from_rotation(list(obs.camera_matches), info.width, info.height)
+        footage_fov = None if turned is None else turned.fov_x_deg
+    solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps,
+                                              footage_fov),
                            scene_config, progress, obs.camera_matches, config.camera)
     if stop():
         raise CaptureCancelled()

@@ -214,3 +214,15 @@ def test_focal_length_from_the_camera_turning() -> None:
     # A camera that barely turns says nothing about its focal length.
     still = render_clip(handheld_rotations(30, pan_deg=0.0, shake_deg=0.3), focal=500.0)
     assert focal_from_rotation(_track(still).matches, 640, 360) is None
+
+
+def test_intrinsics_from_the_camera_turning_rank_between_override_and_estimate() -> None:
+    from inference_backend.camera import choose_intrinsics
+
+    turned, notes = choose_intrinsics([], 640, 360, None, footage_fov_deg=64.0)
+    assert turned.source == "camera_rotation" and turned.fov_x_deg == 64.0 and notes == ()
+    assert turned.K[0, 0] == pytest.approx(320.0 / np.tan(np.radians(32.0)))
+    override, _ = choose_intrinsics([], 640, 360, 50.0, footage_fov_deg=64.0)
+    assert override.source == "override" and override.fov_x_deg == 50.0
+    prior, notes = choose_intrinsics([], 640, 360, None)
+    assert prior.source == "prior" and notes
