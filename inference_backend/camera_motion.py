@@ -54,6 +54,21 @@ class FrameMatches:
 
 
 @dataclass(frozen=True)
+class KeyframeLink:
+    """Keyframe ``keyframe`` matched directly to an older keyframe ``anchor`` that sees the
+    same background (the camera came back): re-anchors the chain against drift.
+
+    anchor_points, points: (N, 2) float32 displayed-frame pixels of the same background points
+    in the anchor and in the keyframe; spread_px as in ``FrameMatches``."""
+
+    keyframe: int
+    anchor: int
+    anchor_points: np.ndarray
+    points: np.ndarray
+    spread_px: float = 0.0
+
+
+@dataclass(frozen=True)
 class CameraMotionConfig:
     """How rotations are fitted and judged.
 
@@ -68,6 +83,7 @@ class CameraMotionConfig:
         too plain to track and the result is not ``usable``.
     smooth_frames: Gaussian sigma (frames) of the light zero-phase smoothing of the camera
         path (rotation noise only; handheld shake is real and kept). 0 = off.
+    anchor_min_matches: a ``KeyframeLink`` is used when at least this many points fit it.
     """
 
     min_matches: int = 12
@@ -77,6 +93,7 @@ class CameraMotionConfig:
     static_deg: float = 0.25
     min_coverage: float = 0.6
     smooth_frames: float = 1.0
+    anchor_min_matches: int = 30
 
 
 @dataclass(frozen=True)
@@ -140,12 +157,16 @@ def fit_rotation(key_points: np.ndarray, points: np.ndarray, K: np.ndarray,
 
 
 def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarray,
-                        config: CameraMotionConfig = CameraMotionConfig()) -> CameraMotion:
+                        config: CameraMotionConfig = CameraMotionConfig(),
+                        links: list[KeyframeLink] | None = None) -> CameraMotion:
     """Per-frame rotations from the recorded matches (see the module docstring).
 
     matches: any order; frames without an entry (or with too few points) are interpolated.
     A keyframe whose own rotation is unknown (the tracker lost every point and started over)
     continues from the last fitted frame before it (counted in ``report["breaks"]``).
+    links: keyframes matched to older keyframes; such a keyframe takes the rotation the older
+    one gives it, and the correction is spread evenly over the frames since the previous
+    re-anchoring (no jump), counted in ``report["reanchored"]``.
     K: (3, 3) intrinsics of the displayed frame.
     """
     K = np.asarray(K, float)
@@ -156,7 +177,9 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
     residual[:1] = 0.0
     known = {0: np.eye(3)}           # rotation of every frame that has one (keyframe candidates)
     keyframes: set[int] = set()
-    breaks = 0
+    breaks = reanchored = 0
+    anchored = 0                      # the last frame whose rotation is anchored (not chained)
+    by_keyframe = {ln.keyframe: ln for ln in (links or [])}
     for m in sorted(matches, key=lambda m: m.frame):
         if not 0 < m.frame < n_frames or not 0 <= m.keyframe < m.frame:
             continue
@@ -174,6 +197,16 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
         known[m.frame] = rel[m.frame]
         fitted[m.frame] = True
         residual[m.frame] = rms
+        link = by_keyframe.get(m.frame)
+        if link is not None and link.anchor in known and link.anchor < m.frame \
+                and len(link.points) >= config.anchor_min_matches \
+                and link.spread_px <= config.max_spread_px:
+            Ra, _, kept_a = fit_rotation(link.anchor_points, link.points, K, config.huber_px,
+                                         config.outlier_px)
+            if kept_a >= config.anchor_min_matches:
+                _spread_correction(rel, known, anchored, m.frame, Ra @ known[link.anchor])
+                anchored = m.frame
+                reanchored += 1
     coverage = float(fitted.mean()) if n_frames else 0.0
     rel = _fill_unfitted(rel, fitted)
     if config.smooth_frames > 0 and n_frames > 2:
@@ -193,9 +226,26 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
         if np.isfinite(residual).any() else None,
         "keyframes": len(keyframes),
         "breaks": breaks,
+        "reanchored": reanchored,
     }
     return CameraMotion(rel=rel, fitted=fitted, residual_px=residual, moved=moved,
                         usable=usable, report=report)
+
+
+def _spread_correction(rel: np.ndarray, known: dict[int, np.ndarray], start: int, end: int,
+                       target: np.ndarray) -> None:
+    """Turn frame ``end`` to ``target`` and frames ``start+1 .. end-1`` by the matching
+    fraction of the same correction (in place, ``known`` kept in step)."""
+    C = target @ rel[end].T
+    frames = np.arange(start + 1, end + 1)
+    t = (frames - start) / float(end - start)
+    qc = matrix_to_quat(C[None])[0]
+    steps = quat_to_matrix(quat_slerp(np.array([1.0, 0.0, 0.0, 0.0]), qc, t))
+    rel[frames] = steps @ rel[frames]
+    rel[end] = target
+    for f in frames:
+        if int(f) in known:
+            known[int(f)] = rel[f]
 
 
 def _fill_unfitted(rel: np.ndarray, fitted: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .camera_motion import FrameMatches
+from .camera_motion import FrameMatches, KeyframeLink
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,10 @@ class BackgroundTrackingConfig:
         already drop bad tracks, so it is off by default).
     ransac_px: RANSAC reprojection threshold of the homography filter.
     keep: at most this many matches are stored per frame (evenly subsampled).
+    anchor_memory: keyframes remembered (grey image + corners, ~0.15 MB each at 512 px; the
+        first is always kept) for re-anchoring: a new keyframe that the chained homographies
+        predict to overlap an older one by ``anchor_overlap`` of its corners is matched to the
+        oldest such keyframe directly (``KeyframeLink``) when ``anchor_min_points`` survive.
     """
 
     max_side: int = 512
@@ -54,6 +58,9 @@ class BackgroundTrackingConfig:
     keep: int = 150
     lk_window: int = 15
     lk_levels: int = 3
+    anchor_memory: int = 40
+    anchor_overlap: float = 0.5
+    anchor_min_points: int = 30
 
 
 class BackgroundTracker:
@@ -62,8 +69,14 @@ class BackgroundTracker:
     def __init__(self, config: BackgroundTrackingConfig = BackgroundTrackingConfig()) -> None:
         self.config = config
         self.matches: list[FrameMatches] = []
+        self.links: list[KeyframeLink] = []
         self.frames = 0
         self.keyframes: list[int] = []
+        # Re-anchoring: remembered keyframes (position, grey, corners, homography from the
+        # first frame, tracking px) and the current keyframe's homography from the first frame
+        # (None once the chain broke).
+        self._memory: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._key_from_first: np.ndarray | None = np.eye(3)
         self._prev: np.ndarray | None = None
         self._key_pts = np.zeros((0, 2), np.float32)   # keyframe positions (tracking px)
         self._cur_pts = np.zeros((0, 2), np.float32)   # positions in the previous frame
@@ -99,12 +112,15 @@ class BackgroundTracker:
         pos = self.frames
         self.frames += 1
         if self._prev is None or len(self._cur_pts) == 0:
+            if self._prev is not None:
+                self._key_from_first = None          # the chain broke: nothing to predict with
             self._new_keyframe(grey, mask, pos)
             self._prev = grey
             return
         key, cur = self._track(self._prev, grey, mask)
         self._prev = grey
         spread = np.inf
+        H = None
         if len(cur) >= 8:
             H, inl = cv2.findHomography(key, cur, cv2.RANSAC, cfg.ransac_px)
             if H is not None and inl is not None:
@@ -120,7 +136,12 @@ class BackgroundTracker:
                 key_points=(key[idx] * self._scale).astype(np.float32),
                 points=(cur[idx] * self._scale).astype(np.float32), spread_px=spread))
         if len(cur) < cfg.min_points or self._spread(cur, grey.shape) < cfg.min_spread:
+            if H is None or not np.isfinite(spread) or self._key_from_first is None:
+                self._key_from_first = None
+            else:
+                self._key_from_first = H @ self._key_from_first
             self._new_keyframe(grey, mask, pos, survivors=cur)
+            self._anchor(grey, mask, pos)
 
     def _background_mask(self, shape: tuple[int, ...], boxes: np.ndarray) -> np.ndarray:
         mask = np.full(shape[:2], 255, np.uint8)
@@ -151,6 +172,52 @@ class BackgroundTracker:
         self._cur_pts = pts.copy()
         self._key = pos
         self.keyframes.append(pos)
+        if self._key_from_first is not None and len(pts) >= self.config.anchor_min_points:
+            self._memory.append((pos, grey, pts.copy(), self._key_from_first.copy()))
+            if len(self._memory) > self.config.anchor_memory + 1:
+                del self._memory[1]                    # the first keyframe is always kept
+
+    def _anchor(self, grey: np.ndarray, mask: np.ndarray, pos: int) -> None:
+        """Match the new keyframe ``pos`` to the oldest remembered keyframe (not the previous
+        one, already chained) that the chained homographies say it overlaps."""
+        cfg = self.config
+        if self._key_from_first is None or len(self.keyframes) < 3:
+            return
+        previous = self.keyframes[-2]
+        h, w = grey.shape
+        for old_pos, old_grey, old_pts, old_from_first in self._memory:
+            if old_pos >= previous:
+                break
+            predict = self._key_from_first @ np.linalg.inv(old_from_first)
+            guess = cv2.perspectiveTransform(old_pts.reshape(-1, 1, 2), predict).reshape(-1, 2)
+            inside = (guess[:, 0] >= 0) & (guess[:, 1] >= 0) & (guess[:, 0] < w - 1) \
+                & (guess[:, 1] < h - 1)
+            if inside.mean() < cfg.anchor_overlap:
+                continue
+            p0 = old_pts[inside].reshape(-1, 1, 2)
+            p1 = guess[inside].astype(np.float32).reshape(-1, 1, 2)
+            p1, st, _ = cv2.calcOpticalFlowPyrLK(old_grey, grey, p0, p1.copy(),
+                                                 flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self._lk)
+            p0, p1 = p0.reshape(-1, 2), p1.reshape(-1, 2)
+            ok = st.ravel() == 1
+            xi = np.clip(p1[:, 0], 0, w - 1).astype(int)
+            yi = np.clip(p1[:, 1], 0, h - 1).astype(int)
+            ok &= mask[yi, xi] > 0
+            p0, p1 = p0[ok], p1[ok]
+            if len(p1) < cfg.anchor_min_points:
+                return
+            H, inl = cv2.findHomography(p0, p1, cv2.RANSAC, cfg.ransac_px)
+            if H is None or inl is None or int(inl.sum()) < cfg.anchor_min_points:
+                return
+            keep = inl.ravel().astype(bool)
+            p0, p1 = p0[keep], p1[keep]
+            mapped = cv2.perspectiveTransform(p0.reshape(-1, 1, 2), H).reshape(-1, 2)
+            spread = float(np.sqrt(np.mean(np.sum((mapped - p1) ** 2, axis=1))))
+            self.links.append(KeyframeLink(
+                keyframe=pos, anchor=old_pos,
+                anchor_points=(p0 * self._scale).astype(np.float32),
+                points=(p1 * self._scale).astype(np.float32), spread_px=spread))
+            return
 
     def _track(self, prev: np.ndarray, grey: np.ndarray,
                mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .camera_motion import (
     FrameMatches,
+    KeyframeLink,
     choose_camera,
     focal_from_rotation,
     solve_camera_motion,
@@ -71,6 +72,7 @@ class Observations:
     frame_indices: np.ndarray   # (F,) int64 decoded-frame indices in the video
     warnings: tuple[str, ...]
     camera_matches: tuple[FrameMatches, ...] | None = None   # None: the camera was not tracked
+    camera_links: tuple[KeyframeLink, ...] = ()               # keyframes re-anchored to older ones
 
 
 #: What the detect stage runs (detection.py): the pose models inside the mediapipe wheel.
@@ -187,6 +189,7 @@ def observe(
         frame_indices=np.asarray(indices, np.int64),
         warnings=tuple(report.warnings),
         camera_matches=None if camera_tracker is None else tuple(camera_tracker.matches),
+        camera_links=() if camera_tracker is None else tuple(camera_tracker.links),
     )
 
 
@@ -199,7 +202,8 @@ def scene_config_for(config: CaptureConfig) -> SceneConfig:
 def solve_scene(solver: Solver, observed: SolveInput, scene: SceneConfig,
                 progress: ProgressFn | None = None,
                 camera_matches: Sequence[FrameMatches] | None = None,
-                camera_mode: str = "static") -> SceneSolution:
+                camera_mode: str = "static",
+                camera_links: Sequence[KeyframeLink] = ()) -> SceneSolution:
     """The solve stage, the camera stage, then the scene stage: whichever solver ran, its
     camera-frame tracks go through the one scene stage. (A solver with a frame sink must have
     seen the frames.) The camera stage fits the tracked background points with the solver's
@@ -211,7 +215,7 @@ def solve_scene(solver: Solver, observed: SolveInput, scene: SceneConfig,
     if camera_matches is not None:
         report(CAMERA, 0, 1)
         motion = solve_camera_motion(list(camera_matches), len(observed.timestamps),
-                                     solved.intrinsics.K)
+                                     solved.intrinsics.K, links=list(camera_links))
         camera = choose_camera(motion, camera_mode)
         report(CAMERA, 1, 1)
     return build_scene(solved, observed.video, observed.timestamps, scene, report, camera)
@@ -259,7 +263,8 @@ def run_capture(
         footage_fov = None if turned is None else turned.fov_x_deg
     solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps,
                                               footage_fov),
-                           scene_config, progress, obs.camera_matches, config.camera)
+                           scene_config, progress, obs.camera_matches, config.camera,
+                           obs.camera_links)
     if stop():
         raise CaptureCancelled()
     progress(WRITE, 0, 1)

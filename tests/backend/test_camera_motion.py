@@ -226,3 +226,43 @@ def test_intrinsics_from_the_camera_turning_rank_between_override_and_estimate()
     assert override.source == "override" and override.fov_x_deg == 50.0
     prior, notes = choose_intrinsics([], 640, 360, None)
     assert prior.source == "prior" and notes
+
+
+def test_camera_that_comes_back_is_reanchored_to_its_first_view() -> None:
+    n = 150
+    pan = np.radians(35.0) * np.sin(np.pi * np.linspace(0.0, 1.0, n))     # out and back
+    rots = rodrigues(np.stack([np.zeros(n), pan, np.zeros(n)], axis=1))
+    clip = render_clip(rots)
+    tracker = _track(clip)
+    assert tracker.links, "the returning camera was not matched to an older keyframe"
+    for link in tracker.links:
+        assert link.anchor < tracker.keyframes[tracker.keyframes.index(link.keyframe) - 1]
+    motion = solve_camera_motion(tracker.matches, n, clip.K, links=tracker.links)
+    assert motion.report["reanchored"] == len(tracker.links)
+    assert geodesic_deg(motion.rel, rots).max() < 0.05
+
+
+def test_reanchoring_removes_drift_without_a_jump() -> None:
+    """Each keyframe span's fit is biased by 0.2 deg (drift accumulates along the chain); the
+    last keyframe is also matched, exactly, to the first frame."""
+    from inference_backend.camera_motion import KeyframeLink
+
+    n = 61
+    rots = rodrigues(np.stack([np.zeros(n), np.radians(np.linspace(0, 3, n)), np.zeros(n)], 1))
+    rng = np.random.default_rng(3)
+    pts = np.c_[rng.uniform(-3, 3, (100, 2)), np.full(100, 10.0)]
+    bias = rodrigues(np.array([0.0, 0.0, np.radians(0.2)]))
+    matches = []
+    for f in range(1, n):
+        key = (f - 1) // 10 * 10
+        seen = pts @ (bias @ rots[f] @ rots[key].T @ rots[key]).T
+        matches.append(FrameMatches(f, key, _project(pts @ rots[key].T), _project(seen)))
+    link = KeyframeLink(60, 0, _project(pts), _project(pts @ rots[60].T))
+    config = CameraMotionConfig(smooth_frames=0)
+    drifting = solve_camera_motion(matches, n, K, config)
+    anchored = solve_camera_motion(matches, n, K, config, links=[link])
+    assert geodesic_deg(drifting.rel[60], rots[60]) > 1.0
+    assert geodesic_deg(anchored.rel[60], rots[60]) < 1e-3
+    assert anchored.report["reanchored"] == 1
+    steps = geodesic_deg(anchored.rel[1:], anchored.rel[:-1])
+    assert steps.max() < 0.4            # spread over the frames, not one jump of > 1 deg
