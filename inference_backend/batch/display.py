@@ -94,7 +94,9 @@ class BatchDisplay:
         pass
 
     def error(self, code: int, message: str) -> None:
-        pass
+        """Whatever the mode, a batch that cannot run says why on stderr (as ``capture``)."""
+        sys.stderr.write(f"error ({code}): {message}\n")
+        sys.stderr.flush()
 
 
 class JsonLinesDisplay(BatchDisplay):
@@ -127,6 +129,7 @@ class JsonLinesDisplay(BatchDisplay):
 
     def error(self, code: int, message: str) -> None:
         self._write({"event": "error", "code": int(code), "message": message})
+        super().error(code, message)
 
 
 def format_eta(seconds: float | None) -> str:

@@ -222,6 +222,7 @@ def run_batch(config: BatchConfig, display: BatchDisplay,
     token = token if token is not None else CancelToken()
     should_stop = token.is_set
     to_run, up_to_date, previous, manifest = plan(config)
+    import_ray()  # before anything is written: without Ray, nothing can run
     threads = config.capture.threads or max(1, math.ceil(config.cpus_per_task))
     with ManifestWriter(manifest) as writer, ray_runtime(
         config.ray_address, _local_cpus(config), threads, config.verbose

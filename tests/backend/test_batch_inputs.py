@@ -216,3 +216,25 @@ def test_dry_run_lists_the_plan_without_ray(tmp_path: Path, backend_env, backend
                     ["run", str(lib / "day2" / "b.mov"), str(out / "day2" / "b.mov.npz")],
                     ["missing", str(lib / "gone.mp4"), str(out / "gone.mp4.npz")]]
     assert not out.exists()
+
+
+def test_the_ray_named_in_messages_is_the_batch_extras() -> None:
+    from inference_backend.batch.runtime import RAY_REQUIREMENT
+
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert f'batch = ["{RAY_REQUIREMENT}"]' in pyproject
+
+
+def test_a_batch_that_cannot_start_says_why_in_every_mode(tmp_path: Path, backend_env,
+                                                          backend_cmd) -> None:
+    import subprocess
+
+    for mode in ("none", "jsonl"):
+        proc = subprocess.run([*backend_cmd, "batch", str(tmp_path / "nope"), "-o",
+                               str(tmp_path / "out"), "--progress", mode],
+                              capture_output=True, text=True, env=backend_env, timeout=120)
+        assert proc.returncode == ExitCode.FILE_MISSING
+        assert proc.stderr.strip().splitlines()[-1].startswith("error (3): input not found")
+        if mode == "jsonl":
+            assert json.loads(proc.stdout)["code"] == 3
+        assert not (tmp_path / "out").exists()
