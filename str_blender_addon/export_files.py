@@ -1,8 +1,8 @@
 """Write the scene's rigs to files other tools read: .blend, FBX, BVH, glTF binary (bpy side).
 
 Used by the headless entry point and the add-on's export operator. Every file is written to a
-temporary name in the destination folder and moved into place with ``os.replace`` (a failed
-export leaves nothing behind). With several people, BVH and glTF give one file per person,
+temporary name in the destination folder and moved into place with ``os.replace``
+(``core.atomic_files``; a failed export leaves nothing behind). With several people, BVH and glTF give one file per person,
 ``<name>_track<ID>.<ext>`` (one skeleton per file; ``person_paths``).
 
 Axes: Blender is Z-up, facing -Y. BVH readers (Blender's own import defaults, MotionBuilder,
@@ -13,12 +13,13 @@ three.js's BVHLoader) assume Y-up, so BVH is written Y-up by default (character 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import bpy
+
+from .core import atomic_files
 
 BVH_UP_AXES = ("y", "z")
 
@@ -27,24 +28,12 @@ class ExportError(RuntimeError):
     """An export did not produce its file; the text says which and why."""
 
 
-def tmp_path_for(out: Path) -> Path:
-    """Hidden temporary sibling of ``out`` (same folder, so ``os.replace`` is atomic)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")
-
-
 @contextmanager
 def atomic_output(out: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success move it to ``out`` (it must not be empty);
-    the temporary file is removed in every case."""
-    tmp = tmp_path_for(out)
-    try:
+    """``core.atomic_files.atomic_output`` raising :class:`ExportError` when nothing was
+    written: yield a temporary path to write; on success it is moved to ``out``."""
+    with atomic_files.atomic_output(out, ExportError) as tmp:
         yield tmp
-        if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise ExportError(f"{out}: nothing was written")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def ensure_addon(module: str) -> None:
@@ -202,4 +191,4 @@ def _active_collection_of(objects: Sequence[bpy.types.Object]) -> Iterator[None]
 
 
 __all__ = ["BVH_UP_AXES", "ExportError", "atomic_output", "ensure_addon", "person_paths",
-           "save_blend", "tmp_path_for", "write_bvh", "write_fbx", "write_glb"]
+           "save_blend", "write_bvh", "write_fbx", "write_glb"]
