@@ -36,13 +36,29 @@ def atomic_output(out: Path) -> Iterator[Path]:
         yield tmp
 
 
-def ensure_addon(module: str) -> None:
-    """Enable one of Blender's bundled add-ons (io_scene_fbx, io_anim_bvh, io_scene_gltf2)."""
+def ensure_addon(module: str) -> bool:
+    """Enable one of Blender's bundled add-ons (io_scene_fbx, io_anim_bvh, io_scene_gltf2);
+    True when this call enabled it."""
     import addon_utils
 
     _, loaded = addon_utils.check(module)
     if not loaded:
         addon_utils.enable(module, default_set=True)
+    return not loaded
+
+
+@contextmanager
+def bundled_addon(module: str) -> Iterator[None]:
+    """A bundled add-on enabled for the duration, disabled again if it was off: an add-on
+    left registered makes bpy-as-a-module crash (4.2) or hang (4.5) at interpreter exit."""
+    enabled_here = ensure_addon(module)
+    try:
+        yield
+    finally:
+        if enabled_here:
+            import addon_utils
+
+            addon_utils.disable(module, default_set=True)
 
 
 def person_paths(out: Path, armatures: Sequence[bpy.types.Object]) -> list[Path]:
@@ -61,8 +77,7 @@ def save_blend(out: Path) -> Path:
 
 def write_fbx(out: Path) -> Path:
     """Every armature and mesh with its baked animation."""
-    ensure_addon("io_scene_fbx")
-    with atomic_output(out) as tmp:
+    with bundled_addon("io_scene_fbx"), atomic_output(out) as tmp:
         result = bpy.ops.export_scene.fbx(
             filepath=str(tmp), use_selection=False, object_types={"ARMATURE", "MESH"},
             add_leaf_bones=False, bake_anim=True, bake_anim_use_all_actions=False,
@@ -118,19 +133,19 @@ def write_bvh(out: Path, armatures: Sequence[bpy.types.Object], up: str = "y",
     Root: position and rotation; other joints: rotation only (``root_transform_only``)."""
     if up not in BVH_UP_AXES:
         raise ValueError(f"up must be one of {BVH_UP_AXES}, got {up!r}")
-    ensure_addon("io_anim_bvh")
     scene = bpy.context.scene
     start, end = frame_range or (scene.frame_start, scene.frame_end)
     written = []
-    for arm, path in zip(armatures, person_paths(out, armatures), strict=True):
-        with _armature_in_file_axes(arm, up) as copy, atomic_output(path) as tmp:
-            _select_only([copy], copy)
-            result = bpy.ops.export_anim.bvh(
-                filepath=str(tmp), frame_start=start, frame_end=end, rotate_mode="NATIVE",
-                root_transform_only=True)
-            if "FINISHED" not in result:
-                raise ExportError(f"BVH export returned {result}")
-        written.append(path)
+    with bundled_addon("io_anim_bvh"):
+        for arm, path in zip(armatures, person_paths(out, armatures), strict=True):
+            with _armature_in_file_axes(arm, up) as copy, atomic_output(path) as tmp:
+                _select_only([copy], copy)
+                result = bpy.ops.export_anim.bvh(
+                    filepath=str(tmp), frame_start=start, frame_end=end,
+                    rotate_mode="NATIVE", root_transform_only=True)
+                if "FINISHED" not in result:
+                    raise ExportError(f"BVH export returned {result}")
+            written.append(path)
     return written
 
 
@@ -143,7 +158,9 @@ def _gltf_options() -> dict[str, object]:
         "export_yup": True,
         "export_apply": False, "export_animations": True, "export_skins": True,
         "export_force_sampling": True, "export_frame_range": True,
-        "export_animation_mode": "ACTIVE_ACTIONS", "export_current_frame": False,
+        # SCENE: each exported object's animation as the scene plays it (4.2's ACTIVE_ACTIONS
+        # merged every armature's action onto the same-named joints)
+        "export_animation_mode": "SCENE", "export_current_frame": False,
         "export_cameras": False, "export_lights": False, "export_extras": False,
         "export_def_bones": False, "export_anim_single_armature": True,
         "export_optimize_animation_size": False, "export_reset_pose_bones": True,
@@ -155,18 +172,18 @@ def _gltf_options() -> dict[str, object]:
 def write_glb(out: Path, armatures: Sequence[bpy.types.Object]) -> list[Path]:
     """One glTF binary per armature (see ``person_paths``): the armature, its skinned body
     mesh(es) and its action, through Blender's own glTF exporter (Y-up, metres)."""
-    ensure_addon("io_scene_gltf2")
-    options = _gltf_options()
     written = []
-    for arm, path in zip(armatures, person_paths(out, armatures), strict=True):
-        meshes = [o for o in bpy.context.scene.objects
-                  if o.type == "MESH" and (o.parent == arm or any(
-                      m.type == "ARMATURE" and m.object == arm for m in o.modifiers))]
-        with _active_collection_of([arm, *meshes]), atomic_output(path) as tmp:
-            result = bpy.ops.export_scene.gltf(filepath=str(tmp), **options)
-            if "FINISHED" not in result:
-                raise ExportError(f"glTF export returned {result}")
-        written.append(path)
+    with bundled_addon("io_scene_gltf2"):
+        options = _gltf_options()
+        for arm, path in zip(armatures, person_paths(out, armatures), strict=True):
+            meshes = [o for o in bpy.context.scene.objects
+                      if o.type == "MESH" and (o.parent == arm or any(
+                          m.type == "ARMATURE" and m.object == arm for m in o.modifiers))]
+            with _active_collection_of([arm, *meshes]), atomic_output(path) as tmp:
+                result = bpy.ops.export_scene.gltf(filepath=str(tmp), **options)
+                if "FINISHED" not in result:
+                    raise ExportError(f"glTF export returned {result}")
+            written.append(path)
     return written
 
 
@@ -190,5 +207,5 @@ def _active_collection_of(objects: Sequence[bpy.types.Object]) -> Iterator[None]
         bpy.data.collections.remove(collection)
 
 
-__all__ = ["BVH_UP_AXES", "ExportError", "atomic_output", "ensure_addon", "person_paths",
-           "save_blend", "write_bvh", "write_fbx", "write_glb"]
+__all__ = ["BVH_UP_AXES", "ExportError", "atomic_output", "bundled_addon", "ensure_addon",
+           "person_paths", "save_blend", "write_bvh", "write_fbx", "write_glb"]

@@ -20,6 +20,7 @@ folder, target .blend), 4 write failure, 130 cancelled (Ctrl+C). Every failure e
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -179,5 +180,16 @@ def _retarget(args: argparse.Namespace, source) -> int:
     return 0
 
 
+def _exit(code: int) -> None:
+    """Leave with ``code``. Once bpy is loaded, skip the interpreter's teardown: bpy 4.2 as a
+    module crashes there (SIGSEGV) after its glTF exporter ran, turning a finished run into
+    exit code 139. Every output is written and moved into place before this point."""
+    if "bpy" not in sys.modules:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())
