@@ -5,9 +5,11 @@ against a plain loop of ``capture`` commands, on the same clips, measured side b
         [--no-pin-cores]
 
 Clips: ``--clips`` excerpts of ``--frames`` frames cut from the bundled sample at different
-offsets (re-encoded H.264, ``--size``). Runs, one after the other, all through the real CLI:
+offsets (re-encoded H.264, ``--size``). Runs, one after the other (batches via the real CLI):
   loop       ``python -m inference_backend capture`` once per clip (a new process each: what a
              shell loop does; decoder/BLAS threads as the library picks them)
+  one proc   one Python process importing the backend once and calling ``run_capture`` per
+             clip (no Ray, no process per video: Ray's own cost is the batch minus this)
   batch 1x   ``batch --workers 1 --cpus-per-task C`` (C = this machine's cores: one video at a
              time with the whole machine, the like-for-like comparison with the loop)
   batch 2w   ``batch --workers 2 --cpus-per-task 1`` and ``batch --workers 1 --cpus-per-task 1``
@@ -15,7 +17,8 @@ offsets (re-encoded H.264, ``--size``). Runs, one after the other, all through t
 Each batch starts and stops its own local Ray runtime (the default); the bench timestamps the
 JSON-line events, so the runtime's start-up/shut-down is reported apart from the video work.
 Prints the 1 -> 2 worker throughput ratio (target >= 1.6 on 2 cores) and the per-video
-overhead of Ray vs the loop (target <= 10 %), with and without the runtime start-up.
+overhead of Ray vs the loop (target <= 10 %), with and without the runtime start-up, and vs
+one process capturing the clips in turn (what Ray itself costs).
 """
 
 from __future__ import annotations
@@ -91,6 +94,34 @@ def run_loop(clips: list[Path], out: Path) -> tuple[float, list[str]]:
     return time.perf_counter() - start, failed
 
 
+_IN_PROCESS = """
+import sys, time
+from pathlib import Path
+start = time.perf_counter()
+from inference_backend.config import CaptureConfig
+from inference_backend.errors import CaptureError
+from inference_backend.pipeline import run_capture
+out = Path(sys.argv[1])
+for clip in sys.argv[2:]:
+    try:
+        run_capture(CaptureConfig(video=Path(clip), output=out / (Path(clip).name + ".npz")))
+    except CaptureError:
+        pass
+print(time.perf_counter() - start)
+"""
+
+
+def run_in_process_loop(clips: list[Path], out: Path) -> float:
+    """Seconds of one process that imports the backend once and captures every clip in turn:
+    the cost of the work without Ray and without a process per video."""
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(out), *map(str, clips)],
+                          env=_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"in-process loop failed: {proc.stderr[-2000:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def run_batch(folder: Path, out: Path, workers: int, cpus: int,
               expected_failures: int, extra: tuple[str, ...] = ()) -> dict[str, float]:
     """Wall times of one batch CLI run: total, runtime start-up (launch -> batch_start),
@@ -149,6 +180,8 @@ def main() -> int:
         print(f"loop of capture commands: {loop:.1f} s ({loop / n:.2f} s/video)"
               + (f"; {len(failed)} failed (in every run alike): {failed}" if failed else ""),
               flush=True)
+        inproc = run_in_process_loop(clips, root / "out_inproc")
+        print(f"one process, capture after capture: {inproc:.1f} s", flush=True)
         extra = ("--no-pin-cores",) if args.no_pin_cores else ()
         whole = run_batch(clips_dir, root / "out_whole", 1, cores, len(failed), extra)
         print(f"batch 1 worker x {cores} cpus: {whole}", flush=True)
@@ -165,6 +198,9 @@ def main() -> int:
         print(f"ray_overhead_per_video={100 * overhead:+.1f}% (batch 1 worker vs the capture loop, "
               f"runtime start excluded; incl. start-up/shut-down {100 * overhead_total:+.1f}%; "
               f"target <= 10%)")
+        print(f"ray_overhead_vs_one_process={100 * (whole['work'] - inproc) / inproc:+.1f}% "
+              "(batch 1 worker vs one process capturing the clips in turn: what Ray itself "
+              "costs, runtime start excluded)")
         print(f"ray_runtime_start_s={whole['startup']:.1f} stop_s={whole['shutdown']:.1f} "
               f"(once per batch, not per video); load average at the end {_load()} "
               "(more than the cores: the machine was busy and the ratios are not idle numbers)")
