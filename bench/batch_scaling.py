@@ -99,13 +99,12 @@ import sys, time
 from pathlib import Path
 start = time.perf_counter()
 from inference_backend.config import CaptureConfig
-from inference_backend.errors import CaptureError
 from inference_backend.pipeline import run_capture
 out = Path(sys.argv[1])
 for clip in sys.argv[2:]:
     try:
         run_capture(CaptureConfig(video=Path(clip), output=out / (Path(clip).name + ".npz")))
-    except CaptureError:
+    except Exception:  # a failing clip costs its time here too, as in the other runs
         pass
 print(time.perf_counter() - start)
 """
