@@ -304,11 +304,18 @@ def _schedule(run: _Run, items: list[BatchItem], capture: CaptureConfig, cpus: f
         for leftover in leftover_temporaries(item.output):  # after a failure: nothing partial
             leftover.unlink(missing_ok=True)
 
+    snapshot: list[Any] = [board.snapshot.remote()]
+
     def show(force: bool = False) -> None:
-        try:
-            frames.update(ray.get(board.snapshot.remote(), timeout=5))
-        except Exception:  # progress is best effort
-            pass
+        # never wait for the board (a busy machine must not slow the scheduling down): take a
+        # snapshot when one is ready and ask for the next
+        done, _ = ray.wait(snapshot, timeout=0)
+        if done:
+            try:
+                frames.update(ray.get(done[0]))
+            except Exception:  # progress is best effort
+                pass
+            snapshot[0] = board.snapshot.remote()
         running_keys = {a.item.relative for a in inflight.values()}
         live = {k: v for k, v in frames.items() if k in running_keys}
         processed = run.bytes_finished + sum(
