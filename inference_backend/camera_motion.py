@@ -1,4 +1,5 @@
-"""The camera's rotation per frame from tracked background points (pure numpy, no OpenCV).
+"""The camera's rotation per frame from tracked background points (numpy; OpenCV only for the
+homography fit and decomposition of a camera that also moved).
 
 Input: ``FrameMatches`` recorded while the video was decoded (``camera_tracking``): for each
 frame, background points of a *keyframe* and where they are in this frame, in pixels of the
@@ -8,6 +9,13 @@ moves) maps bearing vectors by one rotation: ``b_f = R(k->f) b_k``, ``b = normal
 Rotations are relative to the first frame's camera: ``x_cam_f = rel[f] @ x_cam_0`` (OpenCV
 camera axes). A frame's rotation is its keyframe's rotation composed with the keyframe-to-frame
 fit, so drift only grows from keyframe to keyframe (not frame to frame).
+
+A hand also moves the camera a little. When a homography explains the points clearly better
+than any pure rotation (the rotation's residual above ``parallax_ratio`` times the
+homography's), the points show parallax: the camera translated in front of a dominant plane
+(the floor, a wall), ``H = K (R + t n^T / d) K^-1``, and the rotation is taken from the
+homography's decomposition (``fit_camera_rotation``; the plane's normal, kept per keyframe,
+tells the two physically possible solutions apart).
 
 Frames without a fit (too few background points) are interpolated (slerp) from their
 neighbours; when too many frames lack one, or the background is too plain, the result says so
@@ -84,6 +92,10 @@ class CameraMotionConfig:
     smooth_frames: Gaussian sigma (frames) of the light zero-phase smoothing of the camera
         path (rotation noise only; handheld shake is real and kept). 0 = off.
     anchor_min_matches: a ``KeyframeLink`` is used when at least this many points fit it.
+    parallax_ratio, parallax_margin_px: the rotation-only fit's RMS residual must exceed
+        ``ratio * homography residual + margin`` (pixels) for the plane-induced homography's
+        rotation to be used instead; plane_max_deg: ... and that rotation must be within this
+        of the rotation-only fit (a wrong decomposition is rejected).
     """
 
     min_matches: int = 12
@@ -94,6 +106,9 @@ class CameraMotionConfig:
     min_coverage: float = 0.6
     smooth_frames: float = 1.0
     anchor_min_matches: int = 30
+    parallax_ratio: float = 1.5
+    parallax_margin_px: float = 0.1
+    plane_max_deg: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -156,6 +171,60 @@ def fit_rotation(key_points: np.ndarray, points: np.ndarray, K: np.ndarray,
     return R, float(np.sqrt(np.mean(r ** 2))) if len(r) else float("nan"), int(keep.sum())
 
 
+def fit_camera_rotation(key_points: np.ndarray, points: np.ndarray, K: np.ndarray,
+                        config: CameraMotionConfig = CameraMotionConfig(),
+                        plane: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, float, int, np.ndarray | None]:
+    """The camera's rotation between two views from pixel correspondences (N, 2): the robust
+    rotation-only fit, or, when the points show parallax (see the module docstring), the
+    rotation of the decomposed plane homography.
+
+    A plane homography decomposes into up to four (R, t, n); those that keep the points in
+    front of both cameras remain (one or two). Two are told apart by the plane: ``plane`` is
+    the normal (3,) (first view's camera axes) chosen earlier for the same keyframe, and the
+    solution whose normal agrees with it wins; without one, a single visible solution is taken
+    and two are not (the rotation-only fit is kept). Returns (R, RMS residual of the
+    rotation-only fit in pixels, points kept, the plane normal used or None).
+    """
+    R, rms, kept = fit_rotation(key_points, points, K, config.huber_px, config.outlier_px)
+    if kept < 8 or len(points) < 8:
+        return R, rms, kept, None
+    import cv2  # noqa: PLC0415  (homography maths only)
+
+    src = np.asarray(key_points, np.float64).reshape(-1, 1, 2)
+    dst = np.asarray(points, np.float64).reshape(-1, 1, 2)
+    H, inl = cv2.findHomography(src, dst, cv2.RANSAC, config.outlier_px)
+    if H is None or inl is None or int(inl.sum()) < 8:
+        return R, rms, kept, None
+    keep = inl.ravel().astype(bool)
+    mapped = cv2.perspectiveTransform(src[keep], H).reshape(-1, 2)
+    h_rms = float(np.sqrt(np.mean(np.sum((mapped - dst[keep].reshape(-1, 2)) ** 2, axis=1))))
+    if rms <= config.parallax_ratio * h_rms + config.parallax_margin_px:
+        return R, rms, kept, None
+    Kf = np.asarray(K, np.float64)
+    count, rotations, _, normals = cv2.decomposeHomographyMat(H, Kf)
+
+    def rectified(p: np.ndarray) -> np.ndarray:
+        q = p.reshape(-1, 2)
+        return np.stack([(q[:, 0] - Kf[0, 2]) / Kf[0, 0], (q[:, 1] - Kf[1, 2]) / Kf[1, 1]],
+                        axis=1).reshape(-1, 1, 2).astype(np.float32)
+
+    visible = cv2.filterHomographyDecompByVisibleRefpoints(
+        rotations[:count], normals[:count], rectified(src[keep]), rectified(dst[keep]))
+    options = [] if visible is None else [int(i) for i in np.asarray(visible).ravel()]
+    options = [i for i in options
+               if float(geodesic_deg(np.asarray(rotations[i]), R)) <= config.plane_max_deg]
+    if plane is not None and options:
+        agree = [abs(float(np.asarray(normals[i]).ravel() @ plane)) for i in options]
+        if max(agree) >= 0.9:
+            i = options[int(np.argmax(agree))]
+            return np.asarray(rotations[i], float), rms, kept, np.asarray(normals[i]).ravel()
+    if len(options) == 1:
+        i = options[0]
+        return np.asarray(rotations[i], float), rms, kept, np.asarray(normals[i]).ravel()
+    return R, rms, kept, None
+
+
 def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarray,
                         config: CameraMotionConfig = CameraMotionConfig(),
                         links: list[KeyframeLink] | None = None) -> CameraMotion:
@@ -177,7 +246,8 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
     residual[:1] = 0.0
     known = {0: np.eye(3)}           # rotation of every frame that has one (keyframe candidates)
     keyframes: set[int] = set()
-    breaks = reanchored = 0
+    breaks = reanchored = parallax = 0
+    plane0: np.ndarray | None = None       # the parallax plane's normal, first camera's axes
     anchored = 0                      # the last frame whose rotation is anchored (not chained)
     by_keyframe = {ln.keyframe: ln for ln in (links or [])}
     for m in sorted(matches, key=lambda m: m.frame):
@@ -188,10 +258,13 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
             breaks += 1
         if len(m.points) < config.min_matches or m.spread_px > config.max_spread_px:
             continue
-        R, rms, kept = fit_rotation(m.key_points, m.points, K, config.huber_px,
-                                    config.outlier_px)
+        ref = None if plane0 is None else known[m.keyframe] @ plane0
+        R, rms, kept, normal = fit_camera_rotation(m.key_points, m.points, K, config, ref)
         if kept < config.min_matches:
             continue
+        if normal is not None:
+            plane0 = known[m.keyframe].T @ normal
+            parallax += 1
         keyframes.add(m.keyframe)
         rel[m.frame] = R @ known[m.keyframe]
         known[m.frame] = rel[m.frame]
@@ -201,8 +274,7 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
         if link is not None and link.anchor in known and link.anchor < m.frame \
                 and len(link.points) >= config.anchor_min_matches \
                 and link.spread_px <= config.max_spread_px:
-            Ra, _, kept_a = fit_rotation(link.anchor_points, link.points, K, config.huber_px,
-                                         config.outlier_px)
+            Ra, _, kept_a, _ = fit_camera_rotation(link.anchor_points, link.points, K, config)
             if kept_a >= config.anchor_min_matches:
                 _spread_correction(rel, known, anchored, m.frame, Ra @ known[link.anchor])
                 anchored = m.frame
@@ -227,6 +299,7 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
         "keyframes": len(keyframes),
         "breaks": breaks,
         "reanchored": reanchored,
+        "parallax_frames": parallax,
     }
     return CameraMotion(rel=rel, fitted=fitted, residual_px=residual, moved=moved,
                         usable=usable, report=report)
