@@ -2,11 +2,14 @@
 against a plain loop of ``capture`` commands, on the same clips, measured side by side.
 
     python bench/batch_scaling.py [--clips 4] [--frames 60] [--size 960x540] [--keep DIR]
+        [--no-pin-cores]
 
 Clips: ``--clips`` excerpts of ``--frames`` frames cut from the bundled sample at different
-offsets (re-encoded H.264, ``--size``). Runs, one after the other, all through the real CLI:
+offsets (re-encoded H.264, ``--size``). Runs, one after the other (batches via the real CLI):
   loop       ``python -m inference_backend capture`` once per clip (a new process each: what a
              shell loop does; decoder/BLAS threads as the library picks them)
+  one proc   one Python process importing the backend once and calling ``run_capture`` per
+             clip (no Ray, no process per video: Ray's own cost is the batch minus this)
   batch 1x   ``batch --workers 1 --cpus-per-task C`` (C = this machine's cores: one video at a
              time with the whole machine, the like-for-like comparison with the loop)
   batch 2w   ``batch --workers 2 --cpus-per-task 1`` and ``batch --workers 1 --cpus-per-task 1``
@@ -14,7 +17,8 @@ offsets (re-encoded H.264, ``--size``). Runs, one after the other, all through t
 Each batch starts and stops its own local Ray runtime (the default); the bench timestamps the
 JSON-line events, so the runtime's start-up/shut-down is reported apart from the video work.
 Prints the 1 -> 2 worker throughput ratio (target >= 1.6 on 2 cores) and the per-video
-overhead of Ray vs the loop (target <= 10 %), with and without the runtime start-up.
+overhead of Ray vs the loop (target <= 10 %), with and without the runtime start-up, and vs
+one process capturing the clips in turn (what Ray itself costs).
 """
 
 from __future__ import annotations
@@ -73,23 +77,56 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_loop(clips: list[Path], out: Path) -> float:
+def run_loop(clips: list[Path], out: Path) -> tuple[float, list[str]]:
+    """(seconds, names of the clips whose capture failed: they cost time in both runs)."""
     out.mkdir(parents=True, exist_ok=True)
+    failed = []
     start = time.perf_counter()
     for clip in clips:
         cmd = [sys.executable, "-m", "inference_backend", "capture", str(clip), "-o",
                str(out / f"{clip.name}.npz"), "--progress", "none"]
         proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
         if proc.returncode != 0:
-            raise SystemExit(f"capture failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return time.perf_counter() - start
+            failed.append(clip.name)
+            last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+            print(f"warning: capture of {clip.name} failed ({proc.returncode}): {last}",
+                  flush=True)
+    return time.perf_counter() - start, failed
 
 
-def run_batch(folder: Path, out: Path, workers: int, cpus: int) -> dict[str, float]:
+_IN_PROCESS = """
+import sys, time
+from pathlib import Path
+start = time.perf_counter()
+from inference_backend.config import CaptureConfig
+from inference_backend.pipeline import run_capture
+out = Path(sys.argv[1])
+for clip in sys.argv[2:]:
+    try:
+        run_capture(CaptureConfig(video=Path(clip), output=out / (Path(clip).name + ".npz")))
+    except Exception:  # a failing clip costs its time here too, as in the other runs
+        pass
+print(time.perf_counter() - start)
+"""
+
+
+def run_in_process_loop(clips: list[Path], out: Path) -> float:
+    """Seconds of one process that imports the backend once and captures every clip in turn:
+    the cost of the work without Ray and without a process per video."""
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(out), *map(str, clips)],
+                          env=_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"in-process loop failed: {proc.stderr[-2000:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def run_batch(folder: Path, out: Path, workers: int, cpus: int,
+              expected_failures: int, extra: tuple[str, ...] = ()) -> dict[str, float]:
     """Wall times of one batch CLI run: total, runtime start-up (launch -> batch_start),
     video work (batch_start -> batch_result) and shut-down (batch_result -> exit)."""
     cmd = [sys.executable, "-m", "inference_backend", "batch", str(folder), "-o", str(out),
-           "--workers", str(workers), "--cpus-per-task", str(cpus), "--progress", "jsonl"]
+           "--workers", str(workers), "--cpus-per-task", str(cpus), "--progress", "jsonl", *extra]
     launched = time.perf_counter()
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True)
@@ -103,11 +140,19 @@ def run_batch(folder: Path, out: Path, workers: int, cpus: int) -> dict[str, flo
             result = event
     proc.wait()
     ended = time.perf_counter()
-    if proc.returncode != 0 or result.get("done") != len(list(folder.glob("*.mp4"))):
+    clips = len(list(folder.glob("*.mp4")))
+    if (proc.returncode not in (0, 10) or result.get("failed") != expected_failures
+            or result.get("done") != clips - expected_failures):
         raise SystemExit(f"batch failed ({proc.returncode}): {result}")
     return {"total": ended - launched, "startup": marks["batch_start"] - launched,
             "work": marks["batch_result"] - marks["batch_start"],
             "shutdown": ended - marks["batch_result"]}
+
+
+def _load() -> str:
+    if not hasattr(os, "getloadavg"):
+        return "n/a"
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def main() -> int:
@@ -116,6 +161,8 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--size", default="960x540", help="WIDTHxHEIGHT of the clips")
     parser.add_argument("--keep", type=Path, default=None, help="keep clips and outputs here")
+    parser.add_argument("--no-pin-cores", action="store_true",
+                        help="pass --no-pin-cores to the batches (compare with the default)")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     cores = os.cpu_count() or 1
@@ -126,14 +173,20 @@ def main() -> int:
         clips_dir.mkdir(exist_ok=True)
         clips = make_clips(clips_dir, args.clips, args.frames, size)
         n = len(clips)
-        print(f"{n} clips x {args.frames} frames {size[0]}x{size[1]}, {cores} cores", flush=True)
-        loop = run_loop(clips, root / "out_loop")
-        print(f"loop of capture commands: {loop:.1f} s ({loop / n:.2f} s/video)", flush=True)
-        whole = run_batch(clips_dir, root / "out_whole", 1, cores)
+        print(f"{n} clips x {args.frames} frames {size[0]}x{size[1]}, {cores} cores, "
+              f"load average {_load()}", flush=True)
+        loop, failed = run_loop(clips, root / "out_loop")
+        print(f"loop of capture commands: {loop:.1f} s ({loop / n:.2f} s/video)"
+              + (f"; {len(failed)} failed (in every run alike): {failed}" if failed else ""),
+              flush=True)
+        inproc = run_in_process_loop(clips, root / "out_inproc")
+        print(f"one process, capture after capture: {inproc:.1f} s", flush=True)
+        extra = ("--no-pin-cores",) if args.no_pin_cores else ()
+        whole = run_batch(clips_dir, root / "out_whole", 1, cores, len(failed), extra)
         print(f"batch 1 worker x {cores} cpus: {whole}", flush=True)
-        one = run_batch(clips_dir, root / "out_one", 1, 1)
+        one = run_batch(clips_dir, root / "out_one", 1, 1, len(failed), extra)
         print(f"batch 1 worker x 1 cpu: {one}", flush=True)
-        two = run_batch(clips_dir, root / "out_two", 2, 1)
+        two = run_batch(clips_dir, root / "out_two", 2, 1, len(failed), extra)
         print(f"batch 2 workers x 1 cpu: {two}", flush=True)
         scaling = one["work"] / two["work"]
         scaling_total = one["total"] / two["total"]
@@ -144,8 +197,12 @@ def main() -> int:
         print(f"ray_overhead_per_video={100 * overhead:+.1f}% (batch 1 worker vs the capture loop, "
               f"runtime start excluded; incl. start-up/shut-down {100 * overhead_total:+.1f}%; "
               f"target <= 10%)")
+        print(f"ray_overhead_vs_one_process={100 * (whole['work'] - inproc) / inproc:+.1f}% "
+              "(batch 1 worker vs one process capturing the clips in turn: what Ray itself "
+              "costs, runtime start excluded)")
         print(f"ray_runtime_start_s={whole['startup']:.1f} stop_s={whole['shutdown']:.1f} "
-              f"(once per batch, not per video)")
+              f"(once per batch, not per video); load average at the end {_load()} "
+              "(more than the cores: the machine was busy and the ratios are not idle numbers)")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

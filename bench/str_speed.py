@@ -7,13 +7,17 @@ Prints one JSON object. Ratios are measured side by side in the same process:
   (bi-GRU 2x1024 + two uni-GRUs 2x1024 + linears + temporal attention + the same regressor,
   81.9M parameters) on the same input; the paper reports 1.8 h vs 1.5 h training (ratio 1.2).
 - ``image_path.realtime_ratio``: frames/s of crops + ResNet-50 + STR windows over the clip's fps.
-Not a test: numbers depend on the machine (say which one when you quote them).
+Not a test: numbers depend on the machine (say which one when you quote them). ``machine`` in
+the output gives the CPU count and the 1-minute load average before and after the run (from
+``os.getloadavg``, where the OS has it): a load above the CPU count means other processes shared
+the CPUs and the absolute numbers are pessimistic (ratios stay meaningful).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -161,13 +165,23 @@ def main() -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: CUDA is not available")
     cfg = STRConfig.from_dict(json.loads(args.config) if args.config else {})
+    load_before = _load_average()
     result = {
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         "torch": str(torch.__version__),
         "temporal": bench_temporal(cfg, device, args.batch, args.repeats),
         "image_path": bench_image_path(cfg, device, args.frames, args.crop_batch, args.window_batch),
     }
+    result["machine"] = {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+                         "load_1m_before": load_before, "load_1m_after": _load_average()}
     print(json.dumps(result, indent=2))
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # Windows has no load average
+        return None
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Hands are not estimated, so ``poses`` is (F, 72): global_orient + 23 body joints
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -36,17 +37,12 @@ def to_z_up(
     return rot.as_rotvec(), trans
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_write(path) as handle:
-        save_npz(handle, arrays)
-
-
 def export_amass(motion_path: Path | str, out_dir: Path | str) -> list[Path]:
     """Write ``<stem>_person<ID>_poses.npz`` files; returns their paths.
 
     Keys: poses (F, 72) float64, trans (F, 3) float64, betas (10,) float64,
     mocap_framerate () float64, gender () unicode. Every frame is written (invalid frames hold
-    the nearest valid values, as in the motion file).
+    the nearest valid values, as in the motion file). All files are written or none.
     """
     motion_path = Path(motion_path)
     if not motion_path.is_file():
@@ -63,22 +59,26 @@ def export_amass(motion_path: Path | str, out_dir: Path | str) -> list[Path]:
     header, a = motion.header, motion.arrays
     fps = float(header.get("fps", 30.0))
     gender = str(header.get("gender", "neutral"))
-    written = []
-    for p, track_id in enumerate(a["track_ids"].tolist()):
-        orient, trans = to_z_up(a["global_orient"][p], a["transl"][p], a["rest_joints"][p][0])
-        body = a["body_pose"][p].reshape(len(orient), 69).astype(np.float64)
-        target = out / f"{motion_path.stem}_person{track_id}_poses.npz"
-        try:
-            _write_npz(target, {
-                "poses": np.concatenate([orient, body], axis=1),
-                "trans": trans,
-                "betas": a["betas"][p].astype(np.float64),
-                "mocap_framerate": np.array(fps),
-                "gender": np.array(gender),
-            })
-        except OSError as exc:
-            raise CaptureError(
-                ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write {target}: {exc}"
-            ) from exc
-        written.append(target)
+    written: list[Path] = []
+    target = out
+    try:
+        # all or nothing: every file is completed in a temp file first; they replace their
+        # targets together when the block ends, and a failure or Ctrl+C before that leaves
+        # every existing file as it was
+        with ExitStack() as files:
+            for p, track_id in enumerate(a["track_ids"].tolist()):
+                orient, trans = to_z_up(a["global_orient"][p], a["transl"][p],
+                                        a["rest_joints"][p][0])
+                body = a["body_pose"][p].reshape(len(orient), 69).astype(np.float64)
+                target = out / f"{motion_path.stem}_person{track_id}_poses.npz"
+                save_npz(files.enter_context(atomic_write(target)), {
+                    "poses": np.concatenate([orient, body], axis=1),
+                    "trans": trans,
+                    "betas": a["betas"][p].astype(np.float64),
+                    "mocap_framerate": np.array(fps),
+                    "gender": np.array(gender),
+                })
+                written.append(target)
+    except OSError as exc:
+        raise CaptureError(ExitCode.OUTPUT_NOT_WRITABLE, f"cannot write {target}: {exc}") from exc
     return written

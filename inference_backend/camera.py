@@ -160,16 +160,20 @@ def estimate_focal(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], wid
 
 def choose_intrinsics(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], width: int,
                       height: int, fov_deg: float | None = None,
-                      prior_fov_deg: float = DEFAULT_FOV_DEG
+                      prior_fov_deg: float = DEFAULT_FOV_DEG,
+                      footage_fov_deg: float | None = None,
                       ) -> tuple[CameraIntrinsics, tuple[str, ...]]:
     """The intrinsics every solver works with: the ``fov_deg`` override (horizontal degrees)
-    when given, else ``estimate_focal`` on the samples (see there). Returns the intrinsics and
-    the warnings to pass on (the prior was assumed)."""
+    when given, else the field of view measured from the camera's own turning
+    (``footage_fov_deg``, source "camera_rotation"), else ``estimate_focal`` on the samples (see
+    there). Returns the intrinsics and the warnings to pass on (the prior was assumed)."""
     warnings: tuple[str, ...] = ()
     if fov_deg is not None:
         if not 1.0 < fov_deg < 179.0:
             raise ValueError(f"fov_deg must be between 1 and 179 degrees, got {fov_deg}")
         fov, source = float(fov_deg), "override"
+    elif footage_fov_deg is not None:
+        fov, source = float(footage_fov_deg), "camera_rotation"
     else:
         focal = estimate_focal(samples, width, height, prior_fov_deg)
         fov, source = focal.fov_x_deg, focal.source

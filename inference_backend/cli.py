@@ -3,7 +3,7 @@
     python -m inference_backend capture VIDEO -o OUT.npz [--solver default|str] [--max-people N]
         [--smoothing none|light|medium|strong] [--start S] [--end E] [--device auto|cpu|cuda]
         [--progress bar|jsonl|none] [--str-checkpoint PATH] [--spin-checkpoint PATH]
-        [--smpl-dir DIR] [--fov DEG]
+        [--smpl-dir DIR] [--fov DEG] [--camera auto|static|moving]
     python -m inference_backend doctor [--json]
     python -m inference_backend export-amass MOTION.npz -o OUT_DIR
     python -m inference_backend batch INPUTS... -o OUT_DIR [--ray local|auto|ADDRESS] [--workers N]
@@ -30,6 +30,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from .config import (
+    CAMERA_MODES,
     DEVICES,
     ENV_SMPL_DIR,
     ENV_SPIN_CHECKPOINT,
@@ -83,6 +84,15 @@ def _fov(text: str) -> float:
     return value
 
 
+def _heights(text: str) -> str:
+    from .subject_size import parse_heights
+
+    try:
+        return parse_heights(text).to_text()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_capture(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("capture", help="video -> motion file (.npz)")
     p.add_argument("video", type=Path, help="input video file")
@@ -107,7 +117,19 @@ def add_capture_options(p: argparse.ArgumentParser) -> None:
                    f"has none (default: ${ENV_SPIN_CHECKPOINT})")
     p.add_argument("--smpl-dir", type=Path, default=None,
                    help=f"folder with SMPL model files (default: ${ENV_SMPL_DIR})")
-    p.add_argument("--fov", type=_fov, default=None, help="horizontal camera field of view in degrees (default: estimated from the video)")
+    p.add_argument("--fov", type=_fov, default=None,
+                   help="horizontal camera field of view in degrees, overrides the estimate "
+                        "(default: estimated from the video when its perspective shows it, "
+                        "else a 60 degree prior and a warning; the motion file's header says "
+                        "which: camera.focal_source estimated | prior | override)")
+    p.add_argument("--height", type=_heights, default=None, metavar="METRES",
+                   help="the subject's standing height in metres, for everyone (1.85) or per "
+                        "track id (1:1.85,2:1.62); the skeleton, trajectory and camera height "
+                        "scale with it (default: estimated, ~1.64 m for most people)")
+    p.add_argument("--camera", choices=CAMERA_MODES, default="auto",
+                   help="auto: track the camera's turning from the background and use it when "
+                   "the camera moved (a tripod clip stays static); moving: always use the "
+                   "tracked rotations; static: assume a fixed camera (default: auto)")
     p.add_argument("--detect-max-side", type=int, default=1920, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=0,
                    help="video decoder threads (default 0: about one per core; batch: per task, "
@@ -125,7 +147,10 @@ def build_parser(plugin: str | None = None, jsonl: bool = False) -> argparse.Arg
     _add_capture(sub)
     d = sub.add_parser("doctor", help="check the installation")
     d.add_argument("--json", action="store_true", help="machine-readable output")
-    d.add_argument("--smpl-dir", type=Path, default=None)
+    d.add_argument("--smpl-dir", type=Path, default=None,
+                   help=f"folder with SMPL model files (default: ${ENV_SMPL_DIR})")
+    d.add_argument("--str-checkpoint", type=Path, default=None,
+                   help=f"STR checkpoint to check (default: ${ENV_STR_CHECKPOINT})")
     a = sub.add_parser("export-amass", help="motion file -> AMASS-style npz per person")
     a.add_argument("motion", type=Path)
     a.add_argument("-o", "--output", type=Path, required=True, help="output folder")
@@ -171,12 +196,16 @@ def _configure_logging(verbosity: int) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _from_env(value: Path | None, variable: str) -> Path | None:
+    """An option's path, else the environment variable's (the backend reads its environment
+    variables here only), made absolute; None when neither is set."""
+    text = value or os.environ.get(variable) or None
+    return Path(text).expanduser().absolute() if text else None
+
+
 def capture_config(args: argparse.Namespace) -> CaptureConfig:
     """The CaptureConfig of parsed ``capture`` (or ``batch``) options; ``args.video`` and
     ``args.output`` may be placeholders the caller replaces."""
-    checkpoint = args.str_checkpoint or os.environ.get(ENV_STR_CHECKPOINT) or None
-    spin = args.spin_checkpoint or os.environ.get(ENV_SPIN_CHECKPOINT) or None
-    smpl_dir = args.smpl_dir or os.environ.get(ENV_SMPL_DIR) or None
     return CaptureConfig(
         video=Path(args.video).expanduser().absolute(),
         output=Path(args.output).expanduser().absolute(),
@@ -186,12 +215,14 @@ def capture_config(args: argparse.Namespace) -> CaptureConfig:
         start=args.start,
         end=args.end,
         device=args.device,
-        str_checkpoint=Path(checkpoint).expanduser().absolute() if checkpoint else None,
-        spin_checkpoint=Path(spin).expanduser().absolute() if spin else None,
-        smpl_dir=Path(smpl_dir).expanduser().absolute() if smpl_dir else None,
+        str_checkpoint=_from_env(args.str_checkpoint, ENV_STR_CHECKPOINT),
+        spin_checkpoint=_from_env(args.spin_checkpoint, ENV_SPIN_CHECKPOINT),
+        smpl_dir=_from_env(args.smpl_dir, ENV_SMPL_DIR),
         fov_deg=args.fov,
+        subject_heights=args.height,
         detect_max_side=args.detect_max_side,
         threads=max(0, args.threads),
+        camera=args.camera,
     )
 
 
@@ -265,7 +296,8 @@ def _run_other(args: argparse.Namespace) -> int:
     if args.command == "doctor":
         from .doctor import run_doctor
 
-        return run_doctor(as_json=args.json, smpl_dir=args.smpl_dir)
+        return run_doctor(as_json=args.json, smpl_dir=_from_env(args.smpl_dir, ENV_SMPL_DIR),
+                          str_checkpoint=_from_env(args.str_checkpoint, ENV_STR_CHECKPOINT))
     module = _load_plugin(args.command)
     return int(module.run(args))
 

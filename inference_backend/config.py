@@ -8,6 +8,9 @@ from pathlib import Path
 SMOOTHING_LEVELS: tuple[str, ...] = ("none", "light", "medium", "strong")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PROGRESS_MODES: tuple[str, ...] = ("bar", "jsonl", "none")
+CAMERA_MODES: tuple[str, ...] = ("auto", "static", "moving")
+#: Longer side (pixels) of the grey frames the camera tracker follows background points in.
+CAMERA_TRACK_MAX_SIDE = 512
 
 #: Environment variables the backend reads (documented in ``doctor``).
 ENV_SMPL_DIR = "STR_MOCAP_SMPL_DIR"
@@ -24,12 +27,16 @@ class DecodeConfig:
     detect_max_side: frames whose longer displayed side exceeds this many pixels are downscaled
         (aspect kept) before detection; landmarks are always reported in displayed-frame pixels.
     threads: decoder threads (0 = as many as the decoder likes, about one per core).
+    track_max_side: when > 0, each frame also comes with a grey copy whose longer side is at
+        most this many pixels (``DecodedFrame.grey``; the camera tracker's input), made by the
+        decoder's own scaler from the same decoded picture (the video is decoded once).
     """
 
     start: float | None = None
     end: float | None = None
     detect_max_side: int = 1920
     threads: int = 0
+    track_max_side: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,12 +108,18 @@ class CaptureConfig:
     spin_checkpoint: Path | None = None
     smpl_dir: Path | None = None
     fov_deg: float | None = None
+    #: ``--height``: "1.85" (everyone) or "1:1.85,2:1.62" (per track id); None = estimated.
+    subject_heights: str | None = None
     detect_max_side: int = 1920
     threads: int = 0  # CPU threads for decoding and numeric libraries (0 = library defaults)
+    camera: str = "auto"               # auto | static | moving (see camera_motion.choose_camera)
 
     def decode_config(self) -> DecodeConfig:
+        """The decode settings; a grey copy of each frame for the camera tracker unless the
+        camera is declared static."""
+        track = 0 if self.camera == "static" else CAMERA_TRACK_MAX_SIDE
         return DecodeConfig(start=self.start, end=self.end, detect_max_side=self.detect_max_side,
-                            threads=self.threads)
+                            threads=self.threads, track_max_side=track)
 
     def detection_config(self) -> DetectionConfig:
         return DetectionConfig(max_people=self.max_people)

@@ -56,31 +56,16 @@ import numpy as np
 
 from .config import ENV_CACHE, DetectionConfig
 from .errors import CaptureError, ExitCode
+from .landmark_map import NUM_LANDMARKS
 from .mediapipe_import import lean_mediapipe, mediapipe_version
+from .motion_types import Detection
 
 log = logging.getLogger(__name__)
 
-NUM_LANDMARKS = 33
 GRAPHS: tuple[str, ...] = ("roi", "tasks", "legacy")
 _LANDMARK_OUTPUTS = ("Identity", "Identity_1", "Identity_2", "Identity_3", "Identity_4")
 _BUNDLE_DETECTOR = "pose_detector.tflite"
 _BUNDLE_LANDMARKER = "pose_landmarks_detector.tflite"
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One person seen in one frame.
-
-    image_landmarks: (33, 3) float32 [u px, v px, visibility in 0..1], displayed-frame pixels.
-    world_landmarks: (33, 3) float32 metres, hip-centred, camera-aligned (y down).
-    box: (4,) float32 [x0, y0, x1, y1] displayed-frame pixels around the landmarks.
-    score: mean landmark visibility in 0..1.
-    """
-
-    image_landmarks: np.ndarray
-    world_landmarks: np.ndarray
-    box: np.ndarray
-    score: float
 
 
 def user_cache_dir() -> Path:

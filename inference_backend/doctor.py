@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
-import os
 import platform
 import sys
 from pathlib import Path
@@ -59,9 +58,15 @@ def _find_smpl(folder: Path) -> list[str]:
     return found
 
 
-def gather(smpl_dir: Path | None = None) -> dict[str, Any]:
-    """Collect the report as a JSON-able dict (no side effects besides imports)."""
+#: Version of the ``--json`` report's layout (docs/doctor_report.md); bump on any change.
+SCHEMA_VERSION = 1
+
+
+def gather(smpl_dir: Path | None = None, str_checkpoint: Path | None = None) -> dict[str, Any]:
+    """Collect the report as a JSON-able dict (no side effects besides imports). The folder
+    and checkpoint are what the CLI resolved from its options and environment."""
     report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "executable": sys.executable,
@@ -111,7 +116,7 @@ def gather(smpl_dir: Path | None = None) -> dict[str, Any]:
         report["default_solver"] = f"not importable: {exc}"
         problems.append(f"default solver: {exc}")
 
-    folder_text = str(smpl_dir) if smpl_dir else os.environ.get(ENV_SMPL_DIR, "")
+    folder_text = str(smpl_dir) if smpl_dir else ""
     smpl: dict[str, Any] = {"dir": folder_text or None, "found": False, "files": []}
     if folder_text:
         files = _find_smpl(Path(folder_text).expanduser())
@@ -120,7 +125,7 @@ def gather(smpl_dir: Path | None = None) -> dict[str, Any]:
         smpl["how_to_get"] = SMPL_HELP
     report["smpl"] = smpl
 
-    ckpt_text = os.environ.get(ENV_STR_CHECKPOINT, "")
+    ckpt_text = str(str_checkpoint) if str_checkpoint else ""
     ckpt: dict[str, Any] = {"path": ckpt_text or None, "found": bool(ckpt_text) and Path(ckpt_text).is_file()}
     if not ckpt["found"]:
         ckpt["how_to_get"] = STR_HELP
@@ -152,8 +157,9 @@ def _print_human(report: dict[str, Any]) -> None:
               else "the default solver cannot run: fix the problems above\n")
 
 
-def run_doctor(as_json: bool = False, smpl_dir: Path | None = None) -> int:
-    report = gather(smpl_dir)
+def run_doctor(as_json: bool = False, smpl_dir: Path | None = None,
+               str_checkpoint: Path | None = None) -> int:
+    report = gather(smpl_dir, str_checkpoint)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:

@@ -188,6 +188,8 @@ def build_header(
             "first_frame": int(frames[0]) if frames.size else 0,
             "last_frame": int(frames[-1]) if frames.size else 0,
             "height_m": _person_height(arrays["rest_joints"][p], person.info),
+            # "given" (--height) or "estimated" (monocular: the detector's generic body size)
+            "height_source": str(person.info.get("height_source", "estimated")),
         })
     cam = solution.camera
     camera: dict[str, Any] = {

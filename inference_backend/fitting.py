@@ -422,27 +422,38 @@ def _structure(with_aux: bool) -> _Structure:
                       aux_off=aux_off, aux_lm=aux_lm)
 
 
-def _window_step(local: np.ndarray, root: np.ndarray, rest: np.ndarray, w3: np.ndarray,
-                 w2: np.ndarray, tgt3: np.ndarray, tgt2: np.ndarray, K: np.ndarray,
-                 st: _Structure, config: FitConfig, with_aux: bool
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """One damped Gauss-Newton iteration on a window of frames -> (local, root)."""
-    n_frames = local.shape[0]
-    act = st.act
-    n_act = len(act)
+@dataclass(frozen=True)
+class _PointSums:
+    """Per active joint a (F, A) sums over the points it moves (2D and 3D terms of the
+    normal equations): S0, S1 = sum M Q, S2 = sum Q M Q, the residual sums and torques."""
+
+    s0_2: np.ndarray       # (F,A,3,3)
+    s1_2: np.ndarray       # (F,A,3,3)
+    s2_2: np.ndarray       # (F,A,3,3)
+    esum_2: np.ndarray     # (F,A,3)
+    torque_2: np.ndarray   # (F,A,3)
+    sw_3: np.ndarray       # (F,A,1,1)
+    s1_3: np.ndarray       # (F,A,3,3)
+    s2_3: np.ndarray       # (F,A,3,3)
+    esum_3: np.ndarray     # (F,A,3)
+    torque_3: np.ndarray   # (F,A,3)
+
+
+def _point_sums(p: np.ndarray, mid: np.ndarray, root: np.ndarray, w3: np.ndarray,
+                w2: np.ndarray, tgt3: np.ndarray, tgt2: np.ndarray, K: np.ndarray,
+                st: _Structure) -> _PointSums:
+    """Per-point information and weighted residuals, summed over the points each active joint
+    moves. p: (F,N,3) pelvis-relative points; mid: (F,3) the model's mid-hip.
+
+    2D: residual in pixels; rows of the projection's Jacobian a = (ax, 0, az),
+    b = (0, by, bz). With Q_k = skew(p_k), a point's 2D rows in omega_a are
+    -(a^T (Q_k - C_a)) = ((a x p_k) - (a x c_a))^T, so z = (a, a x p) holds what the sums
+    over points need: M = w a a^T + ..., M Q = w a (a x p)^T + ..., Q M Q = -w (a x p)(..)^T.
+    3D: residual relative to the model's mid-hip, M = w3 I: S0 = sum w I,
+    S1 = skew(sum w p), S2 = sum w (p p^T - |p|^2 I); gradient terms e3 and p x e3.
+    """
+    n_frames, n_act = p.shape[0], len(st.act)
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-    pos, glob = forward_kinematics(rest, local)
-    p = pos - pos[:, :1]                                          # pelvis-relative, (F,24,3)
-    p_joints = p
-    if with_aux:
-        pa = p[:, st.aux_seg] + np.einsum("fnab,nb->fna", glob[:, st.aux_seg], st.aux_off)
-        p = np.concatenate([p, pa], axis=1)                        # (F,N,3)
-    mid = 0.5 * (p[:, 1] + p[:, 2])
-    # ---- per-point information and weighted residuals ---------------------------------
-    # 2D: residual in pixels; rows of the projection's Jacobian a = (ax, 0, az),
-    # b = (0, by, bz). With Q_k = skew(p_k), a point's 2D rows in omega_a are
-    # -(a^T (Q_k - C_a)) = ((a x p_k) - (a x c_a))^T, so z = (a, a x p) holds what the sums
-    # over points need: M = w a a^T + ..., M Q = w a (a x p)^T + ..., Q M Q = -w (a x p)(..)^T.
     xc = p + root[:, None, :]
     iz = 1.0 / np.maximum(xc[..., 2], 1e-3)
     ax = fx * iz
@@ -460,8 +471,6 @@ def _window_step(local: np.ndarray, root: np.ndarray, rest: np.ndarray, w3: np.n
     outer = (za[..., :, None] * za[..., None, :] + zb[..., :, None] * zb[..., None, :])
     ge = za * ru[..., None] + zb * rv[..., None]                   # (e2, e2 x p)
     del za, zb
-    # 3D: residual relative to the model's mid-hip, M = w3 I: S0 = sum w I,
-    # S1 = skew(sum w p), S2 = sum w (p p^T - |p|^2 I); gradient terms e3 and p x e3.
     e3 = w3[..., None] * ((p - mid[:, None]) - tgt3)              # (F,N,3)
     wp = w3[..., None] * p
     feats = np.concatenate([
@@ -473,18 +482,24 @@ def _window_step(local: np.ndarray, root: np.ndarray, rest: np.ndarray, w3: np.n
     sums = np.matmul(st.moved.T, feats)                           # (F,A,61)
     del feats
     blk = sums[..., :36].reshape(n_frames, n_act, 6, 6)
-    s0_2 = blk[..., :3, :3]
-    s1_2 = blk[..., :3, 3:]
-    s2_2 = -blk[..., 3:, 3:]
-    esum_2, torque_2 = sums[..., 36:39], -sums[..., 39:42]
-    sw_3 = sums[..., 42, None, None]
-    s1_3 = skew(sums[..., 43:46])
     swpp_3 = sums[..., 46:55].reshape(n_frames, n_act, 3, 3)
-    esum_3, torque_3 = sums[..., 55:58], sums[..., 58:61]
-    s2_3 = swpp_3 - np.trace(swpp_3, axis1=-2, axis2=-1)[..., None, None] * np.eye(3)
+    return _PointSums(
+        s0_2=blk[..., :3, :3], s1_2=blk[..., :3, 3:], s2_2=-blk[..., 3:, 3:],
+        esum_2=sums[..., 36:39], torque_2=-sums[..., 39:42], sw_3=sums[..., 42, None, None],
+        s1_3=skew(sums[..., 43:46]),
+        s2_3=swpp_3 - np.trace(swpp_3, axis1=-2, axis2=-1)[..., None, None] * np.eye(3),
+        esum_3=sums[..., 55:58], torque_3=sums[..., 58:61])
+
+
+def _data_terms(sums: _PointSums, p_joints: np.ndarray, mid: np.ndarray, st: _Structure
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The data part of the normal equations: (blocks (F,B,3,3), h_wt (F,A,3,3),
+    h_tt (F,3,3), g_w (F,A,3), g_t (F,3)), see ``_tree_solve``."""
+    s0_2, s1_2, s2_2 = sums.s0_2, sums.s1_2, sums.s2_2
+    sw_3, s1_3, s2_3 = sums.sw_3, sums.s1_3, sums.s2_3
     # Pivots c_a: each active joint's position; the root turns 3D residuals about the mid-hip
     # (they are measured from it) and 2D ones about the pelvis (the origin here).
-    piv = p_joints[:, act].copy()
+    piv = p_joints[:, st.act].copy()
     piv[:, 0] = 0.0
     c = skew(piv)                                                 # (F,A,3,3)
     c_mid = skew(mid)                                             # (F,3,3)
@@ -517,13 +532,19 @@ def _window_step(local: np.ndarray, root: np.ndarray, rest: np.ndarray, w3: np.n
     # Gradient: sum (p_k - c_a) x e_k over the points each omega moves; root: sum of e2.
     piv_3 = piv.copy()
     piv_3[:, 0] = mid
-    g_w = (torque_2 - np.cross(piv, esum_2)) + (torque_3 - np.cross(piv_3, esum_3))  # (F,A,3)
-    g_t = esum_2[:, 0].copy()                                     # (F,3)
-    # ---- hinge priors ----------------------------------------------------------------
-    # A local increment delta = G_parent^T omega turns R_j into exp(delta) R_j. "swing": the
-    # child bone (rest direction b) must stay in the plane normal to the hinge axis e:
-    # r = e.(R_j b) - e.b, dr/domega = -e^T skew(R_j b) G_p^T. "twist": the local axis-angle
-    # component about e: r = aa_e, dr/domega ~ e^T G_p^T.
+    g_w = ((sums.torque_2 - np.cross(piv, sums.esum_2))
+           + (sums.torque_3 - np.cross(piv_3, sums.esum_3)))      # (F,A,3)
+    g_t = sums.esum_2[:, 0].copy()                                # (F,3)
+    return blocks, h_wt, h_tt, g_w, g_t
+
+
+def _add_hinge_priors(blocks: np.ndarray, g_w: np.ndarray, local: np.ndarray,
+                      glob: np.ndarray, rest: np.ndarray, st: _Structure,
+                      config: FitConfig) -> None:
+    """Hinge priors, added in place. A local increment delta = G_parent^T omega turns R_j
+    into exp(delta) R_j. "swing": the child bone (rest direction b) must stay in the plane
+    normal to the hinge axis e: r = e.(R_j b) - e.b, dr/domega = -e^T skew(R_j b) G_p^T.
+    "twist": the local axis-angle component about e: r = aa_e, dr/domega ~ e^T G_p^T."""
     wh = 1.0 / config.sigma_hinge_rad ** 2
     sw_j = [j for j, _ in _SWING_ROWS]
     sw_c = np.array([c for _, c in _SWING_ROWS])
@@ -544,25 +565,56 @@ def _window_step(local: np.ndarray, root: np.ndarray, rest: np.ndarray, w3: np.n
     np.add.at(blocks, (slice(None), st.diag_pair[hinge_a]),
               wh * rows[..., :, None] * rows[..., None, :])
     np.add.at(g_w, (slice(None), hinge_a), wh * rows * res[..., None])
-    # ---- temporal pull ---------------------------------------------------------------
+
+
+def _add_temporal_pull(blocks: np.ndarray, g_w: np.ndarray, h_tt: np.ndarray,
+                       g_t: np.ndarray, glob: np.ndarray, root: np.ndarray, st: _Structure,
+                       config: FitConfig) -> None:
+    """Pull each active segment toward its smoothed orientation and the root toward its
+    smoothed path, added in place (windows of fewer than 3 frames are left alone)."""
     wt = 1.0 / config.sigma_temporal_rad ** 2
-    if n_frames >= 3 and wt > 0:
-        # Error of each active segment vs. its smoothed orientation (world frame); omega_j
-        # turns every segment in j's subtree: d err_k / d omega_j = I (j anc-or-self of k).
-        err = _smoothing_error(glob[:, act])                      # (F,A,3)
-        blocks += (wt * st.temporal_pair)[:, None, None] * np.eye(3)
-        g_w += wt * np.einsum("kj,fkc->fjc", st.anc, err)
-        # Root: pull toward its smoothed path (depth from 2D scale jitters most).
-        root_s = _gaussian_smooth_values(root, config.root_smooth_frames)
-        w_root = 1.0 / np.asarray(config.sigma_root_m, float) ** 2       # (3,)
-        h_tt[:, [0, 1, 2], [0, 1, 2]] += w_root
-        g_t += w_root * (root - root_s)
-    # Levenberg-style damping of the diagonal.
+    if glob.shape[0] < 3 or wt <= 0:
+        return
+    # Error of each active segment vs. its smoothed orientation (world frame); omega_j
+    # turns every segment in j's subtree: d err_k / d omega_j = I (j anc-or-self of k).
+    err = _smoothing_error(glob[:, st.act])                       # (F,A,3)
+    blocks += (wt * st.temporal_pair)[:, None, None] * np.eye(3)
+    g_w += wt * np.einsum("kj,fkc->fjc", st.anc, err)
+    # Root: pull toward its smoothed path (depth from 2D scale jitters most).
+    root_s = _gaussian_smooth_values(root, config.root_smooth_frames)
+    w_root = 1.0 / np.asarray(config.sigma_root_m, float) ** 2       # (3,)
+    h_tt[:, [0, 1, 2], [0, 1, 2]] += w_root
+    g_t += w_root * (root - root_s)
+
+
+def _damp(blocks: np.ndarray, h_tt: np.ndarray, st: _Structure, damping: float) -> None:
+    """Levenberg-style damping of the diagonal blocks, in place."""
     diag_blocks = blocks[:, st.diag_pair]
     idx3 = np.arange(3)
-    diag_blocks[..., idx3, idx3] += config.damping * (1.0 + diag_blocks[..., idx3, idx3])
+    diag_blocks[..., idx3, idx3] += damping * (1.0 + diag_blocks[..., idx3, idx3])
     blocks[:, st.diag_pair] = diag_blocks
-    h_tt[:, idx3, idx3] += config.damping * (1.0 + h_tt[:, idx3, idx3])
+    h_tt[:, idx3, idx3] += damping * (1.0 + h_tt[:, idx3, idx3])
+
+
+def _window_step(local: np.ndarray, root: np.ndarray, rest: np.ndarray, w3: np.ndarray,
+                 w2: np.ndarray, tgt3: np.ndarray, tgt2: np.ndarray, K: np.ndarray,
+                 st: _Structure, config: FitConfig, with_aux: bool
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One damped Gauss-Newton iteration on a window of frames -> (local, root): the data
+    terms of every point, the hinge priors, the temporal pull, damping, the tree solve."""
+    pos, glob = forward_kinematics(rest, local)
+    p = pos - pos[:, :1]                                          # pelvis-relative, (F,24,3)
+    p_joints = p
+    if with_aux:
+        pa = p[:, st.aux_seg] + np.einsum("fnab,nb->fna", glob[:, st.aux_seg], st.aux_off)
+        p = np.concatenate([p, pa], axis=1)                        # (F,N,3)
+    mid = 0.5 * (p[:, 1] + p[:, 2])
+    sums = _point_sums(p, mid, root, w3, w2, tgt3, tgt2, K, st)
+    blocks, h_wt, h_tt, g_w, g_t = _data_terms(sums, p_joints, mid, st)
+    del sums
+    _add_hinge_priors(blocks, g_w, local, glob, rest, st, config)
+    _add_temporal_pull(blocks, g_w, h_tt, g_t, glob, root, st, config)
+    _damp(blocks, h_tt, st, config.damping)
     x_w, x_t = _tree_solve(blocks, h_wt, h_tt, g_w, g_t, st)
     del blocks
     # local_j <- G_p^T exp(omega) G_p local_j = exp(G_p^T omega) local_j (the root:
@@ -571,7 +623,7 @@ def _window_step(local: np.ndarray, root: np.ndarray, rest: np.ndarray, w3: np.n
     gp[:, 0] = np.eye(3)
     d_local = rodrigues(np.einsum("fajc,faj->fac", gp, -x_w))     # (F,A,3,3)
     local = local.copy()
-    local[:, act] = d_local @ local[:, act]
+    local[:, st.act] = d_local @ local[:, st.act]
     return local, root - x_t
 
 

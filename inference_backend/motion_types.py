@@ -28,6 +28,22 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
+class Detection:
+    """One person seen in one frame (the detect stage's output, the track stage's input).
+
+    image_landmarks: (33, 3) float32 [u px, v px, visibility in 0..1], displayed-frame pixels.
+    world_landmarks: (33, 3) float32 metres, hip-centred, camera-aligned (y down).
+    box: (4,) float32 [x0, y0, x1, y1] displayed-frame pixels around the landmarks.
+    score: mean landmark visibility in 0..1.
+    """
+
+    image_landmarks: np.ndarray
+    world_landmarks: np.ndarray
+    box: np.ndarray
+    score: float
+
+
+@dataclass(frozen=True)
 class TrackObservations:
     """Per-frame 2D/3D landmarks of one tracked person over the capture's F frames.
 

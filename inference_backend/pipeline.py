@@ -1,5 +1,6 @@
 """The capture pipeline; the only module that knows the stage order:
-decode -> detect -> track -> solve (camera-frame tracks) -> scene (the world) -> export.
+decode -> detect -> track (+ the camera's background points) -> solve (camera-frame tracks)
+-> camera (its rotation per frame, or static) -> scene (the world) -> export.
 
 Decoding and detection stream frame by frame into the online tracker, so memory does not grow
 with the number of pixels decoded (only with the accepted landmarks, ~1 kB per person-frame).
@@ -12,23 +13,38 @@ the one scene stage (scene.py) places its tracks in the world.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .config import CaptureConfig, DecodeConfig, DetectionConfig, TrackingConfig
+from .camera_motion import (
+    FrameMatches,
+    KeyframeLink,
+    choose_camera,
+    focal_from_rotation,
+    solve_camera_motion,
+)
+from .camera_tracking import BackgroundTracker, BackgroundTrackingConfig
+from .config import (
+    CAMERA_TRACK_MAX_SIDE,
+    CaptureConfig,
+    DecodeConfig,
+    DetectionConfig,
+    TrackingConfig,
+)
 from .detection import PoseDetector
 from .device import resolve_device
 from .errors import CaptureCancelled, CaptureError, ExitCode
 from .export import check_output_writable, write_motion_file
 from .motion_types import SceneSolution, TrackObservations, VideoInfo
-from .progress import ProgressReporter
+from .progress import CAMERA, DECODE_DETECT, SOLVE, TRACK, WRITE, ProgressReporter
 from .scene import SceneConfig, build_scene
 from .solvers import FrameSink, SolveInput, Solver, solver_entry
 from .stage_times import StageTimes
+from .subject_size import parse_heights
 from .tracking import Tracker
 from .video_io import DecodeReport, VideoProbe, iter_frames, prefetch, probe_video
 
@@ -56,6 +72,8 @@ class Observations:
     timestamps: np.ndarray      # (F,) float64 seconds from the stream's first frame
     frame_indices: np.ndarray   # (F,) int64 decoded-frame indices in the video
     warnings: tuple[str, ...]
+    camera_matches: tuple[FrameMatches, ...] | None = None   # None: the camera was not tracked
+    camera_links: tuple[KeyframeLink, ...] = ()               # keyframes re-anchored to older ones
 
 
 #: What the detect stage runs (detection.py): the pose models inside the mediapipe wheel.
@@ -113,15 +131,17 @@ def observe(
     tracking: TrackingConfig | None = None,
     detection: DetectionConfig | None = None,
     sink: FrameSink | None = None,
+    camera_tracker: BackgroundTracker | None = None,
     times: StageTimes | None = None,
 ) -> Observations:
     """Decode, detect and track (streaming). Raises CaptureError for bad input / no person.
     The time range must have been checked (``check_time_range``).
 
-    progress("decode+detect", done, total) is called once per frame (it may raise
+    progress(DECODE_DETECT, done, total) is called once per frame (it may raise
     CaptureCancelled); should_stop is also polled by the decoder between packets. ``sink``
-    (a solver's) sees every decoded frame with its detections. ``times`` gets the decode
-    (background thread), decode-wait, detect and track seconds.
+    (a solver's) sees every decoded frame with its detections; ``camera_tracker`` follows the
+    background with the people's boxes masked out (on the decoder's grey copy when
+    ``decode.track_max_side`` asks for one).
     """
     info = probe.info
     span_end = info.duration if decode.end is None else min(decode.end, info.duration or decode.end)
@@ -143,20 +163,27 @@ def observe(
             times.first_frame_done()
             if sink is not None:
                 sink.add_frame(pos, frame.rgb, detections)
+            if camera_tracker is not None:
+                boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
+                with times.measure("camera"):
+                    if frame.grey is not None:
+                        camera_tracker.update(frame.grey, boxes, frame.grey_scale)
+                    else:
+                        camera_tracker.update(frame.rgb, boxes, frame.scale)
             with times.measure("track"):
                 tracker.update(pos, detections)
             timestamps.append(frame.time)
             indices.append(frame.index)
-            progress("decode+detect", pos + 1, max(total, pos + 1))
+            progress(DECODE_DETECT, pos + 1, max(total, pos + 1))
     if should_stop():
         raise CaptureCancelled()
     if not timestamps:
         where = "" if decode.start is None and decode.end is None else " in the chosen time range"
         raise CaptureError(ExitCode.ZERO_FRAMES, f"no video frames could be decoded{where}")
-    progress("track", 0, 1)
+    progress(TRACK, 0, 1)
     with times.measure("track"):
         tracks = tracker.finish(len(timestamps))
-    progress("track", 1, 1)
+    progress(TRACK, 1, 1)
     if not tracks:
         raise CaptureError(
             ExitCode.NO_PERSON,
@@ -169,16 +196,37 @@ def observe(
         timestamps=np.asarray(timestamps, np.float64),
         frame_indices=np.asarray(indices, np.int64),
         warnings=tuple(report.warnings),
+        camera_matches=None if camera_tracker is None else tuple(camera_tracker.matches),
+        camera_links=() if camera_tracker is None else tuple(camera_tracker.links),
     )
 
 
+def scene_config_for(config: CaptureConfig) -> SceneConfig:
+    """The scene stage's settings for a capture (smoothing, known subject heights)."""
+    heights = (parse_heights(config.subject_heights) if config.subject_heights else None)
+    return SceneConfig(smoothing=config.smoothing, subject_heights=heights)
+
+
 def solve_scene(solver: Solver, observed: SolveInput, scene: SceneConfig,
-                progress: ProgressFn | None = None) -> SceneSolution:
-    """The solve stage then the scene stage: whichever solver ran, its camera-frame tracks go
-    through the one scene stage. (A solver with a frame sink must have seen the frames.)"""
+                progress: ProgressFn | None = None,
+                camera_matches: Sequence[FrameMatches] | None = None,
+                camera_mode: str = "static",
+                camera_links: Sequence[KeyframeLink] = ()) -> SceneSolution:
+    """The solve stage, the camera stage, then the scene stage: whichever solver ran, its
+    camera-frame tracks go through the one scene stage. (A solver with a frame sink must have
+    seen the frames.) The camera stage fits the tracked background points with the solver's
+    intrinsics and applies ``camera_mode`` (camera_motion.choose_camera); without matches the
+    camera is static."""
     report = progress or (lambda stage, done, total: None)
     solved = solver.solve(observed, report)
-    return build_scene(solved, observed.video, observed.timestamps, scene, report)
+    camera = None
+    if camera_matches is not None:
+        report(CAMERA, 0, 1)
+        motion = solve_camera_motion(list(camera_matches), len(observed.timestamps),
+                                     solved.intrinsics.K, links=list(camera_links))
+        camera = choose_camera(motion, camera_mode)
+        report(CAMERA, 1, 1)
+    return build_scene(solved, observed.video, observed.timestamps, scene, report, camera)
 
 
 def run_capture(
@@ -206,23 +254,33 @@ def run_capture(
     probe = probe_video(config.video)
     check_time_range(probe, decode)
     solver = load_solver(config)
-    scene_config = SceneConfig(smoothing=config.smoothing)
+    scene_config = scene_config_for(config)
     info: VideoInfo = probe.info
     sink = solver.frame_sink(info)
+    camera_tracker = None
+    if config.camera != "static":
+        camera_tracker = BackgroundTracker(
+            BackgroundTrackingConfig(max_side=decode.track_max_side or CAMERA_TRACK_MAX_SIDE))
     obs = observe(
         probe, decode, config.max_people, progress, stop,
         tracking=config.tracking_config(), detection=config.detection_config(), sink=sink,
-        times=times,
+        camera_tracker=camera_tracker, times=times,
     )
     for message in obs.warnings:
         reporter.warning(message)
-    progress("solve", 0, len(obs.timestamps))
+    progress(SOLVE, 0, len(obs.timestamps))
+    footage_fov = None
+    if obs.camera_matches is not None and config.fov_deg is None:
+        turned = focal_from_rotation(list(obs.camera_matches), info.width, info.height)
+        footage_fov = None if turned is None else turned.fov_x_deg
     with times.measure("solve"):
-        solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps),
-                               scene_config, progress)
+        solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps,
+                                                  footage_fov),
+                               scene_config, progress, obs.camera_matches, config.camera,
+                               obs.camera_links)
     if stop():
         raise CaptureCancelled()
-    progress("write", 0, 1)
+    progress(WRITE, 0, 1)
     extras = {
         "solver": {"name": solver.name, "version": solver.version,
                    "models": {**DETECTOR_MODELS, "mediapipe": _mediapipe_version(),
@@ -243,7 +301,7 @@ def run_capture(
         )
     # the file is in place: from here on the capture has succeeded, so a cancel that arrives
     # now must not turn it into a failure (no stop check)
-    reporter.progress("write", 1, 1)
+    reporter.progress(WRITE, 1, 1)
     reporter.stage_times(times.seconds())
     return CaptureResult(
         output=config.output,

@@ -37,6 +37,8 @@ _LEG_CHAINS: dict[int, tuple[int, ...]] = {1: (1, 4, 7, 10), 2: (2, 5, 8, 11)}
 _ARM_CHAINS: dict[int, tuple[int, ...]] = {18: (18, 20, 22), 19: (19, 21, 23)}
 #: (hip, knee, ankle) and (shoulder, elbow, wrist) joint indices.
 _LEGS = ((1, 4, 7), (2, 5, 8))
+#: Frames whose rotation matrices are built at once.
+_CHUNK_FRAMES = 512
 _ARMS = ((16, 18, 20), (17, 19, 21))
 
 
@@ -106,11 +108,16 @@ def repair_implausible(pose_aa: np.ndarray, rest_joints: np.ndarray, times: np.n
     t = np.asarray(times, float)
     ok_frames = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
     repaired = np.zeros((n, 24), bool)
-    # Only the limb joints the limits read are turned into matrices (memory: F x 10 x 9).
+    # Only the limb joints the limits read are turned into matrices, a chunk of frames at a
+    # time (the working memory does not grow with the clip).
     used = sorted({j for legs in _LEGS for j in legs} | {j for arm in _ARMS for j in arm})
-    mats = np.tile(np.eye(3), (n, 24, 1, 1))
-    mats[:, used] = rodrigues(aa[:, used])
-    bad_by_chain = implausible_frames(mats, rest_joints, limits)
+    bad_by_chain: dict[int, np.ndarray] = {}
+    mats = np.tile(np.eye(3), (min(n, _CHUNK_FRAMES), 24, 1, 1))
+    for s in range(0, n, _CHUNK_FRAMES):
+        e = min(n, s + _CHUNK_FRAMES)
+        mats[:e - s, used] = rodrigues(aa[s:e, used])
+        for root, bad in implausible_frames(mats[:e - s], rest_joints, limits).items():
+            bad_by_chain.setdefault(root, np.zeros(n, bool))[s:e] = bad
     del mats
     chains = {**_LEG_CHAINS, **_ARM_CHAINS}
     dt = float(np.median(np.diff(t))) if n > 1 else 0.0

@@ -2,17 +2,13 @@
 
 Whatever the mode, an error is also written to stderr as ``error (CODE): MESSAGE``.
 
-JSON lines (one object per line, flushed):
-    {"event": "progress", "stage": str, "done": int, "total": int, "fps": float, "eta": float|null}
-    {"event": "warning", "message": str}
-    {"event": "result", "output": str, "persons": int, "frames": int, "warnings": [str, ...]}
-    {"event": "error", "code": int, "message": str}
-Stages: "decode+detect", "track", "solve", "smooth", "write" (solvers may add others, e.g.
-"features", "str"). ``total`` is 0 when unknown. Progress events are throttled (at most about
-ten per second per stage, plus the first and the last of each stage).
+The JSON lines are a contract with the add-on, specified in docs/progress_events.md (event
+names, fields, stage names, exit codes); ``EVENTS`` and ``STAGES`` below are the backend's one
+definition of the names. ``total`` is 0 when unknown. Progress events are throttled (at most
+about ten per second per stage, plus the first and the last of each stage).
 
-The bar ends with one ``stage seconds: start-up S, decode S, decode wait S, detect S, track S,
-solve S, write S`` line after the result (``stage_times``; not an event of the JSON lines).
+The bar ends with one ``stage seconds: start-up S, decode S, decode wait S, detect S, ...`` line
+after the result (``stage_times``; not an event of the JSON lines).
 """
 
 from __future__ import annotations
@@ -24,6 +20,24 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 _MIN_INTERVAL_S = 0.1
+
+#: Event names and the fields each carries (docs/progress_events.md).
+EVENTS: dict[str, tuple[str, ...]] = {
+    "progress": ("stage", "done", "total", "fps", "eta"),
+    "warning": ("message",),
+    "result": ("output", "persons", "frames", "warnings"),
+    "error": ("code", "message"),
+}
+
+#: Stage names, in the order a capture runs them (docs/progress_events.md).
+DECODE_DETECT = "decode+detect"   # decode the video, detect people (frames)
+TRACK = "track"                   # link detections into tracks
+SOLVE = "solve"                   # the default solver's skeleton fit (people)
+STR_TEMPORAL = "str-temporal"     # the STR solver's temporal network (people)
+CAMERA = "camera"                 # the camera's rotation per frame from the background (1)
+SCENE = "scene"                   # the scene stage: world, smoothing, contacts (people)
+WRITE = "write"                   # the motion file
+STAGES: tuple[str, ...] = (DECODE_DETECT, TRACK, SOLVE, STR_TEMPORAL, CAMERA, SCENE, WRITE)
 
 
 def _to_stderr(text: str) -> None:
@@ -47,6 +61,9 @@ class ProgressReporter:
         self._last_emit = -1e9
 
     def progress(self, stage: str, done: int, total: int) -> None:
+        if stage not in STAGES:
+            raise ValueError(f"unknown progress stage {stage!r}: stages are defined in "
+                             "progress.STAGES and docs/progress_events.md")
         now = self._clock()
         new_stage = stage != self._stage
         if new_stage:

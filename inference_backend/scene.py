@@ -4,6 +4,9 @@ Every solver stops at ``CameraFrameTracks`` (motion_types.py); ``build_scene`` i
 place that turns them into a ``SceneSolution``, so all solvers share every world-frame fix.
 The pipeline calls it once, whichever solver ran. Order:
 
+0. a moving camera (the camera stage's rotations, camera_motion.py): every track is turned
+   into the first frame's camera axes, so what follows sees a static camera and the people's
+   own motion;
 1. ground plane from the slow sole points of everyone (the mean torso as up prior, walking
    pelvis paths as parallels) and the world frame anchored under the first pelvis of the
    most-present person (camera.py) -> the static camera's extrinsics;
@@ -26,6 +29,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from inference_backend import camera as cam
+from inference_backend.camera_motion import (
+    CameraChoice,
+    rotation_about_centre,
+    to_first_camera,
+    to_first_camera_rotations,
+)
 from inference_backend.contacts import ContactConfig, ContactView, foot_contacts
 from inference_backend.kinematics import (
     axis_angle_to_quat,
@@ -45,6 +54,7 @@ from inference_backend.motion_types import (
     VideoInfo,
 )
 from inference_backend.pose_limits import PoseLimits, repair_implausible
+from inference_backend.progress import SCENE
 from inference_backend.smoothing import (
     SmoothingPreset,
     get_preset,
@@ -53,6 +63,7 @@ from inference_backend.smoothing import (
     smooth_person,
 )
 from inference_backend.smpl_constants import CONTACT_JOINTS
+from inference_backend.subject_size import SubjectHeights, apply_heights, standing_height
 from inference_backend.trajectory import (
     CHANNEL_CLEARANCE_M,
     TrajectoryConfig,
@@ -92,6 +103,9 @@ class SceneConfig:
         floor_on_m=0.1, floor_off_m=0.25))
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     pose_limits: PoseLimits = field(default_factory=PoseLimits)
+    #: Known standing heights (``--height``): those tracks are scaled to them before the ground
+    #: is found, so the skeleton, the trajectory and the camera height follow.
+    subject_heights: SubjectHeights | None = None
 
     def __post_init__(self) -> None:
         get_preset(self.smoothing)         # ValueError for an unknown preset name
@@ -101,11 +115,17 @@ class SceneConfig:
 
 def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndarray,
                 config: SceneConfig = SceneConfig(),
-                progress: Progress | None = None) -> SceneSolution:
-    """Place every camera-frame track in one world seen by one static camera.
+                progress: Progress | None = None,
+                camera: CameraChoice | None = None) -> SceneSolution:
+    """Place every camera-frame track in one world seen by one camera.
 
     timestamps: (F,) seconds of the capture's frames (every track's ``frames`` index them).
-    Progress is reported as ("smooth", i, n) per person. Warnings: the solver's, then ours.
+    camera: the camera stage's decision (camera_motion.choose_camera); with rotations
+    (``camera.rel`` (F, 3, 3), ``x_cam_f = rel[f] x_cam_0``) every track is first turned into
+    the first frame's camera axes, so the world (ground, gravity, trajectories) is the first
+    frame's and the people's motion is their own; the camera then turns about its centre
+    (per-frame extrinsics, ``static=False``). None or ``rel=None``: a static camera.
+    Progress is reported as (progress.SCENE, i, n) per person. Warnings: the solver's, then ours.
     """
     times = np.asarray(timestamps, float)
     n_frames = len(times)
@@ -115,13 +135,20 @@ def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndar
     tracks = list(solved.tracks)
     for tr in tracks:
         _check_track(tr, n_frames)
+    tracks = apply_heights(tracks, config.subject_heights, warnings)
+    rel = None if camera is None else camera.rel
+    if rel is not None:
+        if np.shape(rel) != (n_frames, 3, 3):
+            raise ValueError(f"camera rotations must be ({n_frames}, 3, 3), got {np.shape(rel)}")
+        tracks = [in_first_camera(tr, rel) for tr in tracks]
 
     world, plane = world_frame(tracks, times, config, warnings)
     persons = []
     for i, tr in enumerate(tracks):
-        report("smooth", i, len(tracks))
-        persons.append(place_in_world(tr, world, times, config, preset))
-    report("smooth", len(tracks), len(tracks))
+        report(SCENE, i, len(tracks))
+        persons.append(place_in_world(tr, world, times, config, preset,
+                                      levels=(0.0, *plane.levels)))
+    report(SCENE, len(tracks), len(tracks))
 
     K = np.asarray(solved.intrinsics.K, float)
     info = {
@@ -133,13 +160,27 @@ def build_scene(solved: CameraFrameTracks, video: VideoInfo, timestamps: np.ndar
         "ground_source": plane.source,
         "ground_levels_m": list(plane.levels),
     }
+    if camera is not None:
+        info["tracking"] = camera.report
+        warnings.extend(camera.warnings)
     # World-to-camera: x_cam = R X + t (R holds the world axes as columns, t the origin).
-    camera = CameraEstimate(
-        K=K.astype(np.float32),
-        R=np.repeat(world.R[None], n_frames, axis=0).astype(np.float32),
-        t=np.repeat(world.t[None], n_frames, axis=0).astype(np.float32),
-        static=True, info=info)
-    return SceneSolution(camera=camera, persons=tuple(persons), warnings=tuple(warnings))
+    if rel is None:
+        R = np.repeat(world.R[None], n_frames, axis=0)
+        t = np.repeat(world.t[None], n_frames, axis=0)
+    else:
+        R, t = rotation_about_centre(rel, world.R, world.t)
+    estimate = CameraEstimate(K=K.astype(np.float32), R=R.astype(np.float32),
+                              t=t.astype(np.float32), static=rel is None, info=info)
+    return SceneSolution(camera=estimate, persons=tuple(persons), warnings=tuple(warnings))
+
+
+def in_first_camera(tr: CameraTrack, rel: np.ndarray) -> CameraTrack:
+    """A track solved in each frame's own camera, in the first frame's camera axes
+    (pelvis orientation, root and key joints turned by ``rel[f]^T``; local joint rotations and
+    the rest skeleton do not depend on the camera)."""
+    return replace(tr, orient_cam=to_first_camera_rotations(rel, tr.frames, tr.orient_cam),
+                   root_cam=to_first_camera(rel, tr.frames, tr.root_cam),
+                   key_joints_cam=to_first_camera(rel, tr.frames, tr.key_joints_cam))
 
 
 def _check_track(tr: CameraTrack, n_frames: int) -> None:
@@ -301,7 +342,8 @@ def _bridged_motion(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
 
 def _smooth_and_judge_contacts(person: PersonMotion, times: np.ndarray, config: SceneConfig,
                                preset: SmoothingPreset | None, noise_scale: float,
-                               world: cam.WorldFrame) -> tuple[PersonMotion, np.ndarray]:
+                               world: cam.WorldFrame, levels: tuple[float, ...] = ()
+                               ) -> tuple[PersonMotion, np.ndarray]:
     """(the output motion smoothed, contacts (F, 4) in [0, 1]).
 
     Contacts are judged on the preset's own smoothing: wider kernels blur the short stance
@@ -324,7 +366,7 @@ def _smooth_and_judge_contacts(person: PersonMotion, times: np.ndarray, config: 
     contacts = foot_contacts(np.asarray(judged.joints3d[:, :feet], float), times,
                              person.valid, contact_cfg,
                              ankle_rots=_ankle_rotations(person.rest_joints, judged),
-                             view=ContactView(world.R, world.t))
+                             view=ContactView(world.R, world.t), levels=levels)
     if preset is None:
         return person, contacts
     if k == 1.0:
@@ -348,13 +390,16 @@ def _ankle_rotations(rest: np.ndarray, person: PersonMotion) -> np.ndarray:
 
 
 def place_in_world(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
-                   config: SceneConfig, preset: SmoothingPreset | None) -> PersonMotion:
-    """One camera-frame track -> its world ``PersonMotion`` (float32, the FK identity holds)."""
+                   config: SceneConfig, preset: SmoothingPreset | None,
+                   levels: tuple[float, ...] = ()) -> PersonMotion:
+    """One camera-frame track -> its world ``PersonMotion`` (float32, the FK identity holds).
+    levels: heights (m) of the ground (0) and of platforms the ground fit found: a foot's
+    local floor within ``ContactConfig.level_snap_m`` of one is snapped to it."""
     n_frames = len(times)
     person = _bridged_motion(tr, world, times, config, preset)
     rest, valid, conf = person.rest_joints, person.valid, person.confidence
     person, contacts = _smooth_and_judge_contacts(person, times, config, preset,
-                                                  float(tr.noise_scale), world)
+                                                  float(tr.noise_scale), world, levels)
     feet = max(CONTACT_JOINTS) + 1
     joints = np.asarray(person.joints3d[:, :feet], float)
     seen = np.asarray(person.transl, float).copy()
@@ -384,9 +429,3 @@ def place_in_world(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
         rest_joints=rest.astype(np.float32), joints3d=joints3d,
         valid=valid, contacts=contacts.astype(np.float32), confidence=conf,
         betas=np.asarray(tr.betas, np.float32), info=info)
-
-
-def standing_height(rest: np.ndarray) -> float:
-    """Approximate body height (m): head joint to ankle in the rest pose + head top + sole."""
-    pos, _ = forward_kinematics(rest, np.tile(np.eye(3), (1, 24, 1, 1)))
-    return float(pos[0, 15, 1] - min(pos[0, 7, 1], pos[0, 8, 1]) + 0.07 + 0.12)

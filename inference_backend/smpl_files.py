@@ -3,7 +3,8 @@
 SMPL files are licensed: never shipped, never downloaded. Formats accepted:
 - ``.npz`` (``np.load(allow_pickle=False)``): keys v_template (6890,3), shapedirs (6890,3,S),
   posedirs (6890,3,207), J_regressor (24,6890), weights (6890,24), kintree_table (2,24), f (13776,3).
-- ``.pkl`` (the official Python-2 pickles) through :class:`RestrictedUnpickler`: only numpy
+- ``.pkl`` (the official Python-2 pickles) through the backend's restricted unpickler
+  (``safe_pickle.RestrictedUnpickler``): only numpy
   array/dtype reconstruction and scipy.sparse matrices (rebuilt from their arrays) are allowed;
   chumpy objects map to an inert stub whose array ``x`` is kept. Anything else (``os.system``,
   ``builtins.eval``, ...) raises :class:`SmplFileError` before it can be called.
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .atomic_io import atomic_write
+from .safe_pickle import NUMPY_GLOBALS, RestrictedUnpickler
 from .smpl_constants import SMPL_PARENTS, SMPL_TEMPLATE_REST_JOINTS
 
 NUM_VERTICES = 6890
@@ -87,34 +89,30 @@ def _reconstructor(cls: type, base: type, state: Any) -> Any:
     raise SmplFileError(f"refused to load: the file rebuilds an unexpected object {cls!r}")
 
 
-_NUMPY_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("_codecs", "encode"),  # protocol-2 pickles store bytes as latin-1 text + encode
+#: The globals an SMPL pickle needs besides numpy's (``safe_pickle.NUMPY_GLOBALS``).
+_SMPL_GLOBALS: dict[tuple[str, str], Any] = {
+    **NUMPY_GLOBALS,
+    ("copy_reg", "_reconstructor"): _reconstructor,
+    ("copyreg", "_reconstructor"): _reconstructor,
+    ("__builtin__", "object"): object,
+    ("builtins", "object"): object,
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler with an allow-list (numpy arrays, scipy.sparse via stub, chumpy via stub)."""
+def _stub_for(module: str, name: str) -> type | None:
+    """chumpy's classes and scipy.sparse matrices (whatever their submodule) -> inert stubs."""
+    if module.startswith("chumpy"):
+        return _ChumpyStub
+    if module.startswith("scipy.sparse"):
+        return {"csc_matrix": _SparseStub, "csr_matrix": _CsrStub}.get(name)
+    return None
 
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _NUMPY_ALLOWED:
-            return getattr(__import__(module, fromlist=[name]), name)
-        if module in ("copy_reg", "copyreg") and name == "_reconstructor":
-            return _reconstructor
-        if module in ("__builtin__", "builtins") and name == "object":
-            return object
-        if module.startswith("chumpy"):
-            return _ChumpyStub
-        if module.startswith("scipy.sparse") and name == "csc_matrix":
-            return _SparseStub
-        if module.startswith("scipy.sparse") and name == "csr_matrix":
-            return _CsrStub
-        raise SmplFileError(
-            f"refused to load: the file asks for {module}.{name}, which an SMPL model file never "
-            "needs (the file may be malicious or not an SMPL model)"
-        )
+
+def _refuse(module: str, name: str) -> SmplFileError:
+    return SmplFileError(
+        f"refused to load: the file asks for {module}.{name}, which an SMPL model file never "
+        "needs (the file may be malicious or not an SMPL model)"
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -126,7 +124,8 @@ def _plain(value: Any) -> Any:
 def restricted_load_pickle(data: bytes) -> dict[str, Any]:
     """Unpickle SMPL-file bytes with the allow-list; returns a dict of plain numpy values."""
     try:
-        obj = RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+        obj = RestrictedUnpickler(io.BytesIO(data), _SMPL_GLOBALS, _refuse, _stub_for,
+                                  encoding="latin1").load()
     except SmplFileError:
         raise
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,

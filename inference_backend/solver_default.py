@@ -25,6 +25,7 @@ from inference_backend.motion_types import (
     TrackObservations,
     VideoInfo,
 )
+from inference_backend.progress import SOLVE
 from inference_backend.smoothing import local_linear_smooth
 from inference_backend.solvers import SolveInput
 
@@ -75,7 +76,7 @@ class DefaultSolver:
 
     def solve(self, observed: SolveInput, progress: Progress) -> CameraFrameTracks:
         return solve_default(list(observed.tracks), observed.video, observed.timestamps,
-                             self.config, progress)
+                             self.config, progress, observed.footage_fov_deg)
 
 
 def _check_inputs(tracks: list[TrackObservations], timestamps: np.ndarray) -> None:
@@ -95,11 +96,14 @@ def _check_inputs(tracks: list[TrackObservations], timestamps: np.ndarray) -> No
 
 def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps: np.ndarray,
                   config: SolverConfig = SolverConfig(),
-                  progress: Progress | None = None) -> CameraFrameTracks:
+                  progress: Progress | None = None,
+                  footage_fov_deg: float | None = None) -> CameraFrameTracks:
     """Fit every track's SMPL skeleton in the camera frame, with one focal length for all.
 
-    tracks: observations over the capture's F frames; timestamps: (F,) seconds. Progress is
-    reported as ("solve", i, n) per person.
+    tracks: observations over the capture's F frames; timestamps: (F,) seconds;
+    footage_fov_deg: a field of view measured from the camera's turning (used unless
+    ``config.fov_deg`` overrides; see camera.choose_intrinsics). Progress is
+    reported as (progress.SOLVE, i, n) per person.
     """
     _check_inputs(tracks, timestamps)
     times = np.asarray(timestamps, float)
@@ -124,7 +128,7 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
         prepared.append((tr, frames, img, met, w))
     intrinsics, notes = cam.choose_intrinsics([(m, i, w) for _, _, i, m, w in prepared],
                                               width, height, config.fov_deg,
-                                              config.prior_fov_deg)
+                                              config.prior_fov_deg, footage_fov_deg)
     warnings.extend(notes)
     K = intrinsics.K
     # Tracks wait for their fit in their own (float32) precision: exact, half the memory.
@@ -137,7 +141,7 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
     fits: list[CameraTrack] = []
     n_prepared = len(waiting)
     for i in range(n_prepared):
-        report("solve", i, n_prepared)
+        report(SOLVE, i, n_prepared)
         item, waiting[i] = waiting[i], None
         assert item is not None
         tr, frames = item[:2]
@@ -147,7 +151,7 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
         del img, met, w
         if fitted is not None:
             fits.append(fitted)
-    report("solve", n_prepared, n_prepared)
+    report(SOLVE, n_prepared, n_prepared)
     return CameraFrameTracks(intrinsics, tuple(fits), tuple(warnings))
 
 

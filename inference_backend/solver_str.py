@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,7 +34,6 @@ from . import camera as cam
 from .body_model import BodyModel, crop_cam_to_full_translation
 from .config import CaptureConfig
 from .crops import CropConfig, crop_rgb, normalise, square_boxes
-from .detection import Detection
 from .device import resolve_device
 from .errors import CaptureError, ExitCode
 from .kinematics import forward_kinematics, log_map
@@ -54,8 +54,12 @@ from .motion_types import (
     TrackObservations,
     VideoInfo,
 )
+from .progress import STR_TEMPORAL
 from .smpl_files import SmplFileError
 from .solvers import SolveInput
+
+if TYPE_CHECKING:
+    from .motion_types import Detection
 
 log = logging.getLogger(__name__)
 
@@ -247,9 +251,10 @@ def run_windows(net: torch.nn.Module, feats: np.ndarray, seq_len: int, device: t
 
 
 def _intrinsics(video: VideoInfo, tracks: Sequence[TrackObservations], fov_deg: float | None,
-                warnings: list[str]) -> CameraIntrinsics:
-    """The default solver's intrinsics: the ``fov_deg`` override, else the focal estimated from
-    the tracker's MediaPipe landmarks, cleaned the same way (camera.choose_intrinsics)."""
+                warnings: list[str], footage_fov_deg: float | None = None) -> CameraIntrinsics:
+    """The default solver's intrinsics: the ``fov_deg`` override, else the field of view
+    measured from the camera's turning, else the focal estimated from the tracker's MediaPipe
+    landmarks, cleaned the same way (camera.choose_intrinsics)."""
     samples = []
     for tr in tracks:
         ok = np.asarray(tr.present, bool)
@@ -259,7 +264,7 @@ def _intrinsics(video: VideoInfo, tracks: Sequence[TrackObservations], fov_deg: 
                                           np.asarray(tr.boxes)[ok], MIN_VISIBILITY)
             samples.append((met, img, w))
     intrinsics, notes = cam.choose_intrinsics(samples, int(video.width), int(video.height),
-                                              fov_deg)
+                                              fov_deg, footage_fov_deg=footage_fov_deg)
     warnings.extend(notes)
     return intrinsics
 
@@ -310,7 +315,8 @@ class StrSolver:
             raise RuntimeError("StrSolver.solve before frame_sink: the frames were not seen")
         models, sink = self._models, self._sink
         warnings = list(models.notes)
-        intrinsics = _intrinsics(observed.video, observed.tracks, self.config.fov_deg, warnings)
+        intrinsics = _intrinsics(observed.video, observed.tracks, self.config.fov_deg, warnings,
+                                 observed.footage_fov_deg)
         K = intrinsics.K
         focal, principal = float(K[0, 0]), (float(K[0, 2]), float(K[1, 2]))
         todo = [tr for tr in observed.tracks if np.asarray(tr.present, bool).any()]
@@ -318,7 +324,7 @@ class StrSolver:
             raise CaptureError(ExitCode.NO_PERSON, "no tracked person to run STR on")
         tracks = []
         for done, tr in enumerate(todo):
-            progress("str-temporal", done, len(todo))
+            progress(STR_TEMPORAL, done, len(todo))
             frames, feats, squares = sink.for_track(tr)
             out = run_windows(models.net, feats, models.seq_len, self._device,
                               self.config.window_batch_size)
@@ -337,5 +343,5 @@ class StrSolver:
                 root_cam=joints_cam[:, 0], key_joints_cam=joints_cam[:, list(KEY_JOINTS)],
                 rest_joints=rest_np, confidence=np.repeat(vis[:, None], 24, axis=1),
                 betas=betas.astype(np.float32)))
-        progress("str-temporal", len(todo), len(todo))
+        progress(STR_TEMPORAL, len(todo), len(todo))
         return CameraFrameTracks(intrinsics, tuple(tracks), tuple(warnings))

@@ -24,7 +24,7 @@ from .errors import CaptureError, ExitCode
 from .motion_types import CameraFrameTracks, TrackObservations, VideoInfo
 
 if TYPE_CHECKING:
-    from .detection import Detection
+    from .motion_types import Detection
 
 Progress = Callable[[str, int, int], None]
 
@@ -32,11 +32,15 @@ Progress = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class SolveInput:
     """What the solve step gets: the video, the tracked people over the capture's F frames
-    and the frames' timestamps (F,) in seconds."""
+    and the frames' timestamps (F,) in seconds. ``footage_fov_deg``: a horizontal field of view
+    measured from the footage itself (the camera's own turning,
+    camera_motion.focal_from_rotation), which solvers use instead of estimating one from the
+    people when there is no ``--fov`` override."""
 
     video: VideoInfo
     tracks: tuple[TrackObservations, ...]
     timestamps: np.ndarray
+    footage_fov_deg: float | None = None
 
 
 class FrameSink(Protocol):

@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 #: The order stages are listed in (others follow in the order they were first measured).
 STAGE_ORDER: tuple[str, ...] = (
-    "start-up", "decode", "decode wait", "detect", "track", "solve", "write",
+    "start-up", "decode", "decode wait", "detect", "camera", "track", "solve", "write",
 )
 
 

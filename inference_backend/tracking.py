@@ -26,8 +26,8 @@ from itertools import permutations
 import numpy as np
 
 from .config import TrackingConfig
-from .detection import NUM_LANDMARKS, Detection
-from .motion_types import TrackObservations
+from .landmark_map import NUM_LANDMARKS
+from .motion_types import Detection, TrackObservations
 
 _MAX_EXTRAPOLATION_FRAMES = 8
 _MAX_SPEED_DIAG_PER_FRAME = 0.05  # cap of the predicted speed, box diagonals per frame

@@ -42,12 +42,17 @@ class DecodedFrame:
     time: presentation time in seconds from the stream's first frame.
     rgb: (h, w, 3) uint8, displayed orientation, possibly downscaled.
     scale: displayed-frame pixels per ``rgb`` pixel (1.0 when not downscaled).
+    grey: (h', w') uint8 grey copy, displayed orientation, longer side at most
+        ``DecodeConfig.track_max_side`` (None when that is 0).
+    grey_scale: displayed-frame pixels per ``grey`` pixel.
     """
 
     index: int
     time: float
     rgb: np.ndarray
     scale: float = 1.0
+    grey: np.ndarray | None = None
+    grey_scale: float = 1.0
 
 
 @dataclass
@@ -230,6 +235,7 @@ def iter_frames(
         coded_w = info.height if info.rotation in (90, 270) else info.width
         coded_h = info.width if info.rotation in (90, 270) else info.height
         out_w, out_h, scale = _target_size(coded_w, coded_h, config.detect_max_side)
+        grey_w, grey_h, grey_scale = _target_size(coded_w, coded_h, config.track_max_side)
         index = -1  # index of the last frame seen (decoded, skipped or corrupt)
         last_time = -math.inf
         packets = container.demux(stream)
@@ -275,9 +281,14 @@ def iter_frames(
                 else:
                     rgb = frame.to_ndarray(format="rgb24")
                 rotation = _normalise_rotation(getattr(frame, "rotation", info.rotation))
+                grey = None
+                if config.track_max_side > 0:
+                    grey = rotate_frame(
+                        frame.to_ndarray(width=grey_w, height=grey_h, format="gray"), rotation)
                 report.decoded += 1
                 yield DecodedFrame(
-                    index=index, time=time, rgb=rotate_frame(rgb, rotation), scale=scale
+                    index=index, time=time, rgb=rotate_frame(rgb, rotation), scale=scale,
+                    grey=grey, grey_scale=grey_scale,
                 )
         missing = missing_tail(info, last_time, end)
         if missing:

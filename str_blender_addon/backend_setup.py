@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from .backend_client import backend_env, process_group_options, stop_process
+from .process import backend_env, start_process, stop_process
 
 #: The PyPI distribution of this project with the backend extra.
 PYPI_BACKEND_REQUIREMENT = "str-mocap[backend]"
@@ -476,20 +476,8 @@ class SetupJob:
         _label, argv = self.plan.steps[index]
         with self._lock:
             self._pip = PipProgress()
-        flags, new_session = process_group_options()
         try:
-            self._proc = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                env=self._env,
-                creationflags=flags,
-                start_new_session=new_session,
-            )
+            self._proc = start_process(argv, self._env, merge_stderr=True)
         except OSError as exc:
             self._proc = None
             self._end(SetupStatus.FAILED, f"Could not run {argv[0]}: {exc}")

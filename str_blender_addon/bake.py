@@ -24,6 +24,18 @@ from .core.skeleton import pose_bone_world_heads
 _PATH = re.compile(r'^pose\.bones\["(?P<bone>(?:[^"\\]|\\.)*)"\]\.(?P<prop>rotation_quaternion|location)$')
 
 
+#: Named bake strengths (``BakeOptions.strength``) offered on import. Their own names: the
+#: capture's smoothing levels (none/light/medium/strong) are the backend's presets, another
+#: filter with another meaning.
+BAKE_PRESETS: dict[str, float] = {"off": 0.0, "gentle": 0.25, "moderate": 0.5, "firm": 0.8}
+BAKE_PRESET_ITEMS = [
+    ("off", "Off", "Keep the keys as imported"),
+    ("gentle", "Gentle", "Bake strength 0.25"),
+    ("moderate", "Moderate", "Bake strength 0.5"),
+    ("firm", "Firm", "Bake strength 0.8"),
+]
+
+
 class BakeError(RuntimeError):
     """The chosen object cannot be smoothed (no armature, no keyed motion)."""
 

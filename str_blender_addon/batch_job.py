@@ -22,17 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .backend_client import (
+from .backend_contract import (
+    BATCH_EVENT_FIELDS,
+    BATCH_PROGRESS,
+    BATCH_RESULT,
+    BATCH_START,
+    BATCH_VIDEO,
+    EVENT_ERROR,
     EXIT_CANCELLED,
-    JobStatus,
-    backend_env,
-    process_group_options,
-    send_kill,
-    send_stop,
+    EXIT_SOME_FAILED,
 )
-
-#: Exit code of a batch where some videos failed (the others are done).
-EXIT_SOME_FAILED = 10
+from .capture_job import JobStatus
+from .process import backend_env, send_kill, send_stop, start_process
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,68 @@ def validate_batch_request(request: BatchRequest) -> None:
         raise ValueError("Use an output folder other than the input folder.")
 
 
+def parse_batch_event_line(text: str) -> dict[str, object] | None:
+    """One stdout line of the batch command -> its event, or None for anything else."""
+    try:
+        event = json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        return None
+    if isinstance(event, dict) and event.get("event") in BATCH_EVENT_FIELDS:
+        return event
+    return None
+
+
+class BatchFollower:
+    """The state of a batch from its events (docs/progress_events.md, "Batch events")."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, object] = {}
+        self.failures: list[str] = []
+        self.result: dict[str, object] | None = None
+        self.error: dict[str, object] | None = None
+
+    def apply(self, event: Mapping[str, object]) -> None:
+        kind = event.get("event")
+        if kind in (BATCH_START, BATCH_PROGRESS):
+            self.counts.update(event)
+        elif kind == BATCH_VIDEO and event.get("status") == "failed":
+            self.failures.append(f"{event.get('relative')}: {event.get('message')}")
+        elif kind == BATCH_RESULT:
+            self.result = dict(event)
+            self.counts.update(event)
+        elif kind == EVENT_ERROR:
+            self.error = dict(event)
+
+    def number(self, key: str) -> int:
+        value = self.counts.get(key, 0)
+        return int(value) if isinstance(value, (int, float)) else 0
+
+    def progress_message(self) -> str:
+        c = self.counts
+        if "total" not in c:
+            return "Starting the batch (Ray runtime)..."
+        remaining = self.number("remaining") if "remaining" in c else self.number("total")
+        text = f"{self.number('done')} done, {self.number('failed')} failed, {remaining} left"
+        fps = c.get("fps")
+        if isinstance(fps, (int, float)) and fps > 0:
+            text += f", {fps:.1f} frames/s"
+        eta = c.get("eta")
+        if isinstance(eta, (int, float)):
+            text += f", {eta:.0f} s left"
+        return text
+
+    def state(self, status: JobStatus, message: str, exit_code: int | None = None) -> BatchState:
+        fps, eta = self.counts.get("fps", 0.0), self.counts.get("eta")
+        return BatchState(
+            status=status, message=message, total=self.number("total"),
+            done=self.number("done"), failed=self.number("failed"),
+            skipped=self.number("skipped"), running=self.number("running"),
+            fps=float(fps) if isinstance(fps, (int, float)) else 0.0,
+            eta_s=float(eta) if isinstance(eta, (int, float)) else None,
+            manifest=str(self.counts.get("manifest", "")), exit_code=exit_code,
+            failures=tuple(self.failures[-5:]))
+
+
 class BatchJob:
     """One batch run: ``start()``, then ``poll()`` on a timer; ``request_cancel()`` to stop."""
 
@@ -136,10 +199,7 @@ class BatchJob:
         self._cancel_at: float | None = None
         self._killed = False
         self._final: BatchState | None = None
-        self._counts: dict[str, object] = {}
-        self._failures: list[str] = []
-        self._result: dict[str, object] | None = None
-        self._error: dict[str, object] | None = None
+        self.follower = BatchFollower()
 
     @property
     def argv(self) -> list[str]:
@@ -153,13 +213,8 @@ class BatchJob:
                                  "add-on preferences or use 'Set up backend'.")
         except ValueError as exc:
             return self._finish(JobStatus.FAILED, str(exc))
-        flags, new_session = process_group_options()
         try:
-            self._proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                env=backend_env(self.extra_env), creationflags=flags,
-                start_new_session=new_session)
+            self._proc = start_process(self.argv, backend_env(self.extra_env))
         except OSError as exc:
             return self._finish(JobStatus.FAILED, f"Could not start the backend: {exc}")
         for target, pipe in ((self._read_stdout, self._proc.stdout),
@@ -172,11 +227,8 @@ class BatchJob:
 
     def _read_stdout(self, pipe: IO[str]) -> None:
         for line in pipe:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(event, dict):
+            event = parse_batch_event_line(line)
+            if event is not None:
                 with self._lock:
                     self._events.append(event)
 
@@ -185,18 +237,6 @@ class BatchJob:
             if line.strip():
                 with self._lock:
                     self._stderr.append(line.rstrip()[:500])
-
-    def _apply(self, event: Mapping[str, object]) -> None:
-        kind = event.get("event")
-        if kind in ("batch_start", "batch_progress"):
-            self._counts.update(event)
-        elif kind == "video" and event.get("status") in ("failed",):
-            self._failures.append(f"{event.get('relative')}: {event.get('message')}")
-        elif kind == "batch_result":
-            self._result = dict(event)
-            self._counts.update(event)
-        elif kind == "error":
-            self._error = dict(event)
 
     def poll(self) -> BatchState:
         if self._final is not None:
@@ -207,7 +247,7 @@ class BatchJob:
             events = list(self._events)
             self._events.clear()
         for event in events:
-            self._apply(event)
+            self.follower.apply(event)
         code = self._proc.poll()
         if code is None:
             if self._cancel_at is not None:
@@ -215,33 +255,19 @@ class BatchJob:
                     send_kill(self._proc)
                     self._killed = True
                 return self._state(JobStatus.RUNNING, "Cancelling (finishing the manifest)...")
-            return self._state(JobStatus.RUNNING, self._progress_message())
+            return self._state(JobStatus.RUNNING, self.follower.progress_message())
         for thread in self._threads:
             thread.join(timeout=2.0)
         with self._lock:
             events = list(self._events)
             self._events.clear()
         for event in events:
-            self._apply(event)
+            self.follower.apply(event)
         return self._conclude(code)
 
-    def _progress_message(self) -> str:
-        c = self._counts
-        if "total" not in c:
-            return "Starting the batch (Ray runtime)..."
-        text = (f"{c.get('done', 0)} done, {c.get('failed', 0)} failed, "
-                f"{c.get('remaining', c.get('total', 0))} left")
-        fps = c.get("fps")
-        if isinstance(fps, (int, float)) and fps > 0:
-            text += f", {fps:.1f} frames/s"
-        eta = c.get("eta")
-        if isinstance(eta, (int, float)):
-            text += f", {eta:.0f} s left"
-        return text
-
     def _conclude(self, code: int) -> BatchState:
-        if self._result is not None:
-            r = self._result
+        if self.follower.result is not None:
+            r = self.follower.result
             summary = (f"{r.get('done', 0)} done, {r.get('failed', 0)} failed, "
                        f"{r.get('skipped', 0)} up to date")
             if code == 0:
@@ -254,9 +280,10 @@ class BatchJob:
                                     " See batch_manifest.jsonl.", code)
         if self._cancel_at is not None or code == EXIT_CANCELLED:
             return self._finish(JobStatus.CANCELLED, "Batch cancelled.", code)
-        if self._error is not None:
-            return self._finish(JobStatus.FAILED, f"Batch error (code {self._error.get('code')})"
-                                f": {self._error.get('message')}", code)
+        error = self.follower.error
+        if error is not None:
+            return self._finish(JobStatus.FAILED, f"Batch error (code {error.get('code')})"
+                                f": {error.get('message')}", code)
         with self._lock:
             tail = [line for line in self._stderr if line.strip()]
         last = tail[-1] if tail else "no message"
@@ -283,21 +310,7 @@ class BatchJob:
         return state
 
     def _state(self, status: JobStatus, message: str, exit_code: int | None = None) -> BatchState:
-        c = self._counts
-
-        def num(key: str) -> int:
-            value = c.get(key, 0)
-            return int(value) if isinstance(value, (int, float)) else 0
-
-        fps = c.get("fps", 0.0)
-        eta = c.get("eta")
-        return BatchState(
-            status=status, message=message, total=num("total"), done=num("done"),
-            failed=num("failed"), skipped=num("skipped"), running=num("running"),
-            fps=float(fps) if isinstance(fps, (int, float)) else 0.0,
-            eta_s=float(eta) if isinstance(eta, (int, float)) else None,
-            manifest=str(c.get("manifest", "")), exit_code=exit_code,
-            failures=tuple(self._failures[-5:]))
+        return self.follower.state(status, message, exit_code)
 
     def _finish(self, status: JobStatus, message: str, exit_code: int | None = None) -> BatchState:
         self._final = self._state(status, message, exit_code)

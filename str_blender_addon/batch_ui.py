@@ -18,9 +18,11 @@ from bpy.props import (
 )
 
 from . import paths
-from .backend_client import BackendError, JobStatus, find_backend_python
 from .batch_job import EXIT_SOME_FAILED, BatchJob, BatchRequest, BatchState
+from .capture_job import JobStatus
+from .doctor_client import find_backend_python
 from .preferences import backend_settings, draw_progress
+from .process import BackendError
 from .properties import SMOOTHING_ITEMS, SOLVER_ITEMS
 
 TIMER_INTERVAL_S = 0.25

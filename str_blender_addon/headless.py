@@ -1,14 +1,17 @@
 """Headless import: motion file -> .blend / FBX / BVH / preview MP4, with plain ``python`` + bpy.
 
     python -m str_blender_addon.headless MOTION.npz --blend OUT.blend [--fbx OUT.fbx]
-        [--bvh OUT.bvh] [--preview OUT.mp4] [--smoothing none|light|medium|strong]
+        [--bvh OUT.bvh [--bvh-up y|z]] [--glb OUT.glb] [--preview OUT.mp4]
+        [--bake off|gentle|moderate|firm]
         [--smpl-dir DIR] [--retarget TARGET.blend --armature NAME [--preset auto|...]]
     python -m str_blender_addon.headless --batch IN_DIR -o OUT_DIR [--formats blend,fbx,bvh]
         (a folder of motion files, see ``headless_batch``)
 
-Uses the same builders as the UI (``importer.import_motion``). Every output is written to a
-temporary file in the destination folder and moved into place with ``os.replace``.
-With several people, BVH files get a ``_track<ID>`` suffix (one skeleton per BVH file).
+Uses the same builders as the UI (``importer.import_motion``) and writers (``export_files``,
+``preview``). Every output is written to a temporary file in the destination folder and moved
+into place with ``os.replace``. With several people, BVH and glTF files get a ``_track<ID>``
+suffix (one skeleton per file). BVH is Y-up unless ``--bvh-up z``. The preview renders from a
+temporary copy of the scene, so the saved .blend keeps the video's size and the scene's engine.
 Exit codes: 0 ok, 1 internal error (a bug), 2 usage, 3 bad input file (motion/AMASS file, SMPL
 folder, target .blend), 4 write failure, 130 cancelled (Ctrl+C). Every failure ends with one
 ``error: ...`` line on stderr naming what to fix.
@@ -19,23 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+
+from .core.retarget_math import CLAVICLE_LIMIT_DEG
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_WRITE = 0, 1, 2, 3, 4
 EXIT_CANCELLED = 130
 RETARGET_PRESETS = ("auto", "mixamo", "rigify", "unreal", "vrm", "makehuman")
-
-
-class _WriteError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class PreviewOptions:
-    width: int = 480                  # output width in pixels (height follows the video aspect)
-    max_frames: int = 0               # 0 = whole clip
-    over_video: bool = True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,11 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("motion", help="motion file (.npz) or AMASS .npz")
     p.add_argument("--blend", help="write the scene to this .blend")
     p.add_argument("--fbx", help="export rigs (+ meshes) with animation to this .fbx")
-    p.add_argument("--bvh", help="export the motion to this .bvh (one per person)")
+    p.add_argument("--bvh", help="export the motion to this .bvh (one per person: "
+                                 "NAME_track<ID>.bvh when there are several)")
+    p.add_argument("--bvh-up", choices=("y", "z"), default="y",
+                   help="up axis of the BVH file: y (default; what BVH readers expect) or z "
+                        "(Blender's axes)")
+    p.add_argument("--glb", help="export each person (skinned body, armature, animation) to "
+                                 "this glTF binary (NAME_track<ID>.glb when there are several)")
     p.add_argument("--preview", help="render a Workbench preview video (.mp4)")
     p.add_argument("--preview-width", type=int, default=480)
     p.add_argument("--preview-frames", type=int, default=0, help="0 = whole clip")
-    p.add_argument("--smoothing", choices=("none", "light", "medium", "strong"), default="none")
+    p.add_argument("--bake", choices=("off", "gentle", "moderate", "firm"), default="off",
+                   help="smoothing bake of the imported keys (bake.BAKE_PRESETS)")
     p.add_argument("--smpl-dir", default="", help="folder with the SMPL model files")
     p.add_argument("--persons", default="", help="comma-separated track ids (default: all)")
     p.add_argument("--fps-mode", choices=("MATCH_VIDEO", "KEEP_SCENE"), default="MATCH_VIDEO")
@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retarget", help=".blend holding the target character")
     p.add_argument("--armature", help="name of the target armature in --retarget")
     p.add_argument("--preset", choices=RETARGET_PRESETS, default="auto")
+    p.add_argument("--clavicle-limit", type=float, default=CLAVICLE_LIMIT_DEG, metavar="DEG",
+                   help="largest clavicle rotation of the retargeted character, relative to "
+                        f"its chest (default {CLAVICLE_LIMIT_DEG:g}; 0 follows the capture)")
     return p
 
 
@@ -72,12 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     if any(a == "--batch" or a.startswith("--batch=") for a in argv):
         from .headless_batch import main as batch_main  # a folder of motion files
 
-        return batch_main(argv)
+        return batch_main(argv, convert_one=main)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not any((args.blend, args.fbx, args.bvh, args.preview)):
+    if not any((args.blend, args.fbx, args.bvh, args.glb, args.preview)):
         parser.print_usage(sys.stderr)
-        return _fail(EXIT_USAGE, "nothing to write: give --blend, --fbx, --bvh and/or --preview")
+        return _fail(EXIT_USAGE, "nothing to write: give --blend, --fbx, --bvh, --glb and/or "
+                                 "--preview")
     if args.retarget and not args.armature:
         return _fail(EXIT_USAGE, "--retarget needs --armature NAME (the target armature)")
     try:
@@ -114,7 +118,7 @@ def _run(args: argparse.Namespace, persons: tuple[int, ...] | None) -> int:
     options = ImportOptions(
         persons=persons, fps_mode=args.fps_mode, start_frame=args.start_frame,
         build_body_mesh=not args.no_mesh, smpl_dir=args.smpl_dir,
-        create_camera=not args.no_camera, video_background=True, smoothing=args.smoothing)
+        create_camera=not args.no_camera, video_background=True, bake=args.bake)
     try:
         result = import_motion(bpy.context, args.motion, options)
     except (MotionFileError, SmplLoadError, EmptyMotionError) as exc:
@@ -130,20 +134,26 @@ def _run(args: argparse.Namespace, persons: tuple[int, ...] | None) -> int:
         code = _retarget(args, result.armatures[0])
         if code:
             return code
+    from . import export_files
+    from .preview import PreviewOptions, render_preview
+
     try:
         if args.fbx:
-            _export_fbx(Path(args.fbx))
+            print(f"wrote {export_files.write_fbx(Path(args.fbx))}")
         if args.bvh:
-            for path in _export_bvh(Path(args.bvh), result.armatures):
+            for path in export_files.write_bvh(Path(args.bvh), result.armatures,
+                                               up=args.bvh_up):
+                print(f"wrote {path}")
+        if args.glb:
+            for path in export_files.write_glb(Path(args.glb), result.armatures):
                 print(f"wrote {path}")
         if args.preview:
-            _render_preview(Path(args.preview), PreviewOptions(args.preview_width,
-                                                               args.preview_frames))
+            render_preview(Path(args.preview), PreviewOptions(args.preview_width,
+                                                              args.preview_frames))
             print(f"wrote {args.preview}")
         if args.blend:
-            _save_blend(Path(args.blend))
-            print(f"wrote {args.blend}")
-    except (_WriteError, OSError, RuntimeError) as exc:
+            print(f"wrote {export_files.save_blend(Path(args.blend))}")
+    except (OSError, RuntimeError) as exc:   # export_files.ExportError is a RuntimeError
         return _fail(EXIT_WRITE, f"could not write output: {exc}")
     return EXIT_OK
 
@@ -159,7 +169,8 @@ def _retarget(args: argparse.Namespace, source) -> int:
         return _fail(EXIT_BAD_INPUT, f"target .blend not found: {args.retarget}")
     try:
         target = append_target_from_blend(args.retarget, args.armature)
-        report = retarget(bpy.context, source, target, RetargetOptions(preset=args.preset))
+        report = retarget(bpy.context, source, target, RetargetOptions(
+            preset=args.preset, clavicle_limit_deg=args.clavicle_limit))
     except Exception as exc:  # the retargeter's own errors carry the user-facing message
         return _fail(EXIT_BAD_INPUT, f"retarget failed: {exc}")
     action = getattr(report, "action_name", "")
@@ -169,167 +180,16 @@ def _retarget(args: argparse.Namespace, source) -> int:
     return 0
 
 
-def _tmp_for(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")
-
-
-def _finish(tmp: Path, out: Path) -> None:
-    if not tmp.is_file() or tmp.stat().st_size == 0:
-        raise _WriteError(f"{out}: nothing was written")
-    os.replace(tmp, out)
-
-
-def _save_blend(out: Path) -> None:
-    import bpy
-
-    tmp = _tmp_for(out)
-    try:
-        bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, check_existing=False)
-        _finish(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _ensure_addon(module: str) -> None:
-    import addon_utils
-
-    loaded_default, loaded_state = addon_utils.check(module)
-    if not loaded_state:
-        addon_utils.enable(module, default_set=True)
-
-
-def _export_fbx(out: Path) -> None:
-    import bpy
-
-    _ensure_addon("io_scene_fbx")
-    tmp = _tmp_for(out)
-    try:
-        result = bpy.ops.export_scene.fbx(
-            filepath=str(tmp), use_selection=False, object_types={"ARMATURE", "MESH"},
-            add_leaf_bones=False, bake_anim=True, bake_anim_use_all_actions=False,
-            bake_anim_use_nla_strips=False, bake_anim_simplify_factor=0.0)
-        if "FINISHED" not in result:
-            raise _WriteError(f"FBX export returned {result}")
-        _finish(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _export_bvh(out: Path, armatures) -> list[Path]:
-    import bpy
-
-    _ensure_addon("io_anim_bvh")
-    scene = bpy.context.scene
-    written = []
-    for arm in armatures:
-        path = out if len(armatures) == 1 else out.with_name(
-            f"{out.stem}_track{int(arm['str_track_id'])}{out.suffix}")
-        for obj in bpy.context.view_layer.objects:
-            obj.select_set(False)
-        bpy.context.view_layer.objects.active = arm
-        arm.select_set(True)
-        tmp = _tmp_for(path)
-        try:
-            result = bpy.ops.export_anim.bvh(
-                filepath=str(tmp), frame_start=scene.frame_start, frame_end=scene.frame_end,
-                rotate_mode="NATIVE", root_transform_only=True)
-            if "FINISHED" not in result:
-                raise _WriteError(f"BVH export returned {result}")
-            _finish(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        written.append(path)
-    return written
-
-
-def _render_preview(out: Path, options: PreviewOptions) -> None:
-    import bpy
-
-    from . import bpy_compat
-
-    scene = bpy.context.scene
-    if scene.camera is None:
-        raise _WriteError("no camera to render the preview from (drop --no-camera)")
-    render = scene.render
-    render.engine = bpy_compat.workbench_engine()
-    scene.display.shading.light = "STUDIO"
-    scene.display.shading.color_type = "MATERIAL"
-    # H.264 needs even sizes: set the size directly (the camera's shift is size-invariant).
-    aspect = render.resolution_y / max(1, render.resolution_x)
-    render.resolution_x = max(16, options.width // 2 * 2)
-    render.resolution_y = max(16, int(round(render.resolution_x * aspect / 2)) * 2)
-    render.resolution_percentage = 100
-    if options.max_frames > 0:
-        scene.frame_end = min(scene.frame_end, scene.frame_start + options.max_frames - 1)
-    if scene.world is None:
-        scene.world = bpy.data.worlds.new("STR preview")
-    scene.world.color = (0.35, 0.37, 0.4)
-    over_video = options.over_video and _video_compositing(scene)
-    render.film_transparent = over_video
-    bpy_compat.set_video_output(scene)
-    tmp = _tmp_for(out)
-    render.filepath = str(tmp)
-    render.use_file_extension = False
-    try:
-        bpy.ops.render.render(animation=True)
-        _finish(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _video_compositing(scene) -> bool:
-    """Composite the render over the camera's background movie clip.
-
-    Feature-detected: Blender 5.0 node-group compositor (``scene.compositing_node_group``,
-    node options as menu sockets) or the 4.2/4.5 scene node tree. Returns False (plain
-    background) when there is no clip or the compositor API is not as expected.
-    """
-    import bpy
-
-    cam = scene.camera
-    clips = [bg.clip for bg in cam.data.background_images if bg.clip is not None]
-    if not clips:
-        return False
-    new_api = hasattr(scene, "compositing_node_group")
-    try:
-        if new_api:
-            tree = bpy.data.node_groups.new("STR preview", "CompositorNodeTree")
-            tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
-            out_node = tree.nodes.new("NodeGroupOutput")
-        else:
-            scene.use_nodes = True
-            tree = scene.node_tree
-            tree.nodes.clear()
-            out_node = tree.nodes.new("CompositorNodeComposite")
-        layers = tree.nodes.new("CompositorNodeRLayers")
-        clip_node = tree.nodes.new("CompositorNodeMovieClip")
-        clip_node.clip = clips[0]
-        scale = tree.nodes.new("CompositorNodeScale")
-        if "Type" in scale.inputs:                           # 5.0: options are menu sockets
-            scale.inputs["Type"].default_value = "Render Size"
-        else:
-            scale.space = "RENDER_SIZE"
-        over = tree.nodes.new("CompositorNodeAlphaOver")
-        if "Background" in over.inputs:                      # 5.0 socket names
-            background, foreground = over.inputs["Background"], over.inputs["Foreground"]
-        else:                                                # 4.x: Fac, Image, Image
-            background, foreground = over.inputs[1], over.inputs[2]
-        tree.links.new(clip_node.outputs["Image"], scale.inputs[0])
-        tree.links.new(scale.outputs[0], background)
-        tree.links.new(layers.outputs["Image"], foreground)
-        tree.links.new(over.outputs[0], out_node.inputs[0])
-        if new_api:
-            scene.compositing_node_group = tree
-        return True
-    except (AttributeError, KeyError, RuntimeError, TypeError, IndexError) as exc:
-        print(f"warning: preview without the video background ({exc})", file=sys.stderr)
-        if new_api:
-            scene.compositing_node_group = None
-        else:
-            scene.use_nodes = False
-        return False
+def _exit(code: int) -> None:
+    """Leave with ``code``. Once bpy is loaded, skip the interpreter's teardown: bpy 4.2 as a
+    module crashes there (SIGSEGV) after its glTF exporter ran, turning a finished run into
+    exit code 139. Every output is written and moved into place before this point."""
+    if "bpy" not in sys.modules:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -1,7 +1,7 @@
 """Headless batch import: a folder of motion files -> one .blend and/or FBX (and/or BVH) each.
 
     python -m str_blender_addon.headless --batch IN_DIR -o OUT_DIR [--formats blend,fbx,bvh]
-        [--skip-existing] [--smoothing ...] [--smpl-dir DIR] [--no-mesh] [--no-camera]
+        [--skip-existing] [--bake off|gentle|moderate|firm] [--smpl-dir DIR] [--no-mesh] [--no-camera]
         [--fps-mode ...] [--start-frame N]
 
 Every ``*.npz`` below IN_DIR (hidden files and folders skipped; e.g. the motion files of a
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 FORMATS: tuple[str, ...] = ("blend", "fbx", "bvh")
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated output formats: blend, fbx, bvh (default blend)")
     p.add_argument("--skip-existing", action="store_true",
                    help="skip files whose outputs exist and are newer than the motion file")
-    p.add_argument("--smoothing", choices=("none", "light", "medium", "strong"), default="none")
+    p.add_argument("--bake", choices=("off", "gentle", "moderate", "firm"), default="off",
+                   help="smoothing bake of the imported keys (bake.BAKE_PRESETS)")
     p.add_argument("--smpl-dir", default="")
     p.add_argument("--fps-mode", choices=("MATCH_VIDEO", "KEEP_SCENE"), default="MATCH_VIDEO")
     p.add_argument("--start-frame", type=int, default=1)
@@ -70,7 +72,7 @@ def _file_argv(args: argparse.Namespace, motion: Path, stem: Path,
     argv = [str(motion)]
     for fmt in formats:
         argv += [f"--{fmt}", f"{stem}.{fmt}"]
-    argv += ["--smoothing", args.smoothing, "--fps-mode", args.fps_mode,
+    argv += ["--bake", args.bake, "--fps-mode", args.fps_mode,
              "--start-frame", str(args.start_frame)]
     if args.smpl_dir:
         argv += ["--smpl-dir", args.smpl_dir]
@@ -87,7 +89,9 @@ def _outputs(stem: Path, formats: list[str]) -> list[Path]:
     return [Path(f"{stem}.{fmt}") for fmt in formats if fmt != "bvh"]
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], convert_one: Callable[[list[str]], int]) -> int:
+    """Convert every motion file below ``--batch`` with ``convert_one`` (``headless.main``,
+    passed in by it: this module never imports headless, so there is no import circle)."""
     args = build_parser().parse_args(argv)
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     unknown = sorted(set(formats) - set(FORMATS))
@@ -102,8 +106,6 @@ def main(argv: list[str]) -> int:
     if not files:
         print(f"error: no motion files (.npz) in {in_dir}", file=sys.stderr)
         return EXIT_USAGE
-    from . import headless
-
     first_failure = EXIT_OK
     counts = {"ok": 0, "failed": 0, "skipped": 0}
     for motion in files:
@@ -115,7 +117,7 @@ def main(argv: list[str]) -> int:
             print(f"skipped: {relative}", flush=True)
             continue
         try:
-            code = headless.main(_file_argv(args, motion, stem, formats))
+            code = convert_one(_file_argv(args, motion, stem, formats))
         except SystemExit as exc:  # argparse of the single-file import
             code = int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
         except Exception as exc:  # one bad file must not stop the others

@@ -16,17 +16,18 @@ import bpy
 import numpy as np
 
 from .anim_writer import key_frames_for, key_visibility, write_person_animation
+from .bake import BAKE_PRESETS
 from .core.motion_file import Motion, MotionFileError, read_motion_file
 from .core.timing import scene_rate_for
 from .rig_builder import build_smpl_armature
 
 FPS_MODES = ("MATCH_VIDEO", "KEEP_SCENE")
-SMOOTHING_PRESETS: dict[str, float] = {"none": 0.0, "light": 0.25, "medium": 0.5, "strong": 0.8}
 _MAX_NAME = 50
 
 
-class StrImportError(ImportError):
-    """The import could not be done; the message tells the user what to change."""
+class StrImportError(Exception):
+    """The import could not be done; the message tells the user what to change. (Not the
+    built-in ImportError: that one means a Python module failed to import.)"""
 
 
 class EmptyMotionError(StrImportError):
@@ -52,7 +53,7 @@ class ImportOptions:
     smpl_dir: str = ""                  # user's SMPL folder ("" = generated body)
     create_camera: bool = True
     video_background: bool = True
-    smoothing: str = "none"             # none | light | medium | strong (add-on side bake)
+    bake: str = "off"                   # a bake.BAKE_PRESETS name (add-on side smoothing bake)
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,10 @@ def import_motion(
                 meshes.append(build_body_mesh(
                     context, arm, motion.rest_joints[p], motion.betas[p], smpl_model))
                 key_visibility(meshes[-1], f"{name}_body_visibility", frames, motion.valid[p])
-            if options.smoothing != "none":
+            if options.bake != "off":
                 from .bake import BakeOptions, bake_smoothing
 
-                bake_smoothing(arm, BakeOptions(strength=SMOOTHING_PRESETS[options.smoothing]))
+                bake_smoothing(arm, BakeOptions(strength=BAKE_PRESETS[options.bake]))
         if options.create_camera and motion.cam_K is not None:
             from .camera_builder import build_camera
 
@@ -200,9 +201,9 @@ def _restore_scene_settings(scene: bpy.types.Scene, saved: dict) -> None:
 def _check_options(options: ImportOptions) -> None:
     if options.fps_mode not in FPS_MODES:
         raise StrImportError(f"fps_mode must be one of {FPS_MODES}, got {options.fps_mode!r}")
-    if options.smoothing not in SMOOTHING_PRESETS:
+    if options.bake not in BAKE_PRESETS:
         raise StrImportError(
-            f"smoothing must be one of {tuple(SMOOTHING_PRESETS)}, got {options.smoothing!r}")
+            f"bake must be one of {tuple(BAKE_PRESETS)}, got {options.bake!r}")
     if options.smpl_dir and not Path(options.smpl_dir).is_dir():
         raise StrImportError(
             f"SMPL folder not found: {options.smpl_dir!r}; set it in the add-on preferences or "

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,17 +21,6 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import paths
-from .backend_client import (
-    BackendError,
-    CaptureJob,
-    CaptureRequest,
-    JobConfig,
-    JobState,
-    JobStatus,
-    find_backend_python,
-    remove_stale_jobs,
-    run_doctor,
-)
 from .backend_setup import (
     SetupJob,
     SetupState,
@@ -40,8 +30,41 @@ from .backend_setup import (
     manual_setup_instructions,
     stage_source_tree,
 )
+from .bake import BAKE_PRESET_ITEMS
+from .capture_job import (
+    CaptureJob,
+    CaptureRequest,
+    JobConfig,
+    JobState,
+    JobStatus,
+    remove_stale_jobs,
+)
+from .doctor_client import find_backend_python, run_doctor
 from .preferences import BackendSettings, backend_settings, get_preferences, store_doctor_report
-from .properties import FPS_MODE_ITEMS, SMOOTHING_ITEMS
+from .process import BackendError
+from .properties import FPS_MODE_ITEMS
+
+
+def domain_error(exc: BaseException) -> bool:
+    """True for the errors whose message tells the user what to do (a bad file, bad options,
+    the backend, the disk); anything else is a bug: its traceback goes to the console."""
+    from .bake import BakeError
+    from .core.motion_file import MotionFileError
+    from .core.smpl_model import SmplLoadError
+    from .importer import StrImportError
+    from .rig_builder import RigBuildError
+
+    return isinstance(exc, (MotionFileError, SmplLoadError, StrImportError, BakeError,
+                            RigBuildError, BackendError, OSError))
+
+
+def failure_text(exc: BaseException) -> str:
+    """The message to report for ``exc``; a non-domain error also prints its traceback."""
+    if not domain_error(exc):
+        traceback.print_exception(exc)
+        return f"{type(exc).__name__}: {exc} (a bug: the traceback is in the system console)"
+    return str(exc)
+
 
 #: Seconds between modal timer events while a capture or set-up runs.
 TIMER_INTERVAL_S = 0.25
@@ -82,12 +105,14 @@ def capture_request_from_settings(settings, backend: BackendSettings) -> Capture
         device=backend.device,
         str_checkpoint=backend.str_checkpoint,
         smpl_dir=backend.smpl_dir,
+        subject_height=str(settings.subject_height),
+        fov_deg=float(settings.fov) if settings.fov > 0.0 else None,
     )
 
 
-def import_options_from_settings(settings, backend: BackendSettings, smoothing: str = "none"):  # type: ignore[no-untyped-def]
+def import_options_from_settings(settings, backend: BackendSettings, bake: str = "off"):  # type: ignore[no-untyped-def]
     """ImportOptions for the scene's import settings (the backend already smoothed a capture,
-    so the add-on side smoothing defaults to none)."""
+    so the add-on side bake defaults to off)."""
     from .importer import ImportOptions
 
     return ImportOptions(
@@ -97,7 +122,7 @@ def import_options_from_settings(settings, backend: BackendSettings, smoothing: 
         smpl_dir=backend.smpl_dir,
         create_camera=bool(settings.create_camera),
         video_background=bool(settings.video_background),
-        smoothing=smoothing,
+        bake=bake,
     )
 
 
@@ -224,12 +249,13 @@ class CaptureSession:
 
                 imported = import_motion(context, str(motion_path), self.import_options)
             except Exception as exc:  # the importer removes what it created
+                text = failure_text(exc)
                 reports.append((
                     "ERROR",
-                    f"Import of the captured motion failed: {exc}. The motion file is kept at "
+                    f"Import of the captured motion failed: {text}. The motion file is kept at "
                     f"{motion_path}; import it again with File > Import once fixed.",
                 ))
-                message = f"Import failed: {exc}"
+                message = f"Import failed: {text}"
             else:
                 armatures = tuple(obj.name for obj in imported.armatures)
                 result = "FINISHED"
@@ -432,7 +458,7 @@ class STRMOCAP_OT_import_motion(bpy.types.Operator, ImportHelper):
     build_body_mesh: BoolProperty(name="Body Mesh", default=True)  # type: ignore[valid-type]
     create_camera: BoolProperty(name="Camera", default=True)  # type: ignore[valid-type]
     video_background: BoolProperty(name="Video Background", default=True)  # type: ignore[valid-type]
-    smoothing: EnumProperty(name="Smoothing", items=SMOOTHING_ITEMS, default="none")  # type: ignore[valid-type]
+    bake: EnumProperty(name="Smoothing bake", items=BAKE_PRESET_ITEMS, default="off")  # type: ignore[valid-type]
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         from .importer import ImportOptions, import_motion
@@ -445,12 +471,12 @@ class STRMOCAP_OT_import_motion(bpy.types.Operator, ImportHelper):
             smpl_dir=backend.smpl_dir,
             create_camera=self.create_camera,
             video_background=self.video_background,
-            smoothing=self.smoothing,
+            bake=self.bake,
         )
         try:
             result = import_motion(context, self.filepath, options)
         except Exception as exc:  # MotionFileError / StrImportError carry actionable text
-            self.report({"ERROR"}, f"Import failed: {exc}")
+            self.report({"ERROR"}, f"Import failed: {failure_text(exc)}")
             return {"CANCELLED"}
         for warning in result.warnings:
             self.report({"WARNING"}, warning)
@@ -500,7 +526,7 @@ class STRMOCAP_OT_bake_preview(_BakeBase, bpy.types.Operator):
         try:
             report = preview_bake(context.active_object, self._options(context))
         except Exception as exc:
-            self.report({"ERROR"}, f"Smoothing preview failed: {exc}")
+            self.report({"ERROR"}, f"Smoothing preview failed: {failure_text(exc)}")
             return {"CANCELLED"}
         self._store(context, report, preview=True)
         self.report(
@@ -523,7 +549,7 @@ class STRMOCAP_OT_bake_smoothing(_BakeBase, bpy.types.Operator):
         try:
             report = bake_smoothing(context.active_object, self._options(context))
         except Exception as exc:
-            self.report({"ERROR"}, f"Smoothing bake failed: {exc}")
+            self.report({"ERROR"}, f"Smoothing bake failed: {failure_text(exc)}")
             return {"CANCELLED"}
         self._store(context, report, preview=False)
         self.report(

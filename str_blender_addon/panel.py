@@ -42,6 +42,8 @@ class STRMOCAP_PT_main(_SidebarPanel, bpy.types.Panel):
             row.prop(settings, "end_time")
         col.prop(settings, "max_people")
         col.prop(settings, "smoothing")
+        col.prop(settings, "subject_height")
+        col.prop(settings, "fov")
         col.prop(settings, "solver")
 
         if settings.job_running:

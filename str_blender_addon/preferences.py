@@ -16,7 +16,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 
 from . import paths
-from .backend_client import DoctorCheck, DoctorReport, run_doctor
+from .doctor_client import DoctorCheck, DoctorReport, run_doctor
 
 #: Environment variable naming a backend interpreter (used when the preference is empty).
 ENV_BACKEND_PYTHON = "STR_MOCAP_BACKEND_PYTHON"

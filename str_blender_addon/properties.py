@@ -60,6 +60,19 @@ class STRMOCAP_PG_settings(bpy.types.PropertyGroup):
         name="Smoothing", description="Temporal smoothing done by the backend",
         items=SMOOTHING_ITEMS, default="medium",
     )
+    subject_height: StringProperty(  # type: ignore[valid-type]
+        name="Height",
+        description="Standing height of the people in metres, for everyone (1.85) or per "
+        "track id (1:1.85,2:1.62); sets the scale of the skeleton, the path and the camera. "
+        "Empty: estimated (monocular video has no absolute scale: ~1.64 m for most people)",
+        default="",
+    )
+    fov: FloatProperty(  # type: ignore[valid-type]
+        name="Field of View",
+        description="Horizontal field of view of the camera in degrees; 0 = estimate it "
+        "from the video (a 60 degree prior with a warning when it cannot be seen)",
+        default=0.0, min=0.0, max=170.0, precision=1,
+    )
     solver: EnumProperty(  # type: ignore[valid-type]
         name="Solver", description="How poses are estimated", items=SOLVER_ITEMS,
         default="default",

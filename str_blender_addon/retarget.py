@@ -31,6 +31,7 @@ from .core.retarget_map import (
     resolve_map,
 )
 from .core.retarget_math import (
+    CLAVICLE_LIMIT_DEG,
     FootLockSettings,
     RetargetMathError,
     RetargetPlan,
@@ -54,7 +55,9 @@ class RetargetOptions:
     """preset: 'auto' | built-in name (mixamo, rigify, unreal, vrm, makehuman) | 'names' |
     'hierarchy' | path to a preset JSON. bone_map: explicit {target bone: SMPL joint or
     'spine'} (wins over preset). foot_lock: pin feet during contacts. scale_root: scale root
-    travel by the leg-length ratio. action_name: '' = '<source action>_<target>'."""
+    travel by the leg-length ratio (not the ground's height: a box stays a box).
+    clavicle_limit_deg: soft limit of the clavicles' rotation relative to the chest (0 = follow
+    the source's collars fully). action_name: '' = '<source action>_<target>'."""
 
     preset: str = "auto"
     foot_lock: bool = True
@@ -63,6 +66,7 @@ class RetargetOptions:
     action_name: str = ""
     contact_threshold: float = 0.5
     blend_keys: int = 3
+    clavicle_limit_deg: float = CLAVICLE_LIMIT_DEG
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,9 @@ def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
     active = context.view_layer.objects.active
     if active is not None and active.mode == "EDIT":
         bpy.ops.object.mode_set(mode="OBJECT")   # edit-mode bone changes reach the data
+    # matrix_world of objects just appended, linked or moved by script is only valid after
+    # an evaluation; every world-space number below depends on it
+    context.view_layer.update()
     bone_map = resolve_bone_map(target_obj, options.preset, options.bone_map)
     warnings: list[str] = []
     frames, basis, contacts, src_action = read_source_keys(source_obj)
@@ -251,7 +258,8 @@ def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
         plan = RetargetPlan(
             _smpl_skeleton(source_obj), np.array(source_obj.matrix_world),
             skeleton_of(target_obj), np.array(target_obj.matrix_world), bone_map,
-            scale_root=options.scale_root, source_leg_length=_source_leg_length(source_obj))
+            scale_root=options.scale_root, source_leg_length=_source_leg_length(source_obj),
+            clavicle_limit_deg=options.clavicle_limit_deg)
         if options.foot_lock and contacts is None:
             warnings.append("source has no foot-contact keys: foot locking skipped")
         anim = solve_retarget(
@@ -471,6 +479,10 @@ def append_target_from_blend(blend_path: str | Path, armature_name: str) -> bpy.
                 getattr(bpy.data, kind).remove(data)
         except (ReferenceError, RuntimeError):
             pass
+    # An appended object's matrix_world is identity until the depsgraph evaluates it: without
+    # this, an FBX-style rig (rotated 90 degrees about X, scaled 0.01) is solved as if it
+    # were not rotated and comes out lying on its back.
+    bpy.context.view_layer.update()
     return arm
 
 

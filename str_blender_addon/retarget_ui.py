@@ -17,12 +17,14 @@ from bpy.props import (
     BoolProperty,
     CollectionProperty,
     EnumProperty,
+    FloatProperty,
     IntProperty,
     PointerProperty,
     StringProperty,
 )
 
 from .core.retarget_map import BUILTIN_PRESETS, SOURCE_NAMES, BoneMapError, save_user_preset
+from .core.retarget_math import CLAVICLE_LIMIT_DEG
 
 USER_PRESET_FOLDER = "retarget_presets"
 
@@ -80,6 +82,10 @@ class STRMOCAP_PG_retarget(bpy.types.PropertyGroup):
                             description="Pin the feet during contacts (IK on thigh and shin)")
     scale_root: BoolProperty(name="Scale Root Motion", default=True,
                              description="Scale root travel by the leg-length ratio")
+    clavicle_limit: FloatProperty(
+        name="Clavicle Limit", default=CLAVICLE_LIMIT_DEG, min=0.0, max=180.0,
+        description="Largest clavicle rotation from rest, relative to the chest, in degrees "
+                    "(arms overhead: the rest goes to the upper arm). 0 follows the capture")
     map_target: PointerProperty(name="Edit Map Of", type=bpy.types.Object, poll=_is_armature,
                                 description="Target whose bone map is listed below")
     use_edited_map: BoolProperty(
@@ -200,7 +206,8 @@ class STRMOCAP_OT_retarget_bake(bpy.types.Operator):
                                   and target == settings.map_target) else None
             options = RetargetOptions(preset=_preset_value(settings),
                                       foot_lock=settings.foot_lock,
-                                      scale_root=settings.scale_root, bone_map=bone_map)
+                                      scale_root=settings.scale_root, bone_map=bone_map,
+                                      clavicle_limit_deg=settings.clavicle_limit)
             try:
                 report = retarget(context, source, target, options)
             except RetargetError as exc:
@@ -248,6 +255,7 @@ class STRMOCAP_PT_retarget(bpy.types.Panel):
         col.prop(settings, "preset")
         col.prop(settings, "foot_lock")
         col.prop(settings, "scale_root")
+        col.prop(settings, "clavicle_limit")
         map_box = layout.box()
         map_box.label(text="Bone Map", icon="GROUP_BONE")
         map_box.prop(settings, "map_target")

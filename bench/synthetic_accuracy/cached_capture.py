@@ -53,22 +53,25 @@ def observe_cached(video: Path, cache: Path):
 
 
 def capture(video: Path, output: Path, cache: Path, fov: float | None = None,
-            smoothing: str = "medium", scene=None) -> dict:
+            smoothing: str = "medium", scene=None, heights: str | None = None) -> dict:
     """Solve the cached observations of ``video`` into the motion file ``output`` (the CLI's
     defaults otherwise; ``scene``: a ``SceneConfig`` to use instead of the default); returns
     the file's header."""
     from inference_backend import pipeline  # noqa: PLC0415
     from inference_backend.config import CaptureConfig  # noqa: PLC0415
     from inference_backend.export import write_motion_file  # noqa: PLC0415
-    from inference_backend.scene import SceneConfig  # noqa: PLC0415
     from inference_backend.solvers import SolveInput  # noqa: PLC0415
 
     tracks, info, timestamps, frame_indices, warnings = observe_cached(video, cache)
+    sized = {} if heights is None else {"subject_heights": heights}   # older checkouts lack it
     config = CaptureConfig(video=video.resolve(), output=output.resolve(), fov_deg=fov,
-                           smoothing=smoothing)
+                           smoothing=smoothing, **sized)
     # The pipeline's own steps after observe (pipeline.run_capture).
     solver = pipeline.load_solver(config)
-    scene = scene if scene is not None else SceneConfig(smoothing=smoothing)
+    if scene is None:
+        scene = (pipeline.scene_config_for(config) if hasattr(pipeline, "scene_config_for")
+                 else pipeline.SceneConfig(smoothing=smoothing))   # an older checkout
+
     solution = pipeline.solve_scene(solver, SolveInput(info, tuple(tracks), timestamps), scene,
                                     lambda *a: None)
     extras = {"solver": {"name": solver.name, "version": solver.version, "models": {}},

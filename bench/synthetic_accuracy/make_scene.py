@@ -5,7 +5,8 @@ Usage (from the repository root):
         [--frames N] [--docs-image docs/images/synthetic_accuracy_frame.png]
         [--hfov 60] [--camera-height 1.6] [--pitch 10] [--aa FXAA] [--start X Y]
         [--phenotype height=0.65,weight=0.65,muscle=0.6,gender=0]
-        [--script full|inplace|walk_depth] [--size 640x360]
+        [--script full|inplace|walk_depth|walk_across] [--size 640x360]
+        [--camera-path static|handheld|handheld_walk] [--shake DEG]
 
 Writes (all under --out-dir, git-ignored): ``synthetic.mp4`` (960x540, 30 fps, H.264 via PyAV),
 ``scene_gt.npz`` (ground truth, see ``save_ground_truth``) and ``frames/frame_%05d.png``.
@@ -28,6 +29,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from anny_figure import GT_JOINT_NAMES, FigureSequence, load_anny, pose_sequence, scene_to_yup  # noqa: E402
+from camera_path import (  # noqa: E402
+    HandheldPath,
+    blender_matrices,
+    camera_angles,
+    camera_centres,
+    world_to_camera,
+)
 from procedural_motion import SCRIPTS, MotionConfig, script_config, segment_bounds  # noqa: E402
 from scene_config import SceneConfig  # noqa: E402
 
@@ -54,7 +62,9 @@ def parse_phenotype(text: str) -> dict[str, float] | None:
 
 def save_ground_truth(path: Path, seq: FigureSequence, scene: SceneConfig,
                       motion: MotionConfig, phenotype: dict[str, float] | None = None,
-                      script: str = "full") -> None:
+                      script: str = "full",
+                      extrinsics: tuple[np.ndarray, np.ndarray] | None = None,
+                      camera_path: dict | None = None) -> None:
     """Write the ground truth npz atomically (no object arrays; header is a JSON string).
 
     Keys: ``header`` (JSON: configs, joint names, segments), ``joints_scene`` (F, J, 3) Z-up scene
@@ -63,8 +73,10 @@ def save_ground_truth(path: Path, seq: FigureSequence, scene: SceneConfig,
     ``foot_lowest`` (F, 2) lowest left / right foot vertex height (m), ``contact_truth`` (F, 2)
     bool (that height within ``CONTACT_TRUTH_M`` of the floor), ``cam_K`` (3, 3), ``cam_R``/``cam_t`` scene-world extrinsics, ``cam_R_yup``/``cam_t_yup``
     extrinsics for Y-up world points, ``timestamps`` (F,) seconds.
+    extrinsics: a moving camera's per-frame (R (F, 3, 3), t (F, 3)); the camera arrays are then
+    per frame too (``cam_R`` (F, 3, 3), ...) and the header holds ``camera_path``.
     """
-    rot, t = scene.world_to_camera()
+    rot, t = scene.world_to_camera() if extrinsics is None else extrinsics
     yup_to_scene = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
     n = len(seq.joints)
     header = {
@@ -73,13 +85,19 @@ def save_ground_truth(path: Path, seq: FigureSequence, scene: SceneConfig,
         "camera_height_m": scene.camera_height_m, "focal_px": scene.focal_px,
         "figure": "anny 0.6.2", "phenotype": phenotype or "default (all 0.5)",
         "figure_height_m": seq.rest_height, "contact_truth_m": CONTACT_TRUTH_M,
+        "camera_path": camera_path,
     }
+    if extrinsics is None:
+        joints_cam = scene.to_camera(seq.joints)
+    else:
+        joints_cam = np.einsum("fij,fkj->fki", rot, seq.joints) + t[:, None, :]
+    uvw = joints_cam @ scene.intrinsics().T
     arrays = {
         "header": np.array(json.dumps(header)),
         "joints_scene": seq.joints.astype(np.float64),
         "joints_yup": scene_to_yup(seq.joints),
-        "joints_cam": scene.to_camera(seq.joints),
-        "uv": scene.project(seq.joints),
+        "joints_cam": joints_cam,
+        "uv": uvw[..., :2] / uvw[..., 2:3],
         "root_scene": seq.root_translation,
         "stance": seq.stance,
         "foot_lowest": seq.foot_lowest,
@@ -129,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="motion script (procedural_motion.SCRIPTS)")
     ap.add_argument("--size", default=f"{SceneConfig.width}x{SceneConfig.height}",
                     help="image size WIDTHxHEIGHT in pixels")
+    ap.add_argument("--camera-path", choices=("static", "handheld", "handheld_walk"),
+                    default="static", help="a static camera, a handheld one panning to follow "
+                    "the figure with shake, or one that also walks 0.6 m along +x")
+    ap.add_argument("--shake", type=float, default=HandheldPath.shake_deg,
+                    help="handheld shake, degrees RMS per axis")
     args = ap.parse_args(argv)
     width, _, height = args.size.partition("x")
 
@@ -145,18 +168,38 @@ def main(argv: list[str] | None = None) -> int:
         seq = FigureSequence(seq.vertices[:n], seq.faces, seq.colors, seq.joints[:n],
                              seq.root_translation[:n], seq.stance[:n], seq.rest_height,
                              seq.foot_lowest[:n])
-    uv = scene.project(seq.joints)
+    extrinsics = matrices = path_header = None
+    if args.camera_path != "static":
+        path = HandheldPath(shake_deg=args.shake,
+                            walk_m=0.6 if args.camera_path == "handheld_walk" else 0.0,
+                            bob_m=0.02 if args.camera_path == "handheld_walk" else 0.0)
+        centres = camera_centres(n, scene.fps, scene.camera_height_m, path)
+        angles = camera_angles(seq.root_translation[:, :2], scene.fps, path, centres[:, :2])
+        extrinsics = world_to_camera(angles, centres, scene.pitch_deg)
+        matrices = blender_matrices(*extrinsics)
+        path_header = {"kind": args.camera_path, **asdict(path),
+                       "pan_range_deg": float(np.ptp(angles[:, 0]))}
+        print(f"camera path: {args.camera_path}, pan range {np.ptp(angles[:, 0]):.1f} deg, "
+              f"walks {np.linalg.norm(centres[-1] - centres[0]):.2f} m")
+    if extrinsics is None:
+        uv = scene.project(seq.joints)
+    else:
+        cam = np.einsum("fij,fkj->fki", extrinsics[0], seq.joints) + extrinsics[1][:, None]
+        uvw = cam @ scene.intrinsics().T
+        uv = uvw[..., :2] / uvw[..., 2:3]
     if (uv < 0).any() or (uv[..., 0] >= scene.width).any() or (uv[..., 1] >= scene.height).any():
         print("warning: some ground-truth joints project outside the image", file=sys.stderr)
     gt_path = args.out_dir / "scene_gt.npz"
-    save_ground_truth(gt_path, seq, scene, motion, phenotype, args.script)
+    save_ground_truth(gt_path, seq, scene, motion, phenotype, args.script, extrinsics,
+                      path_header)
     print(f"posed {n} frames in {time.perf_counter() - t0:.1f} s; ground truth -> {gt_path}")
 
     from render_blender import render_frames  # noqa: PLC0415  (imports bpy lazily)
     from video_encode import encode_mp4  # noqa: PLC0415
 
     t1 = time.perf_counter()
-    paths = render_frames(scene, seq.vertices, seq.faces, seq.colors, args.out_dir / "frames")
+    paths = render_frames(scene, seq.vertices, seq.faces, seq.colors, args.out_dir / "frames",
+                          camera_matrices=matrices)
     t2 = time.perf_counter()
     video = encode_mp4(paths, args.out_dir / "synthetic.mp4", scene.fps)
     print(f"rendered {len(paths)} frames in {t2 - t1:.1f} s ({(t2 - t1) / len(paths):.2f} s/frame);"

@@ -200,4 +200,7 @@ SCRIPTS.update({
     "walk_depth": MotionConfig(idle_s=0.3, walk_s=2.6, walk_yaw_deg=25.0, turn1_s=0.6,
                                turn_to_deg=0.0, turn2_s=0.3, raise_s=0.0, squat_s=1.6,
                                punch_s=0.0, kick_s=0.0, tail_s=0.2),
+    # 5.5 s walk across the view (heading +x), then the full script's turn; the handheld
+    # clips (issue 11) render its first 240 frames (8 s) with a camera panning to follow.
+    "walk_across": MotionConfig(walk_s=5.5, walk_yaw_deg=90.0),
 })

@@ -100,9 +100,14 @@ def build_scene(bpy, cfg: SceneConfig, first_vertices: np.ndarray, faces: np.nda
 
 
 def render_frames(cfg: SceneConfig, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray,
-                  out_dir: Path, frames: range | None = None, log_every: int = 50) -> list[Path]:
-    """Render ``vertices`` (F, V, 3) scene-world metres to PNGs in ``out_dir``; returns the paths."""
+                  out_dir: Path, frames: range | None = None, log_every: int = 50,
+                  camera_matrices: np.ndarray | None = None) -> list[Path]:
+    """Render ``vertices`` (F, V, 3) scene-world metres to PNGs in ``out_dir``; returns the paths.
+
+    camera_matrices: optional (F, 4, 4) world matrices of a moving camera
+    (``camera_path.blender_matrices``); by default the camera of ``cfg`` stays still."""
     import bpy  # noqa: PLC0415  (Blender as a module; only this module needs it)
+    from mathutils import Matrix  # noqa: PLC0415
 
     out_dir.mkdir(parents=True, exist_ok=True)
     mesh = build_scene(bpy, cfg, vertices[0], faces, colors)
@@ -111,6 +116,8 @@ def render_frames(cfg: SceneConfig, vertices: np.ndarray, faces: np.ndarray, col
     for f in frames if frames is not None else range(len(vertices)):
         mesh.vertices.foreach_set("co", vertices[f].astype(np.float32).ravel())
         mesh.update()
+        if camera_matrices is not None:
+            scene.camera.matrix_world = Matrix(camera_matrices[f].tolist())
         path = out_dir / f"frame_{f:05d}.png"
         scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True)

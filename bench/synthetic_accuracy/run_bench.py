@@ -60,12 +60,16 @@ def load_gt(path: Path) -> dict:
     return gt
 
 
-def run_capture(video: Path, out: Path, fov: float | None, smoothing: str) -> float:
-    """``python -m inference_backend capture``; returns wall seconds. Raises on failure."""
+def run_capture(video: Path, out: Path, fov: float | None, smoothing: str,
+                height: str | None = None, extra: tuple[str, ...] = ()) -> float:
+    """``python -m inference_backend capture`` (plus ``extra`` options); returns wall seconds.
+    Raises on failure."""
     cmd = [sys.executable, "-m", "inference_backend", "capture", str(video), "-o", str(out),
-           "--progress", "none", "--smoothing", smoothing]
+           "--progress", "none", "--smoothing", smoothing, *extra]
     if fov is not None:
         cmd += ["--fov", f"{fov}"]
+    if height is not None:
+        cmd += ["--height", height]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -159,8 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", type=Path, default=REPO / "out" / "synthetic_accuracy")
     ap.add_argument("--motion", type=Path, default=None, help="score this file, do not capture")
-    ap.add_argument("--fov", type=float, default=None, help="pass a vertical FOV to capture")
+    ap.add_argument("--fov", type=float, default=None,
+                    help="pass a horizontal FOV (degrees) to capture")
     ap.add_argument("--smoothing", default="medium")
+    ap.add_argument("--height", default=None,
+                    help="pass --height (metres, or 'true' for the figure's true height)")
     ap.add_argument("--rerun-raw", action="store_true", help="recompute the raw landmarks")
     ap.add_argument("--cached", action="store_true",
                     help="solve cached observations (cached_capture.py) instead of running the "
@@ -181,15 +188,20 @@ def main(argv: list[str] | None = None) -> int:
     motion_path = args.motion
     if motion_path is None:
         tag = "capture" if args.fov is None else f"capture_fov{args.fov:g}"
+        if args.height == "true":
+            args.height = f"{gt['header']['figure_height_m']:.3f}"
+        if args.height is not None:
+            tag += f"_h{args.height}"
         motion_path = out_dir / f"{tag}_{args.smoothing}.npz"
         if args.cached:
             from cached_capture import capture  # noqa: PLC0415
 
             t0 = time.perf_counter()
-            capture(video, motion_path, out_dir / "observations.npz", args.fov, args.smoothing)
+            capture(video, motion_path, out_dir / "observations.npz", args.fov, args.smoothing,
+                    heights=args.height)
             capture_s = time.perf_counter() - t0
         else:
-            capture_s = run_capture(video, motion_path, args.fov, args.smoothing)
+            capture_s = run_capture(video, motion_path, args.fov, args.smoothing, args.height)
     motion = load_motion(motion_path)
     p = pick_person(motion, gt)
     frames = motion["frame_indices"]

@@ -214,3 +214,31 @@ def test_render_matches_ground_truth_camera(tmp_path: Path) -> None:
     projected = np.array([uv[:, 0].min(), uv[:, 0].max(), uv[:, 1].min(), uv[:, 1].max()])
     assert rendered[3] - rendered[2] > 250  # the figure is big enough for the check to mean much
     np.testing.assert_allclose(rendered, projected, atol=1.5)
+
+
+def test_named_scripts_in_place_has_no_walk_and_walk_depth_walks() -> None:
+    from procedural_motion import SCRIPTS, script_config
+
+    for name in ("full", "inplace", "walk_depth"):
+        a = build_angles(script_config(name))
+        assert all(np.isfinite(v).all() for v in a.values()), name
+    assert not build_angles(SCRIPTS["inplace"])["walking"].any()
+    walk = build_angles(SCRIPTS["walk_depth"])
+    assert walk["walking"].mean() > 0.4 and np.ptp(walk["yaw"]) == pytest.approx(25.0)
+    with pytest.raises(SystemExit, match="unknown script"):
+        script_config("dance")
+
+
+def test_contact_scores_tolerate_one_frame_at_the_boundaries() -> None:
+    from run_bench import contact_scores
+
+    truth = np.zeros((10, 2), bool)
+    truth[2:6, 0] = True
+    contacts = np.zeros((10, 4), np.float32)
+    contacts[3:7, 1] = 0.9                        # left toe: one frame late, one frame long
+    frames = np.arange(10)
+    s = contact_scores(contacts, np.ones(10, bool), frames, truth)
+    assert s["precision"] == 1.0 and s["recall"] == 1.0 and s["f1"] == 1.0
+    contacts[8, 2] = 0.9                          # a right-foot contact that is not there
+    s = contact_scores(contacts, np.ones(10, bool), frames, truth)
+    assert s["precision"] == pytest.approx(4 / 5) and s["recall"] == 1.0

@@ -23,6 +23,23 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
+from .manifest import RECORD_FIELDS
+
+#: Event names of ``batch --progress jsonl`` and the fields each carries besides ``event``
+#: (docs/progress_events.md, "Batch events"); ``video`` carries one manifest record.
+BATCH_START, BATCH_PROGRESS, VIDEO, BATCH_RESULT = (
+    "batch_start", "batch_progress", "video", "batch_result")
+BATCH_EVENTS: dict[str, tuple[str, ...]] = {
+    BATCH_START: ("total", "to_run", "skipped", "workers", "nodes", "manifest"),
+    BATCH_PROGRESS: ("total", "done", "failed", "skipped", "running", "remaining", "frames",
+                     "fps", "eta"),
+    VIDEO: RECORD_FIELDS,
+    BATCH_RESULT: ("total", "done", "failed", "skipped", "cancelled", "frames", "seconds",
+                   "manifest", "exit_code"),
+    "warning": ("message",),
+    "error": ("code", "message"),
+}
+
 _MIN_INTERVAL_S = 0.5
 _HEARTBEAT_S = 5.0
 
@@ -77,7 +94,9 @@ class BatchDisplay:
         pass
 
     def error(self, code: int, message: str) -> None:
-        pass
+        """Whatever the mode, a batch that cannot run says why on stderr (as ``capture``)."""
+        sys.stderr.write(f"error ({code}): {message}\n")
+        sys.stderr.flush()
 
 
 class JsonLinesDisplay(BatchDisplay):
@@ -90,26 +109,27 @@ class JsonLinesDisplay(BatchDisplay):
         self._stream.flush()
 
     def start(self, info: dict[str, Any]) -> None:
-        self._write({"event": "batch_start", **info})
+        self._write({"event": BATCH_START, **{k: info[k] for k in BATCH_EVENTS[BATCH_START]}})
 
     def _progress(self, counts: BatchCounts) -> None:
         data = asdict(counts)
         data["fps"] = round(counts.fps, 3)
         data["eta"] = None if counts.eta is None else round(counts.eta, 1)
         data["remaining"] = counts.remaining
-        self._write({"event": "batch_progress", **data})
+        self._write({"event": BATCH_PROGRESS, **{k: data[k] for k in BATCH_EVENTS[BATCH_PROGRESS]}})
 
     def video(self, record: dict[str, Any]) -> None:
-        self._write({"event": "video", **record})
+        self._write({"event": VIDEO, **{k: record[k] for k in BATCH_EVENTS[VIDEO]}})
 
     def message(self, text: str) -> None:
         self._write({"event": "warning", "message": text})
 
     def result(self, summary: dict[str, Any]) -> None:
-        self._write({"event": "batch_result", **summary})
+        self._write({"event": BATCH_RESULT, **{k: summary[k] for k in BATCH_EVENTS[BATCH_RESULT]}})
 
     def error(self, code: int, message: str) -> None:
         self._write({"event": "error", "code": int(code), "message": message})
+        super().error(code, message)
 
 
 def format_eta(seconds: float | None) -> str:

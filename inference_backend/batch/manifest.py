@@ -65,6 +65,10 @@ class ManifestRecord:
         return json.dumps(dataclasses.asdict(self), allow_nan=False, ensure_ascii=False)
 
 
+#: The fields of a manifest record, in order.
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ManifestRecord))
+
+
 def capture_options(config: CaptureConfig) -> dict[str, Any]:
     """The options of ``config`` that change the output, JSON-ready (paths as strings)."""
     out: dict[str, Any] = {}
@@ -73,7 +77,8 @@ def capture_options(config: CaptureConfig) -> dict[str, Any]:
             continue
         value = getattr(config, f.name)
         out[f.name] = str(value) if isinstance(value, Path) else value
-    return out
+    # as they read back from the manifest (tuples become lists), so equal options compare equal
+    return json.loads(json.dumps(out, default=str))
 
 
 def file_sha256(path: Path) -> str:

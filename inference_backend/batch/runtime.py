@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,14 +38,19 @@ class Resources:
     max_node_cpus: float
 
 
+#: The Ray the ``batch`` extra pins (pyproject.toml); every node of a cluster needs the same.
+RAY_REQUIREMENT = "ray==2.60.0"
+
+
 def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
         raise CaptureError(
             ExitCode.MODEL_PROBLEM,
-            "batch capture needs Ray: pip install 'str-mocap[batch]' (or pip install ray) into "
-            f"the backend environment ({exc})",
+            "batch capture needs Ray in the backend environment: run "
+            f'"{sys.executable}" -m pip install "{RAY_REQUIREMENT}" (or install the '
+            f"'str-mocap[batch]' extra) [{exc}]",
         ) from exc
     return ray
 

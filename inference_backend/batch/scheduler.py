@@ -52,6 +52,7 @@ class BatchConfig:
     cpus_per_task / gpus_per_task: Ray resources each video declares (gpus None: 1 for the STR
         solver when the runtime has a GPU and --device is not cpu, else 0).
     retries: extra attempts for a video whose worker process died.
+    pin_cores: on Linux, each task holds and pins ceil(cpus_per_task) cores of its own.
     crash_marker: test hook, see ``task``.
     """
 
@@ -66,6 +67,7 @@ class BatchConfig:
     retries: int = 2
     verbose: bool = False
     crash_marker: str | None = None
+    pin_cores: bool = True
 
     @staticmethod
     def crash_marker_from_env() -> str | None:
@@ -220,6 +222,7 @@ def run_batch(config: BatchConfig, display: BatchDisplay,
     token = token if token is not None else CancelToken()
     should_stop = token.is_set
     to_run, up_to_date, previous, manifest = plan(config)
+    import_ray()  # before anything is written: without Ray, nothing can run
     threads = config.capture.threads or max(1, math.ceil(config.cpus_per_task))
     with ManifestWriter(manifest) as writer, ray_runtime(
         config.ray_address, _local_cpus(config), threads, config.verbose
@@ -265,7 +268,8 @@ def _schedule(run: _Run, items: list[BatchItem], capture: CaptureConfig, cpus: f
     def submit(attempt: _Attempt) -> None:
         item = attempt.item
         spec = TaskSpec(dataclasses.replace(capture, video=item.video, output=item.output),
-                        item.relative, run.config.crash_marker)
+                        item.relative, run.config.crash_marker,
+                        cores=math.ceil(cpus) if run.config.pin_cores else 0)
         ref = remote.options(num_cpus=cpus, num_gpus=gpus, max_retries=0, retry_exceptions=False,
                              name=f"capture:{item.relative}").remote(spec, board)
         inflight[ref] = attempt
@@ -300,11 +304,18 @@ def _schedule(run: _Run, items: list[BatchItem], capture: CaptureConfig, cpus: f
         for leftover in leftover_temporaries(item.output):  # after a failure: nothing partial
             leftover.unlink(missing_ok=True)
 
+    snapshot: list[Any] = [board.snapshot.remote()]
+
     def show(force: bool = False) -> None:
-        try:
-            frames.update(ray.get(board.snapshot.remote(), timeout=5))
-        except Exception:  # progress is best effort
-            pass
+        # never wait for the board (a busy machine must not slow the scheduling down): take a
+        # snapshot when one is ready and ask for the next
+        done, _ = ray.wait(snapshot, timeout=0)
+        if done:
+            try:
+                frames.update(ray.get(done[0]))
+            except Exception:  # progress is best effort
+                pass
+            snapshot[0] = board.snapshot.remote()
         running_keys = {a.item.relative for a in inflight.values()}
         live = {k: v for k, v in frames.items() if k in running_keys}
         processed = run.bytes_finished + sum(

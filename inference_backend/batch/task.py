@@ -18,15 +18,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..atomic_io import leftover_temporaries
 from ..config import CaptureConfig
 from ..errors import CaptureError, ExitCode
-from ..progress import ProgressReporter
+from ..progress import DECODE_DETECT, ProgressReporter
 from .manifest import file_sha256
 
 log = logging.getLogger(__name__)
@@ -45,11 +49,13 @@ _PROGRESS_INTERVAL_S = 0.5
 @dataclass(frozen=True)
 class TaskSpec:
     """What one task captures. key: the manifest key (relative path); crash_marker: test hook
-    (see the module docstring). ``config.threads`` bounds the task's CPU threads."""
+    (see the module docstring). ``config.threads`` bounds the task's CPU threads; ``cores`` > 0:
+    the task also holds that many cores of its own (``reserved_cores``; 0: no pinning)."""
 
     config: CaptureConfig
     key: str
     crash_marker: str | None = None
+    cores: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class _BoardReporter(ProgressReporter):
         self._last = 0.0
 
     def progress(self, stage: str, done: int, total: int) -> None:
-        if stage != "decode+detect":
+        if stage != DECODE_DETECT:
             return
         if self._crash_marker and done == CRASH_AT_FRAME:
             _crash_once(self._crash_marker)
@@ -119,10 +125,68 @@ def limit_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+@contextmanager
+def reserved_cores(count: int) -> Iterator[tuple[int, ...]]:
+    """Pin this process to ``count`` CPU cores no other batch task on this machine holds, for
+    the block (Linux; elsewhere, or when every core is taken, nothing is pinned and ``()`` is
+    yielded).
+
+    Why: MediaPipe's graph runs its calculators on a thread pool sized to the machine (two busy
+    threads per detector were measured on a 2-core VM) and offers no thread setting, so the
+    only way to keep a 1-CPU task on one CPU is affinity. Cores are claimed with ``flock`` on
+    per-core files in the temp folder: the OS releases them when the worker dies.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        yield ()
+        return
+    import fcntl
+
+    original = os.sched_getaffinity(0)
+    folder = Path(tempfile.gettempdir()) / f"str-mocap-cores-{os.getuid()}"
+    folder.mkdir(exist_ok=True)
+    held: list[tuple[int, int]] = []
+    for core in sorted(original):
+        fd = os.open(folder / f"{core}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        held.append((core, fd))
+        if len(held) == count:
+            break
+    cores = tuple(core for core, _ in held)
+    try:
+        if len(held) == count:
+            _set_affinity(set(cores))
+            yield cores
+        else:  # more tasks than cores: leave the scheduling to the OS
+            yield ()
+    finally:
+        if len(held) == count:
+            _set_affinity(original)
+        for _, fd in held:
+            os.close(fd)  # releases the lock
+
+
+def _set_affinity(cores: set[int]) -> None:
+    """Affinity of every thread of this process (threads started later inherit it)."""
+    for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]:
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except OSError:  # a thread that just ended
+            pass
+
+
 def remove_leftovers(spec: TaskSpec) -> None:
     """Delete temp files a killed earlier attempt at this output left behind."""
     for leftover in leftover_temporaries(spec.config.output):
         leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def _no_pin() -> Iterator[tuple[int, ...]]:
+    yield ()
 
 
 def _node_id() -> str | None:
@@ -161,7 +225,8 @@ def capture_video(spec: TaskSpec, board: Any = None) -> TaskOutcome:
         digest = file_sha256(config.video)
         _make_output_folder(config)
         remove_leftovers(spec)
-        result = run_capture(config, _BoardReporter(board, spec.key, spec.crash_marker))
+        with reserved_cores(spec.cores) if spec.cores > 0 else _no_pin():
+            result = run_capture(config, _BoardReporter(board, spec.key, spec.crash_marker))
     except CaptureError as exc:
         return TaskOutcome(spec.key, "failed", int(exc.code), exc.message,
                            time.monotonic() - start, host, node, digest)

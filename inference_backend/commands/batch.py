@@ -61,7 +61,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip videos whose output exists with the same input hash and options")
     parser.add_argument("--retries", type=_non_negative_int, default=2,
                         help="extra attempts for a video whose worker process died (default 2)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list what would happen (one line per video: run|up-to-date|"
+                             "missing, TAB, input, TAB, output) and exit; starts no Ray")
+    parser.add_argument("--no-pin-cores", dest="pin_cores", action="store_false",
+                        help="do not pin each task to cores of its own (Linux; pinning keeps N "
+                             "tasks on N cores from oversubscribing, but on a machine busy "
+                             "with other work a pinned task cannot move to an idle core)")
     add_capture_options(parser)
+
+
+def _dry_run(config) -> int:  # type: ignore[no-untyped-def]
+    from ..batch.scheduler import plan
+
+    to_run, up_to_date, _, _ = plan(config)
+    current = {item.relative for item in up_to_date}
+    for item in sorted(to_run + up_to_date, key=lambda i: i.relative):
+        state = ("up-to-date" if item.relative in current else "missing" if item.missing
+                 else "run")
+        print(f"{state}\t{item.video}\t{item.output}")
+    return int(ExitCode.OK)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,8 +98,11 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray, workers=args.workers, cpus_per_task=args.cpus_per_task,
         gpus_per_task=args.gpus_per_task, resume=args.resume, retries=args.retries,
         verbose=args.verbose > 0, crash_marker=BatchConfig.crash_marker_from_env(),
+        pin_cores=args.pin_cores,
     )
     try:
+        if args.dry_run:
+            return _dry_run(config)
         summary = run_batch(config, display)
     except CaptureError as exc:
         logging.getLogger("inference_backend").debug("batch failed", exc_info=True)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ..atomic_io import atomic_write
+from ..config import ENV_SMPL_DIR
 from ..errors import ExitCode
 
 DEFAULT_SPLIT = {"3dpw": "test", "mpii3d": "val", "h36m": "test"}
@@ -42,17 +43,19 @@ def _smpl_dir(args: argparse.Namespace, db_dir: Path) -> Path | None:
         return args.smpl_dir
     if (db_dir / "smpl").is_dir():
         return db_dir / "smpl"
-    env = os.environ.get("STR_MOCAP_SMPL_DIR")
+    env = os.environ.get(ENV_SMPL_DIR)
     return Path(env) if env else None
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..device import resolve_device
     from ..models.checkpoint import CheckpointError, load_str_checkpoint
     from ..train.datasets import DatabaseError, DatasetSpec, WindowDataset, find_db, load_db
     from ..train.evaluation import evaluate_windows
     from ..train.model_glue import make_body
     from ..train.report_table import PAPER_STR, format_table
-    from ..train.trainer import resolve_device
 
     split = args.split or DEFAULT_SPLIT[args.dataset]
     try:
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"evaluate: {exc}", file=sys.stderr)
         return int(exc.code)
     try:
-        device = resolve_device(args.device)
+        device = torch.device(resolve_device(args.device))
         model = loaded.model.to(device)
         body, j_reg = make_body(_smpl_dir(args, db_dir), device)
         if len(ds) == 0:

@@ -38,11 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..device import resolve_device
     from ..models.backbone import ResNet50Backbone
     from ..models.checkpoint import CheckpointError, load_spin_state, load_spin_weights
     from ..train.datasets import save_db_npz
     from ..train.features import BoxFileError, extract_features, read_boxes
-    from ..train.trainer import resolve_device
 
     if not args.source.exists():
         print(f"precompute-features: source not found: {args.source}", file=sys.stderr)
@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             return int(exc.code)
         print(f"SPIN backbone: {report['backbone'].summary()}", file=sys.stderr)
     try:
-        db = extract_features(args.source, boxes, backbone, resolve_device(args.device),
+        db = extract_features(args.source, boxes, backbone,
+                              torch.device(resolve_device(args.device)),
                               scale=args.scale, batch=args.batch)
     except BoxFileError as exc:
         print(f"precompute-features: {exc}", file=sys.stderr)

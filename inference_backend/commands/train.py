@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from ..config import ENV_SMPL_DIR
 from ..errors import ExitCode
 
 
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         return int(ExitCode.FILE_MISSING)
     out = args.out or Path("runs") / cfg.name
     opts = RunOptions(db_dir=args.db, out_dir=out, max_steps=args.max_steps, resume=args.resume,
-                      device=args.device, smpl_dir=args.smpl_dir, progress=not args.no_progress)
+                      device=args.device, smpl_dir=args.smpl_dir, progress=not args.no_progress,
+                      fallback_smpl_dir=Path(env) if (env := os.environ.get(ENV_SMPL_DIR)) else None)
     from ..errors import CaptureError
     from ..train.datasets import DatabaseError
 

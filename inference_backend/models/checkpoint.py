@@ -93,9 +93,9 @@ def _numeric_scalar(dtype: Any, data: Any = None) -> Any:
 def _numpy_scalar_constructor() -> Any:
     """numpy's own scalar constructor (numpy 2 moved numpy.core to numpy._core)."""
     try:
-        from numpy._core.multiarray import scalar  # type: ignore[import-not-found]
+        from numpy._core.multiarray import scalar  # type: ignore[import-not-found,attr-defined]
     except ImportError:
-        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
+        from numpy.core.multiarray import scalar  # type: ignore[no-redef,attr-defined]
     return scalar
 
 

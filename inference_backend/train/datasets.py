@@ -14,15 +14,14 @@ A window sample (all arrays per frame, T = 16):
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic_io import atomic_write
 from .joint_formats import convert_kps
 from .safe_pickle import UnsafePickleError, safe_load_pickle
 from .windows import WindowSpec, split_into_chunks, stride_from_overlap, window_indices
@@ -132,15 +131,8 @@ def save_db_npz(path: str | Path, db: dict[str, np.ndarray]) -> Path:
         if arr.dtype == object:
             arr = arr.astype(str)
         arrays[key] = arr
-    fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".npz.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)
     return path
 
 

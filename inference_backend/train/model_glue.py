@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic_io import atomic_write
 from .smpl_head import Body
 
 #: Synthetic regressors: the SMPL joint whose vertex cluster stands in for each extra joint.
@@ -48,15 +47,8 @@ def save_model_checkpoint(path: Path, model: torch.nn.Module, meta: dict[str, An
            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
            "meta": info, **extra}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        torch.save(obj, fh)
     return path
 
 
@@ -151,10 +143,8 @@ def _cluster_regressor(sources: tuple[int, ...], seed: int) -> np.ndarray:
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_write(path) as fh:
         np.save(fh, arr)
-    os.replace(tmp, path)
 
 
 def write_synthetic_mean_params(path: Path) -> Path:
@@ -164,11 +154,9 @@ def write_synthetic_mean_params(path: Path) -> Path:
     regressor would start 180 degrees away from every root orientation."""
     pose = np.tile(np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0], np.float32), 24)
     pose[:6] = [1.0, 0.0, 0.0, -1.0, 0.0, 0.0]  # R_x(pi) = diag(1, -1, -1): columns (1,0,0), (0,-1,0)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_write(path) as fh:
         np.savez(fh, pose=pose, shape=np.zeros(10, np.float32),
                  cam=np.array([0.9, 0.0, 0.0], np.float32))
-    os.replace(tmp, path)
     return path
 
 

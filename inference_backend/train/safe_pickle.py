@@ -7,9 +7,9 @@ writes one byte holding a padding length, then that many padding bytes, for alig
 Python objects are written as a nested pickle stream instead. The whole stream may be compressed
 (zlib, gzip, bz2, xz, lzma; detected by magic prefix).
 
-:class:`RestrictedUnpickler` is a pure-Python unpickler whose ``find_class`` only resolves an
-allow-list of numpy reconstruction helpers plus an inert stand-in for joblib's wrapper class; any
-other global (``os.system``, ``builtins.eval``, ...) raises :class:`UnsafePickleError` before it
+:class:`JoblibUnpickler` is the backend's one restricted unpickler
+(``inference_backend.safe_pickle``) with an allow-list of numpy reconstruction helpers, plain
+containers and an inert stand-in for joblib's wrapper class; any other global (``os.system``, ``builtins.eval``, ...) raises :class:`UnsafePickleError` before it
 can be called. joblib itself is not needed to read files (it is only used in tests to write them).
 """
 
@@ -26,6 +26,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..safe_pickle import NUMPY_GLOBALS, RestrictedUnpickler
+
 
 class UnsafePickleError(pickle.UnpicklingError):
     """The file references a Python global outside the allow-list (possibly malicious)."""
@@ -40,27 +42,9 @@ class _ArrayWrapperStandIn:
         self.__dict__.update(state)
 
 
-def _reconstruct(*args: Any) -> np.ndarray:
-    return np.core.multiarray._reconstruct(*args)  # type: ignore[attr-defined]
-
-
-def _scalar(*args: Any) -> Any:
-    return np.core.multiarray.scalar(*args)  # type: ignore[attr-defined]
-
-
-def _encode(text: str, encoding: str = "latin1") -> bytes:
-    return text.encode(encoding)
-
-
 #: (module, name) -> object. Everything here only builds plain data.
 _ALLOWED: dict[tuple[str, str], Any] = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.multiarray", "scalar"): _scalar,
-    ("numpy._core.multiarray", "scalar"): _scalar,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): _encode,
+    **NUMPY_GLOBALS,
     ("collections", "OrderedDict"): dict,
     ("builtins", "dict"): dict,
     ("builtins", "list"): list,
@@ -74,27 +58,27 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"): _ArrayWrapperStandIn,
 }
 
+
+def _refuse(module: str, name: str) -> UnsafePickleError:
+    return UnsafePickleError(
+        f"refusing to load '{module}.{name}': this database file references code that is "
+        "not a numpy array; it may be malicious. Only VIBE/TCMR-style dicts of numpy "
+        "arrays are accepted."
+    )
+
+
 _MAX_ARRAY_BYTES = 1 << 40
 
 
-class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
-    """Pure-Python unpickler with an allow-list and joblib array support (see module doc)."""
+class JoblibUnpickler(RestrictedUnpickler):
+    """The backend's restricted unpickler (``inference_backend.safe_pickle``) with the
+    database allow-list, reading joblib's inline arrays after their wrappers (see module doc)."""
 
-    dispatch = pickle._Unpickler.dispatch.copy()  # type: ignore[attr-defined]
+    dispatch = RestrictedUnpickler.dispatch.copy()
 
     def __init__(self, file: BinaryIO) -> None:
-        super().__init__(file)
+        super().__init__(file, _ALLOWED, _refuse)
         self._raw = file
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _ALLOWED[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(
-                f"refusing to load '{module}.{name}': this database file references code that is "
-                "not a numpy array; it may be malicious. Only VIBE/TCMR-style dicts of numpy "
-                "arrays are accepted."
-            ) from None
 
     def load_build(self) -> None:
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
@@ -112,7 +96,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         if not isinstance(dtype, np.dtype) or not isinstance(shape, tuple):
             raise UnsafePickleError("malformed joblib array wrapper (dtype/shape)")
         if dtype.hasobject:
-            inner = RestrictedUnpickler(self._raw)
+            inner = JoblibUnpickler(self._raw)
             array = inner.load()
             if not isinstance(array, np.ndarray):
                 raise UnsafePickleError("joblib object array did not decode to an array")
@@ -209,7 +193,7 @@ def safe_load_pickle(path: str | Path) -> Any:
     path = Path(path)
     stream = _open_decompressed(path)
     try:
-        return RestrictedUnpickler(stream).load()
+        return JoblibUnpickler(stream).load()
     except UnsafePickleError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 import warnings
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from .datasets import ConcatWindows, MixedBatches, build_windows
 from .distributed import (
     DistInfo,
@@ -59,6 +59,8 @@ class RunOptions:
     device: str = "auto"
     smpl_dir: Path | None = None
     progress: bool = True
+    #: Used when neither --smpl-dir nor the config names one ($STR_MOCAP_SMPL_DIR, read by the CLI).
+    fallback_smpl_dir: Path | None = None
 
 
 @dataclass
@@ -79,14 +81,6 @@ class TrainSummary:
                 f"last_mean{k}={lm:.6f} steps={self.steps}")
 
 
-def resolve_device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but no CUDA device is available")
-    return torch.device(choice)
-
-
 def load_spin_regressor(model: torch.nn.Module, path: Path) -> list[str]:
     """Initialise ``model.regressor`` from SPIN's checkpoint by key name (strict=False), through
     the model package's safe loader (``torch.load(weights_only=True)``). Returns loaded keys."""
@@ -97,14 +91,14 @@ def load_spin_regressor(model: torch.nn.Module, path: Path) -> list[str]:
 
 
 def _smpl_dir(opts: RunOptions, cfg: TrainConfig) -> Path | None:
-    """--smpl-dir, else the config's smpl_dir (relative to the db dir), else $STR_MOCAP_SMPL_DIR."""
+    """--smpl-dir, else the config's smpl_dir (relative to the db dir), else the fallback
+    ($STR_MOCAP_SMPL_DIR, read by the command line)."""
     if opts.smpl_dir is not None:
         return opts.smpl_dir
     if cfg.smpl_dir:
         p = Path(cfg.smpl_dir)
         return p if p.is_absolute() else opts.db_dir / p
-    env = os.environ.get("STR_MOCAP_SMPL_DIR")
-    return Path(env) if env else None
+    return opts.fallback_smpl_dir
 
 
 def _mean_params_file(opts: RunOptions, cfg: TrainConfig) -> Path | None:
@@ -126,7 +120,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, opts: RunOptions, *, build_model: Any, make_body: Any,
                  save_model_checkpoint: Any) -> None:
         self.cfg, self.opts = cfg, opts
-        self.device = resolve_device(opts.device)
+        self.device = torch.device(resolve_device(opts.device))
         self.dist: DistInfo = init_distributed(self.device.type)
         if self.device.type == "cuda" and self.dist.enabled:
             self.device = torch.device("cuda", self.dist.local_rank)

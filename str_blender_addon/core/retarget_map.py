@@ -13,7 +13,12 @@ Three ways to get a map, tried in this order by :func:`auto_map`:
    case-insensitively;
 2. name tokens: ``LeftUpLeg``, ``thigh_l``, ``DEF-thigh.L``, ``J_Bip_L_UpperLeg``... are split
    into lower-case tokens, a side is read from ``left/right/l/r`` tokens, and the rest matched
-   against keyword sets;
+   against keyword sets. Where a rig has several bones for one role (a generated Rigify rig:
+   ``upper_arm_fk.L``, ``DEF-upper_arm.L``...), animator controls win over plain names and
+   plain names over deform (``DEF-``) bones; mechanism/original/tweak/IK bones never map.
+   Chains keep the longest run of bones that are ancestors of each other and rise. A spine
+   numbered to the head (Rigify metarig: ``spine`` .. ``spine.006``) is split at the bone the
+   clavicles hang from: pelvis below, neck above, head at the top;
 3. hierarchy only (bones called ``b0..b20``): the hips are the first bone with three or more
    children; the legs are the two longest downward chains below it, the spine the upward one;
    the chest is where the spine branches into neck and arms.
@@ -25,15 +30,14 @@ the character's left is ``up x forward``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .atomic_files import atomic_output
 from .skeleton import SMPL_JOINT_NAMES
 
 #: Virtual source for a spine chain spread over SMPL spine1..spine3 (up to the neck).
@@ -191,14 +195,8 @@ def save_user_preset(path: str | Path, name: str, pairs: Iterable[tuple[str, str
     out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"name": name, "label": name, "description": description,
                        "bones": bones}, indent=2)
-    fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return out
 
 
@@ -264,8 +262,8 @@ _ROLE_RULES: tuple[tuple[str, frozenset[str]], ...] = (
     ("clavicle", frozenset({"clavicle", "collar", "shoulder"})),
     ("neck", frozenset({"neck"})),
     ("head", frozenset({"head"})),
-    ("spine", frozenset({"spine", "chest", "upperchest", "abdomen", "torso", "back"})),
-    ("hips", frozenset({"hips", "hip", "pelvis"})),
+    ("spine", frozenset({"spine", "chest", "upperchest", "abdomen", "back"})),
+    ("hips", frozenset({"hips", "hip", "pelvis", "torso"})),
 )
 _ROLE_TO_SOURCE = {
     ("hips", ""): "pelvis", ("spine", ""): SPINE_CHAIN, ("neck", ""): "neck",
@@ -324,8 +322,9 @@ def classify_name(name: str) -> tuple[str, str] | None:
                 continue
             if role == "shin" and wordset & {"upleg", "upperleg"}:
                 continue
-            if role == "hips" and side:  # "LeftHip" is a thigh in several rigs
-                return ("thigh", side)
+            if role == "hips" and side:  # "LeftHip" is a thigh in several rigs; a sided
+                # "pelvis.L" (Rigify metarig) is a pelvis helper, not a leg
+                return ("thigh", side) if wordset & {"hip", "hips"} else None
             if role in ("hips", "spine", "neck", "head"):
                 return (role, "") if not side else None
             if role == "clavicle" and "arm" in wordset:
@@ -334,24 +333,123 @@ def classify_name(name: str) -> tuple[str, str] | None:
     return None
 
 
-def map_by_names(bones: list[BoneInfo]) -> BoneMap:
-    """Bone map from name tokens only. The shallowest bone wins for single roles."""
+#: Preference of a bone family when several bones play one role (lower wins).
+_RANK_CONTROL, _RANK_PLAIN, _RANK_DEFORM = 0, 1, 2
+
+
+def name_rank(name: str) -> int:
+    """0 for animator controls (``*_fk``, ``*_ctrl``-free FK names), 1 for plain names, 2 for
+    deform bones (``DEF-``): which of several bones with one role a name map drives."""
+    tokens = name_tokens(name)
+    if "def" in tokens or "deform" in tokens:
+        return _RANK_DEFORM
+    if "fk" in tokens:
+        return _RANK_CONTROL
+    return _RANK_PLAIN
+
+
+def map_by_names(bones: list[BoneInfo], up: tuple[float, float, float] = (0, 0, 1)
+                 ) -> BoneMap:
+    """Bone map from name tokens (see module docstring, method 2).
+
+    Single roles: the best-ranked family, then the shallowest bone. Chains (spine, neck): the
+    best-ranked family's longest ancestor run that rises along ``up``.
+    """
     depth = _depths(bones)
+    found = _named_candidates(bones)
+    chosen: dict[str, list[str]] = {}
+    for source, names in found.items():
+        best = min(name_rank(n) for n in names)
+        family = sorted((n for n in names if name_rank(n) == best), key=lambda n: depth[n])
+        chosen[source] = (_rising_chain(family, bones, up) if source in CHAIN_SOURCES
+                          else family[:1])
+    _split_numbered_spine(chosen, bones)
+    pairs = [(n, source) for source, names in chosen.items() for n in names]
+    return BoneMap(pairs=tuple(_order_pairs(pairs, depth)), method="names",
+                   pose_properties=_fk_switches(bones, [n for n, _ in pairs]))
+
+
+def _named_candidates(bones: list[BoneInfo]) -> dict[str, list[str]]:
+    """source -> bones whose names say they play it (every family)."""
     found: dict[str, list[str]] = {}
     for b in bones:
         cls = classify_name(b.name)
-        if cls is None:
-            continue
-        source = _ROLE_TO_SOURCE.get(cls)
+        source = _ROLE_TO_SOURCE.get(cls) if cls is not None else None
         if source is not None:
             found.setdefault(source, []).append(b.name)
-    pairs: list[tuple[str, str]] = []
-    for source, names in found.items():
-        names = sorted(names, key=lambda n: depth[n])
-        if source not in CHAIN_SOURCES:
-            names = names[:1]
-        pairs.extend((n, source) for n in names)
-    return BoneMap(pairs=tuple(_order_pairs(pairs, depth)), method="names")
+    return found
+
+
+def _ancestors(bones: list[BoneInfo]) -> dict[str, set[str]]:
+    parent = {b.name: b.parent for b in bones}
+    out: dict[str, set[str]] = {}
+    for name in parent:
+        seen: set[str] = set()
+        cur = parent[name]
+        while cur and cur in parent and cur not in seen:
+            seen.add(cur)
+            cur = parent[cur]
+        out[name] = seen
+    return out
+
+
+def _rising_chain(names: list[str], bones: list[BoneInfo],
+                  up: tuple[float, float, float]) -> list[str]:
+    """Longest run of ``names`` (sorted by depth) where each bone descends from the previous
+    one and its head is higher (a chain, not parallel FK/reverse bones sharing a pivot)."""
+    if len(names) <= 1:
+        return list(names)
+    info = {b.name: b for b in bones}
+    anc = _ancestors(bones)
+    up_v = np.asarray(up, np.float64) / max(float(np.linalg.norm(up)), 1e-12)
+    height = {n: float(np.asarray(info[n].head) @ up_v) for n in names}
+    span = max(height.values()) - min(height.values())
+    eps = max(1e-4, 0.01 * span)
+    best: list[list[str]] = []
+    for i, n in enumerate(names):
+        prev = [best[j] for j in range(i) if names[j] in anc[n]
+                and height[n] > height[names[j]] + eps]
+        best.append(max(prev, key=len, default=[]) + [n])
+    return max(best, key=len)
+
+
+def _split_numbered_spine(chosen: dict[str, list[str]], bones: list[BoneInfo]) -> None:
+    """A spine chain running past the chest to the head (no neck/head names, e.g. the Rigify
+    metarig's spine..spine.006): the lowest bone becomes the pelvis when none is named and it
+    carries the legs, bones above the one the clavicles (or upper arms) hang from become the
+    neck and the top one the head. Changes ``chosen`` in place."""
+    spine = chosen.get(SPINE_CHAIN, [])
+    if len(spine) < 3:
+        return
+    parent = {b.name: b.parent for b in bones}
+    thighs = chosen.get("left_hip", []) + chosen.get("right_hip", [])
+    if "pelvis" not in chosen and thighs and all(parent.get(t) == spine[0] for t in thighs):
+        chosen["pelvis"] = [spine[0]]
+        spine = spine[1:]
+    if "neck" in chosen or "head" in chosen:
+        chosen[SPINE_CHAIN] = spine
+        return
+    arm_roots = [chosen[s][0] for s in ("left_collar", "right_collar", "left_shoulder",
+                                        "right_shoulder") if chosen.get(s)]
+    chest = next((parent[a] for a in arm_roots if parent.get(a) in spine), None)
+    if chest is None or spine.index(chest) == len(spine) - 1:
+        chosen[SPINE_CHAIN] = spine
+        return
+    above = spine[spine.index(chest) + 1:]
+    chosen[SPINE_CHAIN] = spine[:spine.index(chest) + 1]
+    chosen["head"] = above[-1:]
+    if len(above) > 1:
+        chosen["neck"] = above[:-1]
+
+
+def _fk_switches(bones: list[BoneInfo], driven: list[str]) -> dict[str, dict[str, float]]:
+    """IK/FK switches to set to FK when FK controls are driven (Rigify keeps them on the limbs'
+    ``*_parent`` bones; only properties that exist are changed when baking)."""
+    if not any("fk" in name_tokens(n) for n in driven):
+        return {}
+    return {b.name: {"IK_FK": 1.0} for b in bones
+            if "parent" in name_tokens(b.name) and not name_rank(b.name) == _RANK_DEFORM
+            and not b.name.upper().startswith("MCH")}
 
 
 def _order_pairs(pairs: list[tuple[str, str]], depth: dict[str, int]) -> list[tuple[str, str]]:
@@ -361,29 +459,30 @@ def _order_pairs(pairs: list[tuple[str, str]], depth: dict[str, int]) -> list[tu
 # ----------------------------------------------------------------------------- hierarchy
 
 
-def map_by_hierarchy(bones: list[BoneInfo], up: tuple[float, float, float] = (0, 0, 1)
-                     ) -> BoneMap:
-    """Bone map from the tree shape and rest positions only (any bone names).
+class _Tree:
+    """A rig's bone tree with heights along its up axis (the helpers of ``map_by_hierarchy``)."""
 
-    up: the rig's up axis in the space of ``head``/``tail`` (armature space; Blender: +Z).
-    Raises BoneMapError when no humanoid structure is found.
-    """
-    by_name = {b.name: b for b in bones}
-    kids: dict[str, list[str]] = {b.name: [] for b in bones}
-    for b in bones:
-        if b.parent in kids:
-            kids[b.parent].append(b.name)
-    up_v = np.asarray(up, np.float64)
-    up_v = up_v / np.linalg.norm(up_v)
-    head = {b.name: np.asarray(b.head, np.float64) for b in bones}
-    roots = [b.name for b in bones if b.parent not in by_name]
+    def __init__(self, bones: list[BoneInfo], up: tuple[float, float, float]) -> None:
+        self.by_name = {b.name: b for b in bones}
+        self.kids: dict[str, list[str]] = {b.name: [] for b in bones}
+        for b in bones:
+            if b.parent in self.kids:
+                self.kids[b.parent].append(b.name)
+        up_v = np.asarray(up, np.float64)
+        self.up = up_v / np.linalg.norm(up_v)
+        self.head = {b.name: np.asarray(b.head, np.float64) for b in bones}
+        self.roots = [b.name for b in bones if b.parent not in self.by_name]
 
-    def height(n: str) -> float:
-        return float(head[n] @ up_v)
+    def height(self, n: str) -> float:
+        return float(self.head[n] @ self.up)
 
-    def chain_from(start: str) -> list[str]:
+    def tail(self, n: str) -> np.ndarray:
+        return np.asarray(self.by_name[n].tail)
+
+    def chain_from(self, start: str) -> list[str]:
         """Main path from ``start``: through single children, and past leaf side bones (twist
         or helper bones); stops where two or more children carry chains (hand, chest)."""
+        kids = self.kids
         out = [start]
         while kids[out[-1]]:
             branches = [c for c in kids[out[-1]] if kids[c]]
@@ -395,89 +494,92 @@ def map_by_hierarchy(bones: list[BoneInfo], up: tuple[float, float, float] = (0,
                 break
         return out
 
-    def subtree_end_height(n: str) -> float:
-        stack, low = [n], height(n)
+    def subtree(self, n: str) -> list[str]:
+        stack, out = [n], []
         while stack:
             c = stack.pop()
-            low = min(low, height(c), float(np.asarray(by_name[c].tail) @ up_v))
-            stack.extend(kids[c])
-        return low
+            out.append(c)
+            stack.extend(self.kids[c])
+        return out
 
-    def subtree_top_height(n: str) -> float:
-        stack, top = [n], height(n)
-        while stack:
-            c = stack.pop()
-            top = max(top, height(c), float(np.asarray(by_name[c].tail) @ up_v))
-            stack.extend(kids[c])
-        return top
+    def subtree_end_height(self, n: str) -> float:
+        return min([self.height(n)] + [min(self.height(c), float(self.tail(c) @ self.up))
+                                       for c in self.subtree(n)])
 
-    def subtree_size(n: str) -> int:
-        stack, count = [n], 0
-        while stack:
-            c = stack.pop()
-            count += 1
-            stack.extend(kids[c])
-        return count
+    def subtree_top_height(self, n: str) -> float:
+        return max([self.height(n)] + [max(self.height(c), float(self.tail(c) @ self.up))
+                                       for c in self.subtree(n)])
 
-    # hips: first bone, breadth-first from the roots, with >= 3 children (spine + two legs)
-    hips = None
-    queue = list(roots)
+    def subtree_size(self, n: str) -> int:
+        return len(self.subtree(n))
+
+
+def _find_hips(tree: _Tree) -> str:
+    """The first bone, breadth-first from the roots, with >= 3 children (spine + two legs)."""
+    queue = list(tree.roots)
     while queue:
         n = queue.pop(0)
-        if len(kids[n]) >= 3:
-            hips = n
-            break
-        queue.extend(kids[n])
-    if hips is None:
-        raise BoneMapError("no hips found: no bone has three children (spine and two legs)")
-    children = kids[hips]
-    legs = sorted(children, key=lambda c: subtree_end_height(c))[:2]
-    ups = [c for c in children if c not in legs]
-    spine_start = max(ups, key=subtree_size)
-    if subtree_end_height(legs[1]) > height(hips) - 0.2 * _scale(head):
-        raise BoneMapError("no legs found: the hips' children do not reach down")
+        if len(tree.kids[n]) >= 3:
+            return n
+        queue.extend(tree.kids[n])
+    raise BoneMapError("no hips found: no bone has three children (spine and two legs)")
 
-    # spine: single-child path up to the chest (the first bone with >= 3 children)
-    spine = chain_from(spine_start)
-    chest = spine[-1]
-    if len(kids[chest]) < 3:
-        raise BoneMapError(f"no chest found above the hips (chain ends at {chest!r})")
-    chest_kids = kids[chest]
-    neck_start = max(chest_kids, key=subtree_top_height)
-    arms = sorted((c for c in chest_kids if c != neck_start), key=subtree_size, reverse=True)[:2]
+
+def _legs_and_spine(tree: _Tree, hips: str) -> tuple[list[str], list[str]]:
+    """(the two leg roots, the spine: the single-child path up to the chest)."""
+    children = tree.kids[hips]
+    legs = sorted(children, key=tree.subtree_end_height)[:2]
+    ups = [c for c in children if c not in legs]
+    spine_start = max(ups, key=tree.subtree_size)
+    if tree.subtree_end_height(legs[1]) > tree.height(hips) - 0.2 * _scale(tree.head):
+        raise BoneMapError("no legs found: the hips' children do not reach down")
+    spine = tree.chain_from(spine_start)
+    if len(tree.kids[spine[-1]]) < 3:
+        raise BoneMapError(f"no chest found above the hips (chain ends at {spine[-1]!r})")
+    return legs, spine
+
+
+def _neck_and_arms(tree: _Tree, chest: str) -> tuple[list[str], list[str]]:
+    """(the neck chain up to the head, stopped before a bone that does not rise (a jaw); the
+    two arm roots: the chest's largest other children)."""
+    chest_kids = tree.kids[chest]
+    neck_start = max(chest_kids, key=tree.subtree_top_height)
+    arms = sorted((c for c in chest_kids if c != neck_start), key=tree.subtree_size,
+                  reverse=True)[:2]
     if len(arms) < 2:
         raise BoneMapError("no arms found at the chest")
-    neck_chain = chain_from(neck_start)
-    rise = 0.005 * _scale(head)
-    for i in range(1, len(neck_chain)):       # stop before a bone that does not rise (a jaw)
-        if height(neck_chain[i]) < height(neck_chain[i - 1]) + rise:
-            neck_chain = neck_chain[:i]
-            break
+    neck_chain = tree.chain_from(neck_start)
+    rise = 0.005 * _scale(tree.head)
+    for i in range(1, len(neck_chain)):
+        if tree.height(neck_chain[i]) < tree.height(neck_chain[i - 1]) + rise:
+            return neck_chain[:i], arms
+    return neck_chain, arms
 
-    leg_chains = [chain_from(leg)[:4] for leg in legs]
-    arm_chains = [_arm_chain(chain_from(a), head) for a in arms]
-    # forward: toes point forward (ankle -> toe), projected off the up axis
+
+def _left_axis(tree: _Tree, leg_chains: list[list[str]]) -> np.ndarray:
+    """The rig's left: up x forward, forward being where the toes point (ankle -> toe),
+    projected off the up axis."""
     fwd = np.zeros(3)
     for ch in leg_chains:
         if len(ch) >= 3:
-            ankle = head[ch[2]]
-            tip = head[ch[3]] if len(ch) >= 4 else np.asarray(by_name[ch[2]].tail)
+            ankle = tree.head[ch[2]]
+            tip = tree.head[ch[3]] if len(ch) >= 4 else tree.tail(ch[2])
             fwd += tip - ankle
-    fwd -= (fwd @ up_v) * up_v
+    fwd -= (fwd @ tree.up) * tree.up
     if np.linalg.norm(fwd) < 1e-9:
         raise BoneMapError("cannot tell front from back: the feet do not point forward")
-    left_axis = np.cross(up_v, fwd / np.linalg.norm(fwd))
+    return np.cross(tree.up, fwd / np.linalg.norm(fwd))
 
-    def side_of(chain: list[str]) -> str:
-        return "left" if float(head[chain[-1]] @ left_axis) > float(head[hips] @ left_axis) \
-            else "right"
 
+def _hierarchy_pairs(hips: str, spine: list[str], neck_chain: list[str],
+                     leg_chains: list[list[str]], arm_chains: list[list[str]],
+                     side_of: Callable[[list[str]], str]) -> list[tuple[str, str]]:
+    """(bone, SMPL joint) pairs of the found chains."""
     pairs: list[tuple[str, str]] = [(hips, "pelvis")]
-    spine_bones = spine
-    if len(spine_bones) == 3:
-        pairs += list(zip(spine_bones, ("spine1", "spine2", "spine3"), strict=True))
+    if len(spine) == 3:
+        pairs += list(zip(spine, ("spine1", "spine2", "spine3"), strict=True))
     else:
-        pairs += [(name, SPINE_CHAIN) for name in spine_bones]
+        pairs += [(name, SPINE_CHAIN) for name in spine]
     if len(neck_chain) >= 2:
         pairs += [(name, "neck") for name in neck_chain[:-1]] + [(neck_chain[-1], "head")]
     else:
@@ -492,6 +594,30 @@ def map_by_hierarchy(bones: list[BoneInfo], up: tuple[float, float, float] = (0,
             "shoulder", "elbow", "wrist")
         for bone, s in zip(ch, roles, strict=False):
             pairs.append((bone, f"{side}_{s}"))
+    return pairs
+
+
+def map_by_hierarchy(bones: list[BoneInfo], up: tuple[float, float, float] = (0, 0, 1)
+                     ) -> BoneMap:
+    """Bone map from the tree shape and rest positions only (any bone names): the hips, the
+    legs and the spine, the neck and the arms, left from right, then the pairs.
+
+    up: the rig's up axis in the space of ``head``/``tail`` (armature space; Blender: +Z).
+    Raises BoneMapError when no humanoid structure is found.
+    """
+    tree = _Tree(bones, up)
+    hips = _find_hips(tree)
+    legs, spine = _legs_and_spine(tree, hips)
+    neck_chain, arms = _neck_and_arms(tree, spine[-1])
+    leg_chains = [tree.chain_from(leg)[:4] for leg in legs]
+    arm_chains = [_arm_chain(tree.chain_from(a), tree.head) for a in arms]
+    left_axis = _left_axis(tree, leg_chains)
+
+    def side_of(chain: list[str]) -> str:
+        return "left" if float(tree.head[chain[-1]] @ left_axis) > float(
+            tree.head[hips] @ left_axis) else "right"
+
+    pairs = _hierarchy_pairs(hips, spine, neck_chain, leg_chains, arm_chains, side_of)
     sides = [side_of(c) for c in leg_chains] + [side_of(c) for c in arm_chains]
     if sorted(sides[:2]) != ["left", "right"] or sorted(sides[2:]) != ["left", "right"]:
         raise BoneMapError("could not tell the left limbs from the right ones")
@@ -539,7 +665,7 @@ def auto_map(bones: list[BoneInfo], presets: Iterable[Preset] | None = None,
             best = m
     if best is not None:
         return best
-    by_names = map_by_names(bones)
+    by_names = map_by_names(bones, up)
     if not by_names.missing_required():
         return by_names
     try:
@@ -572,7 +698,7 @@ def resolve_map(bones: list[BoneInfo], preset: str = "auto",
     elif preset in ("", "auto"):
         m = auto_map(bones, up=up)
     elif preset == "names":
-        m = map_by_names(bones)
+        m = map_by_names(bones, up)
     elif preset == "hierarchy":
         m = map_by_hierarchy(bones, up)
     else:

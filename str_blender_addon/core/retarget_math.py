@@ -25,11 +25,21 @@ For each mapped target bone b driven by source s:
   rotation, and ``C_b`` the minimal rotation that puts the direction exactly on the source chord
   (identity unless a chain is spread over a different number of bones).
 
+Clavicles (bones driven by the SMPL collars) are kept within an anatomical range: a clavicle's
+rotation away from the target's own rest pose, relative to the chest, is softly limited to
+``clavicle_limit_deg`` (identical below 60 % of it, then saturating), so arms overhead do not
+fold the shoulders into the chest. The upper
+arms are solved in world space, so they still point exactly along the source's upper arms: the
+rest of the elevation goes to them.
+
 World orientations are turned into pose-bone rotations through the target's own hierarchy
 (unmapped bones keep their rest pose relative to their parent). The mapped hips get the root
-motion: ``hips(t) = hips_rest + k (pelvis(t) - pelvis_rest)`` with ``k = target leg length /
-source leg length`` (thigh + shin), so when the source stands as in its rest pose the target
-stands as in its own (feet on its floor). Optional foot locking keeps each ankle at a fixed
+motion: ``hips(t) = hips_rest + k (pelvis(t) - pelvis_rest) + (1 - k) g(t) up`` with ``k =
+target leg length / source leg length`` (thigh + shin) and ``g(t)`` the height of the ground
+under the source's feet above its rest floor (:meth:`RetargetPlan.ground_heights`): horizontal
+travel and the pelvis's height above the ground under it are scaled, the ground's own height
+(a box, a stair) is not. When the source stands as in its rest pose the target stands as in its
+own (feet on its floor). Optional foot locking keeps each ankle at a fixed
 world point during contact segments (blended in and out) with analytic two-bone IK whose knee
 stays in the plane of the current knee.
 """
@@ -42,10 +52,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from .retarget_map import SOURCE_SEGMENTS, SPINE_CHAIN, BoneMap
-from .rotations import matrix_to_quaternion, quaternion_sign_continuity
+from .rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_quaternion,
+    quaternion_sign_continuity,
+)
 from .skeleton import SMPL_JOINT_NAMES
 
 _EPS = 1e-9
+#: Source joints whose heights tell where the ground is (motion-file contact order).
+_FOOT_JOINTS = ("left_ankle", "left_foot", "right_ankle", "right_foot")
+#: Sources whose rotation relative to their parent (the chest) is range-limited.
+_CLAVICLE_SOURCES = ("left_collar", "right_collar")
+#: Default clavicle range (degrees from rest, relative to the chest). Anatomical clavicle
+#: elevation/protraction stays within about 30-45 degrees; SMPL fits put up to 100+ degrees
+#: there when the arms go overhead.
+CLAVICLE_LIMIT_DEG = 35.0
 #: Source leaves whose direction is taken from their parent joint's chord.
 _LEAF_PARENT = {"head": "neck", "left_hand": "left_wrist", "right_hand": "right_wrist",
                 "left_foot": "left_ankle", "right_foot": "right_ankle"}
@@ -178,6 +201,27 @@ def frame_from(direction: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.stack([x, y, np.cross(x, y)], axis=-1)
 
 
+def limit_rotation(r: np.ndarray, limit: float, knee: float = 0.6) -> np.ndarray:
+    """Rotations (...,3,3) with their angle softly limited to ``limit`` radians (same axis).
+
+    Angles up to ``knee * limit`` are kept; above, ``a' = k + (limit - k) tanh((a - k) /
+    (limit - k))`` (k = knee * limit): continuous and smooth, never beyond ``limit``.
+    """
+    r = np.asarray(r, np.float64)
+    if limit <= 0:
+        return r
+    aa = matrix_to_axis_angle(r)
+    angle = np.linalg.norm(aa, axis=-1)
+    k = knee * limit
+    over = angle > k
+    if not np.any(over):
+        return r
+    span = max(limit - k, _EPS)
+    new_angle = np.where(over, k + span * np.tanh((angle - k) / span), angle)
+    scale = new_angle / np.maximum(angle, _EPS)
+    return np.where(over[..., None, None], axis_angle_to_matrix(aa * scale[..., None]), r)
+
+
 def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Angles (radians) between direction arrays (...,3)."""
     c = np.sum(normalize(a) * normalize(b), axis=-1)
@@ -269,8 +313,10 @@ class RetargetPlan:
 
     def __init__(self, source: Skeleton, source_world: np.ndarray, target: Skeleton,
                  target_world: np.ndarray, bone_map: BoneMap, scale_root: bool = True,
-                 source_leg_length: float | None = None) -> None:
+                 source_leg_length: float | None = None,
+                 clavicle_limit_deg: float = CLAVICLE_LIMIT_DEG) -> None:
         self.source, self.target = source, target
+        self.clavicle_limit = np.radians(clavicle_limit_deg) if clavicle_limit_deg > 0 else 0.0
         self.source_world = np.asarray(source_world, np.float64)
         self.target_world = np.asarray(target_world, np.float64)
         self.source_rot = rotation_part(self.source_world)
@@ -426,14 +472,66 @@ class RetargetPlan:
                 chord = _polyline_point(pts, cum, d.u1) - _polyline_point(pts, cum, d.u0)
                 w = min_rotation(delta @ d.rest_dir, chord) @ w
             out[d.target] = w
+        return self._limit_clavicles(out)
+
+    def _limited_bones(self) -> dict[int, int]:
+        """{clavicle target bone: its nearest mapped ancestor (-1: none)}."""
+        if self.clavicle_limit <= 0:
+            return {}
+        mapped = {t for t, _ in self.pairs}
+        out = {}
+        for source in _CLAVICLE_SOURCES:
+            for b in self.by_source.get(source, []):
+                a = int(self.target.parents[b])
+                while a >= 0 and a not in mapped:
+                    a = int(self.target.parents[a])
+                out[b] = a
         return out
 
-    def root_positions(self, src_pose_world: np.ndarray) -> np.ndarray:
-        """World position (F,3) of the target hips' head."""
+    def _limit_clavicles(self, world: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Softly limit each clavicle's rotation from the target's own rest, relative to its
+        mapped parent (the chest), to ``clavicle_limit``; the rest rotation of an unmapped bone
+        in between counts as part of the parent."""
+        rest = rotation_part(self.tgt_rest_world)
+        for b, a in self._limited_bones().items():
+            parent = (world[a] @ rest[a].T) if a >= 0 else np.eye(3)[None]
+            relative = np.swapaxes(parent, -1, -2) @ world[b] @ rest[b].T
+            world[b] = parent @ limit_rotation(relative, self.clavicle_limit) @ rest[b]
+        return world
+
+    def ground_heights(self, src_pose_world: np.ndarray, contacts: np.ndarray | None = None,
+                       threshold: float = 0.5) -> np.ndarray:
+        """Height (F,) in metres of the ground under the source above its rest floor (world Z).
+
+        Per key: the lowest rise of the foot joints (ankles, balls) above their rest heights.
+        With ``contacts`` (F,4) (left ankle, left toe, right ankle, right toe), only the joints
+        in contact count and keys without contact take the ground interpolated between the
+        neighbouring contact keys (held at the ends), so a jump does not lift the ground.
+        """
+        idx = [self.source.index(n) for n in _FOOT_JOINTS]
+        rise = src_pose_world[:, idx, 2, 3] - self.src_heads[idx, 2][None]
+        free = rise.min(axis=1)
+        if contacts is None:
+            return free
+        touching = np.asarray(contacts, np.float64).reshape(-1, 4) >= threshold
+        keys = np.nonzero(touching.any(axis=1))[0]
+        if len(keys) == 0:
+            return free
+        at_contact = np.where(touching[keys], rise[keys], np.inf).min(axis=1)
+        return np.interp(np.arange(len(free)), keys, at_contact)
+
+    def root_positions(self, src_pose_world: np.ndarray,
+                       ground: np.ndarray | None = None) -> np.ndarray:
+        """World position (F,3) of the target hips' head.
+
+        ground (F,): :meth:`ground_heights` (None: measured from the feet of every key).
+        """
         p = src_pose_world[:, self.root_source, :3, 3]
         p0 = self.src_heads[self.root_source]
         out = self.tgt_heads[self.root_target] + self.root_scale * (p - p0)
-        out[:, 2] += self.height_offset
+        if ground is None:
+            ground = self.ground_heights(src_pose_world)
+        out[:, 2] += (1.0 - self.root_scale) * ground + self.height_offset
         return out
 
     def _foot_bones(self) -> list[int]:
@@ -448,7 +546,8 @@ class RetargetPlan:
         if not feet:
             return 0.0
         rest = self.src_rest_world[None]
-        _, pose = solve_pose(self, self.target_world_rotations(rest), self.root_positions(rest))
+        _, pose = solve_pose(self, self.target_world_rotations(rest),
+                             self.root_positions(rest, np.zeros(1)))
         posed = world_heads(self, pose)[0, feet, 2].min()
         return float(self.tgt_heads[feet, 2].min() - posed)
 
@@ -568,12 +667,14 @@ def retarget(plan: RetargetPlan, src_pose_world: np.ndarray,
     src_pose_world = np.asarray(src_pose_world, np.float64)
     n = src_pose_world.shape[0]
     rots = plan.target_world_rotations(src_pose_world)
-    root = plan.root_positions(src_pose_world)
+    if contacts is not None:
+        contacts = np.asarray(contacts, np.float64).reshape(n, 4)
+    root = plan.root_positions(src_pose_world, plan.ground_heights(
+        src_pose_world, contacts, lock.threshold))
     basis, pose = solve_pose(plan, rots, root)
     locked = np.zeros((n, 2), bool)
     unreachable = 0
     if foot_lock and contacts is not None:
-        contacts = np.asarray(contacts, np.float64).reshape(n, 4)
         heads = world_heads(plan, pose)
         changed = False
         for k, side in enumerate(("left", "right")):

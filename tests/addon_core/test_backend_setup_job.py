@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from str_blender_addon.backend_client import run_doctor
 from str_blender_addon.backend_setup import (
     PipProgress,
     SetupJob,
@@ -24,6 +23,7 @@ from str_blender_addon.backend_setup import (
     venv_python_path,
     venv_setup_state,
 )
+from str_blender_addon.doctor_client import run_doctor
 
 #: A step that makes pip-like temp folders where pip would (tempfile honours TMPDIR/TEMP/TMP),
 #: reports where, then behaves as asked: 'sleep' (to be cancelled), 'fail' or 'ok'.

@@ -189,12 +189,17 @@ def test_target_limb_directions_follow_the_source(pose, spine, random_tails):
             ends.append(sh[:, chain_s[k]] * (1 - a) + sh[:, chain_s[k + 1]] * a)
         t_dir = th[:, chain_t[i + 1]] - th[:, chain_t[i]]
         assert np.degrees(rm.angle_between(t_dir, ends[1] - ends[0])).max() < 1e-4
-    # root travel scales with the leg-length ratio
+    # horizontal root travel scales with the leg-length ratio (the target is yawed: compare
+    # lengths); height: the pelvis's height above the ground under the feet scales, the
+    # ground's own height does not
     k = plan.target_leg_length / plan.source_leg_length
     travel_t = th[-1, ti["hips"]] - th[0, ti["hips"]]
     travel_s = sh[-1, 0] - sh[0, 0]
-    np.testing.assert_allclose(np.linalg.norm(travel_t), k * np.linalg.norm(travel_s),
+    np.testing.assert_allclose(np.linalg.norm(travel_t[:2]), k * np.linalg.norm(travel_s[:2]),
                                rtol=1e-9)
+    ground = plan.ground_heights(src_pose)
+    np.testing.assert_allclose(travel_t[2], k * travel_s[2] + (1 - k) * (ground[-1] - ground[0]),
+                               atol=1e-9)
 
 
 def test_result_is_independent_of_bone_rolls_and_axes():
@@ -269,6 +274,100 @@ def test_foot_lock_pins_ankle_and_keeps_bone_lengths():
     np.testing.assert_allclose(locked.world_heads[:, rk], free.world_heads[:, rk], atol=1e-12)
 
 
+def _standing_source(n: int, lift: np.ndarray, aa: np.ndarray | None = None) -> np.ndarray:
+    """Source world poses (n,24,4,4): the rest pose raised by ``lift`` (n,) metres, optional
+    per-joint axis-angle rotations ``aa`` (n,24,3)."""
+    src = smpl_source()
+    basis = np.tile(np.eye(4), (n, 24, 1, 1))
+    if aa is not None:
+        basis[:, :, :3, :3] = axis_angle_to_matrix(aa)
+    pose = rm.forward_kinematics(src, basis)
+    pose[:, :, 2, 3] += np.asarray(lift, np.float64)[:, None]
+    return pose
+
+
+def test_platform_raises_the_target_by_the_platform_height_not_scaled():
+    """A person standing on a 1.75 m box drives a long-legged target (k ~ 1.3): its feet stand
+    on the box (not 0.53 m above it); hops off a contact are still scaled by k."""
+    src = smpl_source()
+    tgt, roles, spine_bones = humanoid_target(leg=1.4)
+    plan = rm.RetargetPlan(src, np.eye(4), tgt, np.eye(4), _bone_map(roles, spine_bones))
+    assert plan.root_scale > 1.25
+    ti = {b: i for i, b in enumerate(tgt.names)}
+    feet = [ti[roles[f"{s}_{j}"]] for s in ("left", "right") for j in ("ankle", "foot")]
+    hips = ti["hips"]
+    lift = np.array([0.0, 1.75, 1.75, 1.75, 2.05, 1.75])     # step up, stand, hop 0.3 m
+    contacts = np.ones((6, 4))
+    contacts[4] = 0.0                                          # in the air during the hop
+    src_pose = _standing_source(6, lift)
+    for c in (contacts, None):
+        anim = rm.retarget(plan, src_pose, c, foot_lock=False)
+        floor = anim.world_heads[:, feet, 2].min(axis=1) - tgt.heads()[feet, 2].min()
+        np.testing.assert_allclose(floor[[0, 1, 2, 3, 5]], lift[[0, 1, 2, 3, 5]], atol=1e-3)
+        rise = anim.world_heads[4, hips, 2] - anim.world_heads[3, hips, 2]
+        # with contacts the ground under the hop is the box: the 0.3 m hop is scaled by k;
+        # without contacts the lifted feet define the ground and the hop is carried 1:1
+        expected = plan.root_scale * 0.3 if c is not None else 0.3
+        assert abs(rise - expected) < 1e-6, (c is not None, rise, expected)
+
+
+def test_limit_rotation_keeps_small_angles_and_saturates_smoothly():
+    axis = rm.normalize(np.array([0.3, -0.4, 0.8]))
+    angles = np.radians(np.linspace(0.0, 179.0, 300))
+    r = axis_angle_to_matrix(axis[None] * angles[:, None])
+    out = rm.limit_rotation(r, np.radians(35.0))
+    got = np.degrees(np.arccos(np.clip((np.trace(out, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    small = np.degrees(angles) <= 21.0
+    np.testing.assert_allclose(got[small], np.degrees(angles[small]), atol=1e-6)
+    assert got.max() < 35.0 and got[-1] > 34.0
+    assert np.all(np.diff(got) >= -1e-9)                       # monotonic: no pops
+    assert np.degrees(np.diff(got)).max() < 1.0 * 180 / np.pi  # continuous
+    ax = rm.normalize(np.stack([out[:, 2, 1] - out[:, 1, 2], out[:, 0, 2] - out[:, 2, 0],
+                                out[:, 1, 0] - out[:, 0, 1]], -1)[1:])
+    np.testing.assert_allclose(ax, np.tile(axis, (299, 1)), atol=1e-6)   # same axis
+
+
+def test_clavicles_stay_in_range_with_arms_overhead_and_upper_arms_still_follow():
+    """Collars rotated 105 degrees (arms overhead, as the capture gives it): the target's
+    clavicles turn at most 35 degrees relative to the chest, the upper arms still point along
+    the source's upper arms; without the limit the clavicles would follow to 105 degrees."""
+    src = smpl_source()
+    tgt, roles, spine_bones = humanoid_target(pose="A")
+    n = 8
+    aa = np.zeros((n, 24, 3))
+    ramp = np.linspace(0.0, 1.0, n)
+    aa[:, 13, 1] = np.radians(105.0) * ramp        # left collar: about the forward (-Y) axis
+    aa[:, 14, 1] = -np.radians(105.0) * ramp
+    aa[:, 16, 1] = np.radians(60.0) * ramp         # plus some shoulder elevation
+    aa[:, 17, 1] = -np.radians(60.0) * ramp
+    aa[:, 9, 0] = 0.2 * ramp                       # the chest bends a little too
+    src_pose = _standing_source(n, np.zeros(n), aa)
+    si = {nm: i for i, nm in enumerate(SMPL_JOINT_NAMES)}
+    ti = {b: i for i, b in enumerate(tgt.names)}
+    worst = {}
+    for limit in (35.0, 0.0):
+        plan = rm.RetargetPlan(src, np.eye(4), tgt, np.eye(4), _bone_map(roles, spine_bones),
+                               clavicle_limit_deg=limit)
+        anim = rm.retarget(plan, src_pose, foot_lock=False)
+        th = anim.world_heads
+        sh = src_pose[..., :3, 3]
+        rot = dict(zip(anim.bones, np.moveaxis(anim.world_rotations, 1, 0), strict=True))
+        for side in ("left", "right"):
+            t_dir = th[:, ti[roles[f"{side}_elbow"]]] - th[:, ti[roles[f"{side}_shoulder"]]]
+            s_dir = sh[:, si[f"{side}_elbow"]] - sh[:, si[f"{side}_shoulder"]]
+            assert np.degrees(rm.angle_between(t_dir, s_dir)).max() < 1e-4
+            cl, chest = roles[f"{side}_collar"], spine_bones[-1]
+            rest_cl = rm.rotation_part(tgt.rest[ti[cl]])
+            rest_chest = rm.rotation_part(tgt.rest[ti[chest]])
+            # the clavicle's rotation from its own rest, in the chest's frame
+            rel = np.swapaxes(rot[chest] @ rest_chest.T, -1, -2) @ rot[cl] @ rest_cl.T
+            ang = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2,
+                                               -1, 1)))
+            worst[(limit, side)] = ang.max()
+    assert worst[(35.0, "left")] < 35.0 and worst[(35.0, "right")] < 35.0, worst
+    assert worst[(0.0, "left")] > 100.0 and worst[(0.0, "right")] > 100.0, worst
+
+
 def test_two_bone_ik_reaches_and_clamps():
     hip = np.zeros((3, 3))
     knee = np.tile([0.0, -0.05, -0.4], (3, 1))
@@ -311,9 +410,123 @@ def test_lock_targets_blends_in_and_out():
     ("hand.R", ("hand", "right")), ("lowerleg01.L", ("shin", "left")),
     ("Left leg", ("shin", "left")), ("b7", None), ("MCH-thigh_ik.L", None),
     ("LeftToeBase", ("toe", "left")), ("foot_r", ("foot", "right")),
+    ("pelvis.L", None), ("DEF-pelvis.R", None), ("LeftHip", ("thigh", "left")),
+    ("torso", ("hips", "")), ("upper_arm_fk.L", ("upperarm", "left")),
+    ("upper_arm_parent.L", None), ("tweak_spine.001", None), ("ORG-spine.003", None),
 ])
 def test_classify_name(name, expected):
     assert rmap.classify_name(name) == expected
+
+
+def _bones(rows) -> list[rmap.BoneInfo]:
+    """BoneInfo list from (name, parent, head z, head x) rows; tails 5 cm above the head."""
+    return [rmap.BoneInfo(n, p, (x, 0.0, z), (x, 0.0, z + 0.05)) for n, p, z, x in rows]
+
+
+def _rigify_like(generated: bool) -> list[rmap.BoneInfo]:
+    """The layout of Rigify's human metarig (spine..spine.006, shoulder/upper_arm/..., pelvis.L,
+    heel.02) and, when ``generated``, what rigify_generate adds around it (positions and
+    parents as in a rig generated by Blender 4.5's Rigify): torso/hips/chest, FK controls under
+    MCH helpers (the hips-part spine_fk/spine_fk.001 reversed, sharing the torso pivot with
+    spine_fk.002), DEF-/ORG-/MCH-/tweak bones and the IK/FK switch holders."""
+    z = {"spine": 1.01, "spine.001": 1.157, "spine.002": 1.293, "spine.003": 1.466,
+         "spine.004": 1.658, "spine.005": 1.72, "spine.006": 1.781}
+    rows = []
+    for pre in ([""] if not generated else ["DEF-", "ORG-"]):
+        prev = "root" if generated else ""
+        for name, height in z.items():
+            rows.append((pre + name, prev, height, 0.0))
+            prev = pre + name
+    chest_parent = "spine.003" if not generated else "ORG-spine.003"
+    hip_parent = "spine" if not generated else "ORG-spine"
+    for side, sx in (("L", 1.0), ("R", -1.0)):
+        rows.append((f"pelvis.{side}", hip_parent, 1.01, 0.0))
+        limb_rows = [("shoulder", chest_parent, 1.605, 0.02), ("upper_arm", "shoulder", 1.585,
+                     0.195), ("forearm", "upper_arm", 1.45, 0.44), ("hand", "forearm", 1.306,
+                     0.659), ("thigh", hip_parent, 1.072, 0.098), ("shin", "thigh", 0.537,
+                     0.098), ("foot", "shin", 0.085, 0.098), ("toe", "foot", 0.017, 0.098),
+                     ("heel.02", "foot", 0.0, 0.06)]
+        for name, parent, height, x in limb_rows:
+            par = parent if parent in (chest_parent, hip_parent) else f"{parent}.{side}"
+            if not generated:
+                rows.append((f"{name}.{side}", par, height, sx * x))
+                continue
+            rows.append((f"DEF-{name}.{side}", par if "spine" in par else f"DEF-{par}",
+                         height, sx * x))
+            rows.append((f"ORG-{name}.{side}", par if "spine" in par else f"ORG-{par}",
+                         height, sx * x))
+            if name in ("shoulder", "heel.02"):
+                if name == "shoulder":
+                    rows.append((f"shoulder.{side}", chest_parent, height, sx * x))
+                continue
+            fk_parent = {"upper_arm": f"MCH-upper_arm_parent.{side}",
+                         "thigh": f"MCH-thigh_parent.{side}"}.get(name, f"{parent}_fk.{side}")
+            rows.append((f"MCH-upper_arm_parent.{side}", f"ORG-shoulder.{side}", 1.585,
+                         sx * 0.195))
+            rows.append((f"MCH-thigh_parent.{side}", "ORG-spine", 1.072, sx * 0.098))
+            rows.append((f"{name}_fk.{side}", fk_parent, height, sx * x))
+            rows.append((f"{name}_ik.{side}", f"MCH-{name}_ik_swing.{side}", height, sx * x))
+            rows.append((f"MCH-{name}_ik_swing.{side}", "root", height, sx * x))
+            rows.append((f"{name}_tweak.{side}", f"MCH-{name}_tweak.{side}", height, sx * x))
+            rows.append((f"MCH-{name}_tweak.{side}", "root", height, sx * x))
+        if generated:
+            rows += [(f"upper_arm_parent.{side}", f"ORG-shoulder.{side}", 1.585, sx * 0.195),
+                     (f"thigh_parent.{side}", "ORG-spine", 1.072, sx * 0.098)]
+    if generated:
+        rows += [("root", "", 0.0, 0.0), ("MCH-torso.parent", "root", 1.084, 0.0),
+                 ("torso", "MCH-torso.parent", 1.084, 0.0), ("hips", "torso", 1.293, 0.0),
+                 ("chest", "torso", 1.293, 0.0), ("MCH-spine.001", "torso", 1.293, 0.0),
+                 ("spine_fk.001", "MCH-spine.001", 1.293, 0.0),
+                 ("MCH-spine", "spine_fk.001", 1.157, 0.0), ("spine_fk", "MCH-spine", 1.157, 0.0),
+                 ("MCH-spine.002", "torso", 1.293, 0.0),
+                 ("spine_fk.002", "MCH-spine.002", 1.293, 0.0),
+                 ("MCH-spine.003", "spine_fk.002", 1.466, 0.0),
+                 ("spine_fk.003", "MCH-spine.003", 1.466, 0.0),
+                 ("tweak_spine.003", "spine_fk.003", 1.466, 0.0),
+                 ("MCH-ROT-neck", "spine_fk.003", 1.658, 0.0), ("neck", "MCH-ROT-neck", 1.658, 0.0),
+                 ("MCH-ROT-head", "neck", 1.781, 0.0), ("head", "MCH-ROT-head", 1.781, 0.0)]
+        rows = [(n, "tweak_spine.003" if p == "ORG-spine.003" and n.startswith("ORG-sh") else p,
+                 zz, x) for n, p, zz, x in rows]
+    return _bones(rows)
+
+
+RIGIFY_CONTROLS = {
+    "torso": "pelvis", "spine_fk.002": "spine", "spine_fk.003": "spine", "neck": "neck",
+    "head": "head", **{f"{b}.{s}": f"{side}_{j}" for s, side in (("L", "left"), ("R", "right"))
+                       for b, j in (("shoulder", "collar"), ("upper_arm_fk", "shoulder"),
+                                    ("forearm_fk", "elbow"), ("hand_fk", "wrist"),
+                                    ("thigh_fk", "hip"), ("shin_fk", "knee"),
+                                    ("foot_fk", "ankle"), ("toe_fk", "foot"))}}
+METARIG = {
+    "spine": "pelvis", "spine.001": "spine", "spine.002": "spine", "spine.003": "spine",
+    "spine.004": "neck", "spine.005": "neck", "spine.006": "head",
+    **{f"{b}.{s}": f"{side}_{j}" for s, side in (("L", "left"), ("R", "right"))
+       for b, j in (("shoulder", "collar"), ("upper_arm", "shoulder"), ("forearm", "elbow"),
+                    ("hand", "wrist"), ("thigh", "hip"), ("shin", "knee"), ("foot", "ankle"),
+                    ("toe", "foot"))}}
+
+
+@pytest.mark.parametrize("generated", [True, False])
+def test_names_prefer_controls_and_read_rigify_metarig_names(generated):
+    """'By Names' on a generated Rigify rig drives the FK controls (not DEF-/ORG-/MCH- bones,
+    and a spine chain that rises: spine_fk.002/.003, not the reversed hips-part bones sharing
+    the torso pivot); on the metarig it reads spine..spine.006 as pelvis, spine, neck, head."""
+    bones = _rigify_like(generated)
+    m = rmap.resolve_map(bones, "names")
+    assert m.method == "names"
+    assert m.as_dict() == (RIGIFY_CONTROLS if generated else METARIG)
+    if generated:   # and the limbs' IK/FK switches are set to FK, like the Rigify preset
+        assert set(m.pose_properties) == {f"{b}_parent.{s}" for b in ("upper_arm", "thigh")
+                                          for s in "LR"}
+    # with only deform bones left (a game export of the rig), those are used
+    deform_only = [b for b in bones if not generated or b.name.startswith("DEF-")]
+    if generated:
+        deform_only = [rmap.BoneInfo(b.name, b.parent.replace("ORG-", "DEF-"), b.head, b.tail)
+                       for b in deform_only]
+        d = rmap.map_by_names(deform_only)
+        assert not d.missing_required()
+        assert d.as_dict()["DEF-upper_arm.L"] == "left_shoulder"
+        assert d.as_dict()["DEF-spine.006"] == "head"
 
 
 def _infos(skel: rm.Skeleton) -> list[rmap.BoneInfo]:

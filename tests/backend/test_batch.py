@@ -128,6 +128,8 @@ def test_killed_worker_is_retried_with_identical_output(clean_run, clips: Path,
     clean, _ = clean_run
     marker = tmp_path / "crashed"
     out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)  # what a writer killed mid-write leaves behind
+    (out / "sub" / ".b.mp4.npz.k1ll3d.tmp").write_bytes(b"half a motion file")
     summary = run_batch(_config([clips / "a.mp4", clips / "sub"], out, workers=2, retries=1,
                                 crash_marker=str(marker)), BatchDisplay())
     assert marker.is_file(), "the test hook did not kill a worker"

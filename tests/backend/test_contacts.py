@@ -206,3 +206,18 @@ def test_heel_and_toe_points_of_a_flat_rest_foot_lie_on_its_sole() -> None:
     assert np.allclose(pts[0, :, :, 1] - SOLE_CLEARANCE_M, 0.0, atol=1e-9)
     # The toe is ahead of the heel (+z forward in the rest frame).
     assert np.all(pts[0, :, 1, 2] > pts[0, :, 0, 2])
+
+
+def test_a_foot_held_still_above_a_known_level_is_not_a_contact() -> None:
+    """A foot held 4.5 cm off the ground for 3 s: its own running floor alone would call it
+    planted (it never goes lower); the ground level the scene found says it is lifted. A foot
+    on a 2 m platform is snapped to the platform's level, not to the ground."""
+    from inference_backend.contacts import contact_probabilities
+
+    times = np.arange(90) / FPS
+    still = np.zeros((90, 1, 2))
+    lifted = np.full((90, 1), 0.045)
+    assert (contact_probabilities(lifted, still, times) >= 0.5).all()
+    assert not (contact_probabilities(lifted, still, times, levels=(0.0,)) >= 0.5).any()
+    on_box = np.full((90, 1), 2.0)
+    assert (contact_probabilities(on_box, still, times, levels=(0.0, 2.0)) >= 0.5).all()

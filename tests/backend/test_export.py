@@ -53,7 +53,8 @@ def test_round_trip_matches_the_contract(tmp_path: Path, fk, make_scene) -> None
     assert h["camera"]["height_m"] == pytest.approx(-1.4)
     assert h["camera"]["model"] == "pinhole_opencv" and h["camera"]["static"] is True
     assert h["persons"][1] == {"track_id": 2, "first_frame": 2, "last_frame": F - 1,
-                               "height_m": pytest.approx(1.705, abs=1e-3)}
+                               "height_m": pytest.approx(1.705, abs=1e-3),
+                               "height_source": "estimated"}
     assert h["warnings"] == ["frame 57 could not be decoded", "solver note"]
     assert a["timestamps"].dtype == np.float64 and a["frame_indices"].dtype == np.int64
     assert a["body_pose"].shape == (2, F, 23, 3) and a["body_pose"].dtype == np.float32

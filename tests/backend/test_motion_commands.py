@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import resource
 import signal
 import subprocess
 import sys
@@ -132,6 +131,8 @@ def test_missing_motion_file_is_exit_3(tmp_path: Path, backend_cmd, backend_env)
 
 def _limit_file_size() -> None:
     """The child's files may not grow past 3 kB: a full disk, as far as the writer can tell."""
+    import resource  # POSIX only
+
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
     resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
 
@@ -193,3 +194,35 @@ def test_progress_none_still_prints_the_error(tmp_path: Path, backend_cmd, backe
     assert proc.stdout == ""
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error (4): ") and "notes.mp4" in last
+
+
+def test_export_amass_is_all_or_nothing(motion_path: Path, tmp_path: Path, monkeypatch) -> None:
+    """A failure while writing the second person's file leaves the first person's existing
+    file as it was (nothing half-exported) and no temp files."""
+    from inference_backend import amass
+    from inference_backend.errors import CaptureError
+
+    out = tmp_path / "amass"
+    out.mkdir()
+    first = out / "take_person1_poses.npz"
+    first.write_bytes(b"previous export")
+    calls = {"n": 0}
+    real = amass.save_npz
+
+    def second_fails(handle, arrays):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        real(handle, arrays)
+
+    monkeypatch.setattr(amass, "save_npz", second_fails)
+    with pytest.raises(CaptureError) as err:
+        amass.export_amass(motion_path, out)
+    assert err.value.code == ExitCode.OUTPUT_NOT_WRITABLE
+    assert "take_person2_poses.npz" in err.value.message
+    assert first.read_bytes() == b"previous export"
+    assert [p.name for p in out.iterdir()] == [first.name]
+    monkeypatch.setattr(amass, "save_npz", real)
+    assert [p.name for p in amass.export_amass(motion_path, out)] == [
+        "take_person1_poses.npz", "take_person2_poses.npz"]
+    assert first.read_bytes()[:2] == b"PK"

@@ -131,3 +131,51 @@ def test_bad_tracks_and_options_are_errors(world) -> None:
     empty = build_scene(CameraFrameTracks(CameraIntrinsics(cam.K, 55.0, "prior"), ()),
                         video_info(N), times)
     assert empty.persons == () and empty.camera.R.shape == (N, 3, 3)
+
+
+def test_a_given_height_scales_skeleton_trajectory_and_camera(world) -> None:
+    """A track fitted at the wrong size (the detector's generic body: here 12 % too small and
+    12 % too close, the same image): with the true height given, the skeleton, the walked
+    path and the camera height come out right; without it, all shrink together."""
+    from inference_backend.subject_size import SubjectHeights, standing_height
+
+    times, cam, walker, frames = world
+    true = default_shaped(walker, cam, frames)
+    shrunk = CameraTrack(**{**true.__dict__, "rest_joints": true.rest_joints * 0.88,
+                            "root_cam": true.root_cam * 0.88,
+                            "key_joints_cam": true.key_joints_cam * 0.88})
+    height = standing_height(walker.rest)
+    guessed = _solve(shrunk, cam, times)
+    given = _solve(shrunk, cam, times, SceneConfig(subject_heights=SubjectHeights(height)))
+    path = {}
+    for name, sol in (("guessed", guessed), ("given", given)):
+        p = sol.persons[0]
+        j = p.joints3d[:100, 0, [0, 2]].astype(float)
+        path[name] = float(np.linalg.norm(np.diff(j, axis=0), axis=1).sum())
+    true_path = float(np.linalg.norm(np.diff(walker.joints[:100, 0, [0, 2]], axis=0),
+                                     axis=1).sum())
+    assert abs(guessed.camera.info["height_m"] / cam.height - 0.88) < 0.03
+    assert abs(given.camera.info["height_m"] - cam.height) < 0.05
+    assert abs(path["given"] / true_path - 1) < 0.05 < abs(path["guessed"] / true_path - 1)
+    p = given.persons[0]
+    assert abs(p.info["height_m"] - height) < 1e-3 and p.info["height_source"] == "given"
+    assert abs(p.info["estimated_height_m"] - standing_height(shrunk.rest_joints)) < 1e-6
+    assert guessed.persons[0].info["height_source"] == "estimated"
+    # The image is unchanged: the joints reproject where they did (within 5 px at f = 922 px:
+    # the ground corrections, in metres, act on a different scale).
+    def image(sol):
+        R, t = sol.camera.R[0].astype(float), sol.camera.t[0].astype(float)
+        x = sol.persons[0].joints3d[:100].astype(float) @ R.T + t
+        return x[..., :2] / x[..., 2:]
+    assert np.abs(image(given) - image(guessed)).max() < 5.0 / 922.0
+
+
+def test_heights_for_other_tracks_leave_this_one_alone_and_warn(world) -> None:
+    from inference_backend.subject_size import parse_heights
+
+    times, cam, walker, frames = world
+    track = default_shaped(walker, cam, frames, track_id=1)
+    plain = _solve(track, cam, times)
+    other = _solve(track, cam, times, SceneConfig(subject_heights=parse_heights("7:1.9")))
+    assert np.array_equal(plain.persons[0].joints3d, other.persons[0].joints3d)
+    assert any("track 7" in w for w in other.warnings)

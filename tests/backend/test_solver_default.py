@@ -74,8 +74,8 @@ def test_output_follows_the_motion_file_contract(scene) -> None:
     assert np.allclose(cam.R[0] @ cam.R[0].T, np.eye(3), atol=1e-5)
     assert np.allclose(cam.R, cam.R[0]) and np.allclose(cam.t, cam.t[0])
     stages = {c[0] for c in scene["calls"]}
-    assert stages == {"solve", "smooth"}
-    assert ("solve", 2, 2) in scene["calls"] and ("smooth", 2, 2) in scene["calls"]
+    assert stages == {"solve", "scene"}
+    assert ("solve", 2, 2) in scene["calls"] and ("scene", 2, 2) in scene["calls"]
 
 
 def test_camera_height_focal_and_ground(scene) -> None:
@@ -314,3 +314,24 @@ def test_deep_squat_with_flattened_metric_legs_stays_on_the_person() -> None:
     rise = joints[:, 1:3, 1].mean(1) - truth.joints[:, 1:3, 1].mean(1)
     assert np.abs(rise[squat]).mean() < 0.08, np.abs(rise[squat]).mean()
     assert abs(sol.camera.info["height_m"] - cam.height) < 0.25, sol.camera.info["height_m"]
+
+
+def test_flickering_landmarks_at_a_track_start_carry_no_weight() -> None:
+    """The detector's first frames of a new track can flicker between poses (on the bundled
+    clip a leg is detected kicked out sideways in frames 0 and 2 and not in 1 and 3): such
+    jumps away from the running median get zero weight, steady fast motion keeps its own."""
+    from inference_backend.landmark_map import LM, clean_landmarks, temporal_outliers
+
+    times = np.arange(60) / FPS
+    rng = np.random.default_rng(11)
+    walker = walking_person(times, rng, start=(0.0, 0.5), heading_deg=70)
+    track = observe(walker, make_camera(), rng)
+    img = np.asarray(track.image_landmarks, float).copy()
+    scale = np.hypot(track.boxes[:, 2] - track.boxes[:, 0], track.boxes[:, 3] - track.boxes[:, 1])
+    ankle = LM["right_ankle"]
+    assert not temporal_outliers(img[..., :2], scale).any()          # a clean walk: none
+    img[[0, 2], ankle, :2] += 0.4 * scale[[0, 2], None]              # kicked out, flickering
+    flags = temporal_outliers(img[..., :2], scale)
+    assert flags[0, ankle] and flags[2, ankle] and flags.sum() == 2
+    _, _, w = clean_landmarks(img, track.world_landmarks, track.boxes, 0.3)
+    assert w[0, ankle] == 0 and w[2, ankle] == 0 and w[1, ankle] > 0

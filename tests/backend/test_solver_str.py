@@ -146,7 +146,7 @@ def test_solve_str_on_real_frames_with_spin_backbone_and_smpl_files(
         sink.add_frame(pos, frame.rgb, _detections(track, pos))
     sol = solve_scene(solver, SolveInput(probe.info, (track,), timestamps), SceneConfig(),
                       lambda s, d, t: stages.append(s))
-    assert {"str-temporal", "smooth"} <= set(stages)
+    assert {"str-temporal", "scene"} <= set(stages)
     (p,) = sol.persons
     assert p.track_id == 7
     assert p.valid.tolist() == [False] * 3 + [True] * (n - 3)   # the 2-frame gap is bridged

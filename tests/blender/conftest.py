@@ -49,3 +49,19 @@ def walk_file(tmp_path: Path) -> Path:
     arrays = motion_helpers.synthetic_walk(90, 30.0, 1)
     return motion_helpers.write_motion_file(
         tmp_path / "walk.npz", arrays, motion_helpers.make_header(arrays))
+
+
+@pytest.fixture
+def addon(monkeypatch, tmp_path):
+    """The whole add-on registered (sub-panels need the main panel), always unregistered; user
+    files go to a temporary folder."""
+    import str_blender_addon
+
+    monkeypatch.setenv("STR_MOCAP_USER_DIR", str(tmp_path / "user"))
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    str_blender_addon.register()
+    try:
+        yield str_blender_addon
+    finally:
+        str_blender_addon.unregister()
+        bpy.ops.wm.read_factory_settings(use_empty=True)

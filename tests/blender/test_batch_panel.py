@@ -20,8 +20,8 @@ pytest.importorskip("ray")
 
 import str_blender_addon  # noqa: E402
 from str_blender_addon import batch_ui, paths  # noqa: E402
-from str_blender_addon.backend_client import JobStatus  # noqa: E402
 from str_blender_addon.batch_job import BatchJob, build_batch_argv  # noqa: E402
+from str_blender_addon.capture_job import JobStatus  # noqa: E402
 from str_blender_addon.preferences import ENV_BACKEND_PYTHON  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

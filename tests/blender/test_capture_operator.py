@@ -21,18 +21,17 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 import str_blender_addon  # noqa: E402
-from str_blender_addon import operators, paths  # noqa: E402
-from str_blender_addon.backend_client import (  # noqa: E402
+from str_blender_addon import (  # noqa: E402
+    operators,
+    paths,
+)
+from str_blender_addon.capture_job import (  # noqa: E402
     CaptureJob,
     CaptureRequest,
     JobConfig,
     JobStatus,
 )
 from str_blender_addon.preferences import ENV_BACKEND_PYTHON  # noqa: E402
-
-importer = pytest.importorskip(
-    "str_blender_addon.importer", reason="importer.py (scene engineer) is not available yet"
-)
 
 JOINT_NAMES = [
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
@@ -369,6 +368,21 @@ def test_request_maps_the_panel_settings(env) -> None:
     settings.whole_video = True
     whole = operators.capture_request_from_settings(settings, operators.BackendSettings())
     assert whole.start_s is None and whole.end_s is None
+    assert whole.subject_height == "" and whole.fov_deg is None     # estimated
+    settings.subject_height, settings.fov = "1:1.85,2:1.62", 42.0
+    sized = operators.capture_request_from_settings(settings, operators.BackendSettings())
+    assert sized.subject_height == "1:1.85,2:1.62" and sized.fov_deg == 42.0
+
+
+def test_capture_refuses_a_bad_height_clearly(env) -> None:
+    before = scene_counts()
+    settings = bpy.context.scene.str_mocap
+    settings.video_path = str(env.video)
+    settings.subject_height = "6ft"
+    with pytest.raises(RuntimeError, match="not a number of metres"):
+        bpy.ops.strmocap.capture()
+    settings.subject_height = ""
+    assert scene_counts() == before and jobs_left(env) == []
 
 
 def test_file_import_operator(env, tmp_path: Path) -> None:
@@ -396,7 +410,6 @@ def _action_co(obj) -> np.ndarray:
 
 
 def test_bake_operators_on_an_imported_rig(env, tmp_path: Path) -> None:
-    pytest.importorskip("str_blender_addon.bake", reason="bake.py is not available yet")
     noisy = write_motion_file(tmp_path / "noisy.npz", num_frames=60, noise_m=0.02)
     assert bpy.ops.strmocap.import_motion(
         filepath=str(noisy), build_body_mesh=False, create_camera=False) == {"FINISHED"}

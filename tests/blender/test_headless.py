@@ -27,17 +27,22 @@ def two_person_file(tmp_path, helpers):
     return helpers.write_motion_file(tmp_path / "two.npz", arrays, header)
 
 
-def test_blend_fbx_bvh_preview(tmp_path, two_person_file, empty_scene):
+def test_blend_fbx_bvh_glb_preview(tmp_path, two_person_file, empty_scene, helpers):
     out = tmp_path / "out"
     proc = _run(two_person_file, "--blend", out / "scene.blend", "--fbx", out / "rigs.fbx",
-                "--bvh", out / "motion.bvh", "--preview", out / "preview.mp4",
-                "--preview-frames", 4, "--preview-width", 240, "--smoothing", "light")
+                "--bvh", out / "motion.bvh", "--glb", out / "people.glb",
+                "--preview", out / "preview.mp4",
+                "--preview-frames", 4, "--preview-width", 240, "--bake", "gentle")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "rigs.fbx").stat().st_size > 50_000
     for tid in (3, 6):
         bvh = (out / f"motion_track{tid}.bvh").read_text()
         assert bvh.startswith("HIERARCHY") and "JOINT left_knee" in bvh
         assert "Frames: 45" in bvh
+        offset = [float(v) for v in bvh.split("OFFSET")[1].split("\n")[0].split()]
+        assert offset[1] > 0.5                                  # Y-up: the pelvis is up Y
+        assert (out / f"people_track{tid}.glb").read_bytes()[:4] == b"glTF"
+        assert f"wrote {out / f'motion_track{tid}.bvh'}" in proc.stdout
     clip = bpy.data.movieclips.load(str(out / "preview.mp4"))
     assert clip.frame_duration == 4 and tuple(clip.size) == (240, 136)
     frame = bpy.data.images.load(str(out / "preview.mp4"))
@@ -54,6 +59,15 @@ def test_blend_fbx_bvh_preview(tmp_path, two_person_file, empty_scene):
     arm = bpy.data.objects["two_people_backlit_track6"]
     assert arm.animation_data.action.name == "two_people_backlit_track6_action"
     assert arm["str_track_id"] == 6
+    # the preview rendered from its own copy of the scene: the saved scene keeps the video's
+    # size, its engine and frame range, and no preview leftovers
+    render = bpy.context.scene.render
+    assert (render.resolution_x, render.resolution_y) == (helpers.WIDTH, helpers.HEIGHT)
+    assert render.resolution_percentage == 100
+    assert render.engine != "BLENDER_WORKBENCH"
+    assert bpy.context.scene.frame_end - bpy.context.scene.frame_start + 1 == 45
+    assert [s.name for s in bpy.data.scenes] == [bpy.context.scene.name]
+    assert "STR preview" not in bpy.data.worlds and "STR preview" not in bpy.data.node_groups
 
 
 def test_exit_codes(tmp_path, two_person_file):
@@ -73,14 +87,12 @@ def test_exit_codes(tmp_path, two_person_file):
 
 
 def _retarget_rigs():
-    """The retarget engineer's rig generator (tests/blender/retarget_rigs.py), by path."""
+    """The rig generator of the retarget tests (tests/blender/retarget_rigs.py), by path."""
     import importlib.util
 
     if "retarget_rigs" in sys.modules:
         return sys.modules["retarget_rigs"]
     path = Path(__file__).with_name("retarget_rigs.py")
-    if not path.is_file():
-        pytest.skip("tests/blender/retarget_rigs.py is not there")
     spec = importlib.util.spec_from_file_location("retarget_rigs", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["retarget_rigs"] = module
@@ -89,9 +101,12 @@ def _retarget_rigs():
 
 
 def test_retarget_onto_character_from_blend(tmp_path, two_person_file, empty_scene):
-    pytest.importorskip("str_blender_addon.retarget")
     rigs = _retarget_rigs()
-    rigs.build_rig(empty_scene, rigs.RigSpec(name="Hero", names=rigs.mixamo_names()))
+    # what Blender's FBX importer makes of a Mixamo character: object rotated 90 degrees about
+    # X and scaled 0.01, centimetre data, A-pose, rolled bones pointing anywhere
+    spec = rigs.RigSpec(name="Hero", names=rigs.mixamo_names(), pose="A", cm_y_up=True,
+                        tails="random", roll_seed=12)
+    rigs.build_rig(empty_scene, spec)
     target_blend = tmp_path / "hero.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(target_blend), copy=True)
     out = tmp_path / "retargeted.blend"
@@ -102,6 +117,20 @@ def test_retarget_onto_character_from_blend(tmp_path, two_person_file, empty_sce
     bpy.ops.wm.open_mainfile(filepath=str(out))
     hero = bpy.data.objects["Hero"]
     assert hero.animation_data is not None and hero.animation_data.action is not None
+    source = bpy.data.objects[bpy.data.objects["Hero"]["str_retarget_source"]]
+    worst = 0.0
+    n = spec.names
+    for frame in (1, 20, 45):          # upright and following: limb directions match (the legs
+        bpy.context.scene.frame_set(frame)   # are foot-locked, so arms and neck are compared)
+        for ta, tb, sa, sb in ((n["left_forearm"], n["left_hand"], "left_elbow", "left_wrist"),
+                               (n["right_upperarm"], n["right_forearm"], "right_shoulder",
+                                "right_elbow"), (n["neck"][0], n["head"], "neck", "head")):
+            t = [np.array(hero.matrix_world @ hero.pose.bones[b].head) for b in (ta, tb)]
+            s = [np.array(source.matrix_world @ source.pose.bones[b].head) for b in (sa, sb)]
+            d1, d2 = t[1] - t[0], s[1] - s[0]
+            cos = d1 @ d2 / np.linalg.norm(d1) / np.linalg.norm(d2)
+            worst = max(worst, float(np.degrees(np.arccos(np.clip(cos, -1, 1)))))
+    assert worst < 2.0, worst          # was ~77-90 degrees: the character lay on its back
     missing = _run(two_person_file, "--no-mesh", "--blend", tmp_path / "x.blend", "--retarget",
                    target_blend, "--armature", "Villain")
     assert missing.returncode == 3 and "Villain" in missing.stderr

@@ -95,7 +95,7 @@ def test_failure_at_each_step_restores_the_scene(busy_scene, tmp_path, helpers, 
     before = _fingerprint()
     _patch_everywhere(monkeypatch, module_name, attr, _fail_on_call(nth, exc))
     with pytest.raises(type(exc)):
-        import_motion(busy_scene, path, ImportOptions(smoothing="light"))
+        import_motion(busy_scene, path, ImportOptions(bake="gentle"))
     assert _fingerprint() == before
 
 

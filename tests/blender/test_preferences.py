@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fake_doctor import fake_doctor_report
 
 bpy = pytest.importorskip("bpy")
 import addon_utils  # noqa: E402
@@ -25,12 +26,12 @@ from str_blender_addon.preferences import (  # noqa: E402
     get_preferences,
 )
 
+_REPORT = fake_doctor_report(versions={"torch": "2.13.0", "mediapipe": "0.10.21", "smplx": None})
 FAKE_DOCTOR = textwrap.dedent(
-    """
-    import json, sys
+    f"""
+    import sys
     assert sys.argv[1:] == ["doctor", "--json"], sys.argv
-    print(json.dumps({"python": "3.11.7", "versions": {"torch": "2.13.0", "mediapipe": "0.10.21",
-                      "smplx": None}, "device": "cpu", "problems": []}))
+    print({json.dumps(json.dumps(_REPORT))})
     """
 )
 

@@ -138,15 +138,10 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers, case):
-    spec, method = CASES[case]
-    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(90, 30.0, 1))
-    tgt = rigs.build_rig(empty_scene, spec)
-    report = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
-    assert report.method == method
-    mapped = dict(report.mapped_bones)
-    n = spec.names
+def worst_direction_error(context, src, tgt, names, mapped, frames=SAMPLE_FRAMES) -> float:
+    """Largest angle (degrees) between a target limb/neck/spine direction and the source's,
+    over ``frames``, evaluated by Blender."""
+    n = names
     limbs = [(n[f"{s}_{a}"], n[f"{s}_{b}"], f"{s}_{j}", f"{s}_{k}")
              for s in ("left", "right")
              for a, b, j, k in (("upperarm", "forearm", "shoulder", "elbow"),
@@ -155,8 +150,8 @@ def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers
                                 ("shin", "foot", "knee", "ankle"))]
     limbs.append((list(n["neck"])[0], n["head"], "neck", "head"))
     worst = 0.0
-    for frame in SAMPLE_FRAMES:
-        empty_scene.scene.frame_set(frame)
+    for frame in frames:
+        context.scene.frame_set(frame)
         for ta, tb, sa, sb in limbs:
             err = angle_deg(world_head(tgt, tb) - world_head(tgt, ta),
                             world_head(src, sb) - world_head(src, sa))
@@ -168,6 +163,18 @@ def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers
                 ja, jb, _ = expected
                 worst = max(worst, angle_deg(world_head(tgt, tb) - world_head(tgt, ta),
                                              world_head(src, jb) - world_head(src, ja)))
+    return worst
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers, case):
+    spec, method = CASES[case]
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(90, 30.0, 1))
+    tgt = rigs.build_rig(empty_scene, spec)
+    report = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
+    assert report.method == method
+    mapped = dict(report.mapped_bones)
+    worst = worst_direction_error(empty_scene, src, tgt, spec.names, mapped)
     print(f"{case}: worst direction error {worst:.4f} deg")
     assert worst < MAX_ANGLE_DEG, f"{case}: worst direction error {worst:.3f} deg"
     # the bake: one new action, every source key, only mapped bones keyed
@@ -184,6 +191,45 @@ def test_target_bone_directions_follow_the_source(empty_scene, tmp_path, helpers
                                    atol=1e-4)
     assert report.frames == len(src_frames) == 90
     assert set(report.unmapped_bones).isdisjoint(mapped)
+
+
+#: Characters saved in their own .blend and appended, as a user's file would be: an FBX-style
+#: Mixamo import (object rotated 90 degrees about X, scaled 0.01, data in centimetres, A-pose,
+#: random rolls and bone axes), a centimetre Unreal rig moved and turned, a yawed MakeHuman rig.
+APPENDED = {
+    "fbx_mixamo": rigs.RigSpec("Armature", rigs.mixamo_names("mixamorig:"), pose="A",
+                               cm_y_up=True, tails="random", roll_seed=21),
+    "unreal_cm_moved": rigs.RigSpec("SK_Mannequin", rigs.unreal_names(), cm_y_up=True,
+                                    yaw_deg=-30.0, location=(1.0, 2.0, 0.0), roll_seed=22),
+    "makehuman_yawed": rigs.RigSpec("MH", rigs.makehuman_names(), pose="A", yaw_deg=150.0,
+                                    roll_seed=23),
+}
+
+
+@pytest.mark.parametrize("case", list(APPENDED))
+def test_characters_appended_from_blend_files_follow_the_source(empty_scene, tmp_path,
+                                                                 helpers, case):
+    """The rig comes from another .blend through ``append_target_from_blend`` (the headless
+    ``--retarget`` path): its object transform must be read after the append (issue: an FBX
+    Mixamo rig came out rotated by its object's 90 degrees, lying on its back)."""
+    spec = APPENDED[case]
+    character = tmp_path / f"{case}.blend"
+    tgt = rigs.build_rig(empty_scene, spec)
+    shapes = rigs.add_bone_shapes(empty_scene, tgt)
+    bpy.data.libraries.write(str(character), {tgt, shapes})
+    for obj in (shapes, tgt):
+        bpy.data.objects.remove(obj)
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(48, 30.0, 1))
+    arm = append_target_from_blend(character, spec.name)
+    report = retarget(empty_scene, src, arm, RetargetOptions(foot_lock=False))
+    worst = worst_direction_error(empty_scene, src, arm, spec.names, dict(report.mapped_bones),
+                                  frames=(1, 24, 48))
+    print(f"appended {case}: worst direction error {worst:.4f} deg")
+    assert worst < MAX_ANGLE_DEG, f"{case}: worst direction error {worst:.3f} deg"
+    empty_scene.scene.frame_set(1)                 # and it stands upright on its own floor
+    head = world_head(arm, spec.names["head"])
+    toe = world_head(arm, spec.names["left_toe"])
+    assert head[2] - toe[2] > 1.0 * spec.scale, (head, toe)
 
 
 def _drifts(context, src_contacts, tgt, foot_bone, column):
@@ -343,21 +389,6 @@ def tgt_bone_names() -> list[str]:
     return [b[0] for b in rigs.joint_layout(spec)]
 
 
-@pytest.fixture
-def addon(monkeypatch, tmp_path):
-    """The whole add-on registered (the sub-panel needs the main panel), always unregistered."""
-    import str_blender_addon
-
-    monkeypatch.setenv("STR_MOCAP_USER_DIR", str(tmp_path / "user"))
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    str_blender_addon.register()
-    try:
-        yield str_blender_addon
-    finally:
-        str_blender_addon.unregister()
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-
-
 def test_panel_operators_bake_every_person_and_save_a_preset(addon, tmp_path, helpers):
     from str_blender_addon import retarget_ui
 
@@ -419,9 +450,11 @@ def rigify_addon():
 
 
 @pytest.mark.slow
-def test_generated_rigify_rig_fk_controls(rigify_addon, tmp_path, helpers):
+@pytest.mark.parametrize("preset", ["auto", "names"])
+def test_generated_rigify_rig_fk_controls(rigify_addon, tmp_path, helpers, preset):
     """A real rig generated by Rigify: FK controls under constraint-driven helper bones, so the
-    bake goes through the depsgraph; the deforming DEF- bones must follow the source."""
+    bake goes through the depsgraph; the deforming DEF- bones must follow the source. 'By
+    Names' must find the same controls (not DEF-/ORG-/MCH- bones) and switch IK to FK."""
     context = rigify_addon
     (src,) = _import(context, helpers, tmp_path, helpers.synthetic_walk(24, 30.0, 1))
     bpy.ops.object.armature_human_metarig_add()
@@ -429,8 +462,9 @@ def test_generated_rigify_rig_fk_controls(rigify_addon, tmp_path, helpers):
     rig = bpy.data.objects["rig"]
     for bone in ("upper_arm_parent.L", "thigh_parent.R"):
         rig.pose.bones[bone]["IK_FK"] = 0.0               # IK: the preset must switch to FK
-    report = retarget(context, src, rig, RetargetOptions(foot_lock=False))
-    assert report.method == "preset:rigify"
+    report = retarget(context, src, rig, RetargetOptions(preset=preset, foot_lock=False))
+    assert report.method == ("preset:rigify" if preset == "auto" else "names")
+    assert not [b for b, _ in report.mapped_bones if b.startswith(("DEF-", "ORG-", "MCH-"))]
     assert any("evaluating the rig" in w for w in report.warnings)
     assert rig.pose.bones["upper_arm_parent.L"]["IK_FK"] == 1.0
     assert rig.pose.bones["thigh_parent.R"]["IK_FK"] == 1.0
@@ -452,6 +486,29 @@ def test_generated_rigify_rig_fk_controls(rigify_addon, tmp_path, helpers):
     assert worst < MAX_ANGLE_DEG, worst
     # Rigify's spine below the torso pivot follows the hips, so the whole chain is looser
     assert spine < 3.0, spine
+
+
+def test_rigify_metarig_by_names(rigify_addon, tmp_path, helpers):
+    """Rigify's human metarig mapped 'By Names': spine..spine.006 read as pelvis, spine, neck
+    and head (it used to fail with 'does not cover pelvis')."""
+    context = rigify_addon
+    (src,) = _import(context, helpers, tmp_path, helpers.synthetic_walk(24, 30.0, 1))
+    bpy.ops.object.armature_human_metarig_add()
+    meta = context.object
+    report = retarget(context, src, meta, RetargetOptions(preset="names", foot_lock=False))
+    mapped = dict(report.mapped_bones)
+    assert mapped["spine"] == "pelvis" and mapped["spine.006"] == "head"
+    assert mapped["spine.004"] == mapped["spine.005"] == "neck"
+    assert "pelvis.L" not in mapped and mapped["thigh.L"] == "left_hip"
+    worst = 0.0
+    for frame in (1, 12, 24):
+        context.scene.frame_set(frame)
+        for ta, tb, sa, sb in (("upper_arm.L", "forearm.L", "left_shoulder", "left_elbow"),
+                               ("shin.R", "foot.R", "right_knee", "right_ankle"),
+                               ("spine.004", "spine.006", "neck", "head")):
+            worst = max(worst, angle_deg(world_head(meta, tb) - world_head(meta, ta),
+                                         world_head(src, sb) - world_head(src, sa)))
+    assert worst < MAX_ANGLE_DEG, worst
 
 
 def test_bones_that_do_not_inherit_rotation_are_solved_through_blender(empty_scene, tmp_path,

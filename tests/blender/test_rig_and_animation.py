@@ -236,10 +236,10 @@ def test_import_smoothing_preset_bakes(empty_scene, tmp_path, helpers):
         0, 0.03, arrays["body_pose"].shape).astype(np.float32)
     path = helpers.write_motion_file(tmp_path / "n.npz", arrays, helpers.make_header(arrays))
     raw = import_motion(empty_scene, path, _opts()).armatures[0]
-    smoothed = import_motion(empty_scene, path, _opts(smoothing="medium")).armatures[0]
+    smoothed = import_motion(empty_scene, path, _opts(bake="moderate")).armatures[0]
     assert measure_jitter(smoothed) < 0.5 * measure_jitter(raw)
-    with pytest.raises(StrImportError, match="smoothing"):
-        import_motion(empty_scene, path, _opts(smoothing="extreme"))
+    with pytest.raises(StrImportError, match="bake"):
+        import_motion(empty_scene, path, _opts(bake="medium"))
 
 
 def test_unusable_smpl_folder_falls_back_to_generated_body(empty_scene, tmp_path, helpers):

@@ -69,11 +69,7 @@ def test_panels_live_in_the_sidebar_tab(registered: int) -> None:
     assert {"REGISTER", "UNDO"} <= set(operators.STRMOCAP_OT_bake_smoothing.bl_options)
 
 
-def test_retarget_ui_is_registered_when_present(registered: int) -> None:
-    try:
-        import str_blender_addon.retarget_ui  # noqa: F401
-    except ModuleNotFoundError:
-        pytest.skip("retarget_ui.py is not written yet (it is optional for registration)")
+def test_retarget_ui_is_registered(registered: int) -> None:
     children = [
         getattr(bpy.types, n) for n in dir(bpy.types)
         if getattr(getattr(bpy.types, n), "bl_parent_id", "") == "STRMOCAP_PT_main"
@@ -243,7 +239,10 @@ def test_partial_module_registration_is_undone(monkeypatch: pytest.MonkeyPatch) 
     assert not hasattr(bpy.types.Scene, "str_mocap")
 
 
-def test_broken_optional_retarget_ui_does_not_block_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_ui_module_fails_registration_and_undoes_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No part of the UI is optional: a module that fails to register is an error Blender
+    shows (with its traceback), and nothing stays half-registered."""
     import types
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -255,9 +254,25 @@ def test_broken_optional_retarget_ui_does_not_block_capture(monkeypatch: pytest.
     broken.register = fail
     broken.unregister = lambda: None
     monkeypatch.setitem(sys.modules, "str_blender_addon.retarget_ui", broken)
-    str_blender_addon.register()
-    try:
-        assert bpy.ops.strmocap.capture.get_rna_type().identifier == "STRMOCAP_OT_capture"
-    finally:
-        str_blender_addon.unregister()
+    with pytest.raises(RuntimeError, match="retarget UI bug"):
+        str_blender_addon.register()
     assert _our_types() == []
+    assert not hasattr(bpy.types.Scene, "str_mocap")
+
+
+def test_operators_print_a_traceback_only_for_bugs(capsys: pytest.CaptureFixture[str]) -> None:
+    from str_blender_addon.importer import StrImportError
+    from str_blender_addon.operators import failure_text
+
+    assert failure_text(StrImportError("no person selected to import")) == \
+        "no person selected to import"
+    assert failure_text(FileNotFoundError("motion.npz")) == "motion.npz"
+    assert capsys.readouterr().err == ""                 # domain errors: the message only
+    try:
+        {}["pelvis"]
+    except KeyError as exc:
+        text = failure_text(exc)
+    assert text.startswith("KeyError: 'pelvis'") and "traceback" in text
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and '{}["pelvis"]' in err
+    assert not issubclass(StrImportError, ImportError)

@@ -1,5 +1,6 @@
 """Bad motion files: the add-on reader raises only ``MotionFileError``, naming the file, never
-runs a pickle, never inflates what it does not need, in bounded time and memory.
+runs a pickle, never inflates what it does not need, in bounded time and memory (and so does
+the backend's reader used by ``export-amass``, on the same fuzzed files).
 
 A valid capture is written by the backend's writer (the code path of every real capture); the
 cases of the bad-input campaign are reproduced one by one, then a seeded generator mutates the
@@ -303,7 +304,7 @@ def _mutate(rng: np.random.Generator, members: dict[str, bytes], marker: str
             flat[idx] = rng.choice([np.nan, np.inf, -np.inf, 1e12, -1e12, 3.4e38, -1.0, 0.0, 2.0])
             with np.errstate(all="ignore"):
                 m[name] = _npy(flat.reshape(array.shape).astype(array.dtype))
-    elif kind == "header":
+    elif kind == "header" and "header.npy" in m:
         header = _header(m)
         key = sorted(header)[rng.integers(len(header))]
         op = int(rng.integers(4))
@@ -337,6 +338,29 @@ def _zip_bytes(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def _backend_read_guarded(path: Path, what: str) -> None:
+    """The backend's reader (export-amass) on the same file: only its MotionFileError, naming
+    the file, within the same bounds."""
+    from inference_backend.export import MotionFileError as BackendError
+    from inference_backend.export import read_motion_file as backend_read
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        try:
+            backend_read(path)
+        except BackendError as exc:
+            assert path.name in str(exc), f"{what}: {exc}"
+        except Exception as exc:
+            raise AssertionError(f"{what}: backend reader raised {type(exc).__name__}: {exc}") \
+                from exc
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - started < MAX_SECONDS_PER_FILE, what
+    assert peak < MAX_PEAK_BYTES, f"{what}: backend peak {peak / 1e6:.0f} MB"
+
+
 def test_seeded_fuzz_only_motion_file_errors(capture, tmp_path: Path) -> None:
     rng = np.random.default_rng(FUZZ_SEED)
     marker = tmp_path / "pickle_ran"
@@ -357,9 +381,50 @@ def test_seeded_fuzz_only_motion_file_errors(capture, tmp_path: Path) -> None:
             raise AssertionError(f"case {case} ({kind}) raised {type(exc).__name__}: {exc}") \
                 from exc
         kinds.setdefault(kind, [0, 0])[isinstance(result, Motion)] += 1
+        _backend_read_guarded(path, f"case {case} ({kind})")
         path.unlink()
     assert not marker.exists(), "a pickle was executed"
     assert len(kinds) == 11, kinds  # every kind of mutation was exercised
     refused = sum(errors for errors, _ in kinds.values())
     assert refused > FUZZ_CASES // 2, kinds
     assert time.perf_counter() - started < 60
+
+
+def test_seeded_fuzz_of_amass_files(tmp_path: Path) -> None:
+    """The AMASS reader (File > Import > AMASS, headless) under the same mutations: only
+    MotionFileError naming the file, bounded time and memory, no pickle run."""
+    from str_blender_addon.core.amass_file import read_amass_file
+
+    rng = np.random.default_rng(FUZZ_SEED + 1)
+    frames = 20
+    poses = rng.normal(0, 0.3, (frames, 156))
+    members = {"poses.npy": _npy(poses), "trans.npy": _npy(rng.normal(0, 1, (frames, 3))),
+               "betas.npy": _npy(rng.normal(0, 1, 16)),
+               "mocap_framerate.npy": _npy(np.array(120.0)), "gender.npy": _npy(np.array("female")),
+               "dmpls.npy": _npy(np.zeros((frames, 8)))}
+    valid = _build(tmp_path / "valid_amass.npz", members)
+    assert read_amass_file(valid).num_frames == frames
+    marker = tmp_path / "pickle_ran"
+    refused = 0
+    for case in range(100):
+        _, content = _mutate(rng, members, str(marker))
+        path = tmp_path / f"amass{case:03d}.npz"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            _build(path, content)
+        tracemalloc.start()
+        started = time.perf_counter()
+        try:
+            read_amass_file(path)
+        except MotionFileError as exc:
+            refused += 1
+            assert path.name in str(exc), str(exc)
+        except Exception as exc:
+            raise AssertionError(f"case {case}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        assert time.perf_counter() - started < MAX_SECONDS_PER_FILE and peak < MAX_PEAK_BYTES
+        path.unlink()
+    assert not marker.exists() and refused > 30

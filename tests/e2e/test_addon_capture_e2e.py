@@ -4,7 +4,6 @@ capture session imports the result into real bpy: two animated SMPL armatures.""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -19,23 +18,8 @@ SAMPLE = ROOT / "assets" / "sample" / "two_people_backlit.mp4"
 pytestmark = [pytest.mark.slow, pytest.mark.bpy]
 
 
-def _missing_parts() -> str:
-    if importlib.util.find_spec("str_blender_addon.importer") is None:
-        return "str_blender_addon/importer.py is not available yet"
-    if importlib.util.find_spec("inference_backend.__main__") is None:
-        return "the backend CLI (inference_backend/__main__.py) is not available yet"
-    if importlib.util.find_spec("inference_backend.solver_default") is None:
-        return "the backend's default solver (inference_backend/solver_default.py) is not available yet"
-    if not SAMPLE.is_file():
-        return f"sample clip missing: {SAMPLE}"
-    return ""
-
-
 @pytest.fixture
 def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    reason = _missing_parts()
-    if reason:
-        pytest.skip(reason)
     import str_blender_addon
     from str_blender_addon import paths
 
@@ -51,7 +35,7 @@ def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_capture_bundled_clip_into_two_armatures(registered: Path) -> None:
     from str_blender_addon import operators, paths
-    from str_blender_addon.backend_client import CaptureJob, JobConfig, JobStatus
+    from str_blender_addon.capture_job import CaptureJob, JobConfig, JobStatus
 
     context = bpy.context
     settings = context.scene.str_mocap
@@ -103,9 +87,7 @@ def test_capture_bundled_clip_into_two_armatures(registered: Path) -> None:
 
 
 def test_real_doctor_validates_this_interpreter() -> None:
-    if importlib.util.find_spec("inference_backend.doctor") is None:
-        pytest.skip("the backend doctor (inference_backend/doctor.py) is not available yet")
-    from str_blender_addon.backend_client import find_backend_python
+    from str_blender_addon.doctor_client import find_backend_python
 
     python, report = find_backend_python(sys.executable, check=True)
     assert python == Path(sys.executable) and report is not None and report.ok, report

@@ -64,7 +64,7 @@ def test_woman_on_the_grass_has_feet_near_the_ground(captured_sample: Path) -> N
 def test_progress_events_cover_every_stage(captured_sample_run) -> None:
     out, events = captured_sample_run
     stages = [e["stage"] for e in events if e["event"] == "progress"]
-    for stage in ("decode+detect", "track", "solve", "smooth", "write"):
+    for stage in ("decode+detect", "track", "solve", "scene", "write"):
         assert stage in stages
     detect = [e for e in events if e.get("stage") == "decode+detect"]
     assert detect[-1]["done"] == detect[-1]["total"] == 135 and detect[-1]["fps"] > 0

@@ -1,59 +1,54 @@
-"""Run the inference backend as a separate process and follow it (no bpy, no torch).
+"""One capture: run ``<python> -m inference_backend capture ... --progress jsonl`` and follow
+it (no bpy, no torch).
 
-The backend is ``<python> -m inference_backend capture VIDEO -o OUT.npz --progress jsonl ...``.
-It prints one JSON object per line on stdout::
+The backend prints the JSON-lines events of docs/progress_events.md on stdout (names in
+``backend_contract``) and logs on stderr; it exits 0 on success, 130 when cancelled, another
+code of the table in docs/progress_events.md on errors.
 
-    {"event": "progress", "stage": s, "done": n, "total": m, "fps": x, "eta": s}
-    {"event": "result", "output": path, "persons": P, "frames": F, "warnings": [...]}
-    {"event": "error", "code": int, "message": str}
-
-and logs on stderr; exit 0 on success, 130 when cancelled, other non-zero codes on errors.
-
-:class:`CaptureJob` spawns it (own process group/session), reads both pipes on threads, and
-offers a non-blocking :meth:`CaptureJob.poll` returning a :class:`JobState`, a two-phase
-:meth:`CaptureJob.cancel` (terminate, then kill after a grace period) and removal of partial
-files. The Blender operator is a thin wrapper that calls ``poll()`` on timer events.
+:class:`CaptureJob` spawns it (own process group/session, see ``process``), reads both pipes
+on threads, and offers a non-blocking :meth:`CaptureJob.poll` returning a :class:`JobState`,
+a two-phase :meth:`CaptureJob.cancel` (terminate, then kill after a grace period) and removal
+of partial files. :class:`ProgressFollower` turns events into overall progress. The Blender
+operator is a thin wrapper that calls ``poll()`` on timer events.
 """
 
 from __future__ import annotations
 
 import collections
 import json
-import os
 import queue
 import shutil
-import signal
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import IO
 
-#: Exit code of a cancelled backend (SIGINT convention).
-EXIT_CANCELLED = 130
+from .backend_contract import (
+    EVENT_ERROR,
+    EVENT_FIELDS,
+    EVENT_PROGRESS,
+    EVENT_RESULT,
+    EVENT_WARNING,
+    EXIT_CANCELLED,
+    STAGE_WEIGHTS,
+)
+from .core.subject_height import normalise_heights
+from .process import (
+    backend_env,
+    last_meaningful,
+    send_kill,
+    send_stop,
+    start_process,
+    stop_process,
+)
+
 #: Name of the motion file inside a job folder.
 OUTPUT_NAME = "motion.npz"
-
-#: Share of the overall progress bar per backend stage (unknown stages share what is left).
-STAGE_WEIGHTS: Mapping[str, float] = {
-    "decode+detect": 0.60,
-    "track": 0.03,
-    "features": 0.10,
-    "str": 0.10,
-    "solve": 0.25,
-    "smooth": 0.02,
-    "write": 0.05,
-}
-
-
-class BackendError(RuntimeError):
-    """The backend interpreter is missing, does not run, or reports a problem."""
 
 
 class JobStatus(Enum):
@@ -124,6 +119,10 @@ class CaptureRequest:
     device: str = "auto"
     str_checkpoint: str = ""
     smpl_dir: str = ""
+    #: ``--height``: "" (estimated), "1.85" or "1:1.85,2:1.62" (core.subject_height).
+    subject_height: str = ""
+    #: ``--fov`` in degrees (horizontal); None = estimated from the video.
+    fov_deg: float | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +173,10 @@ def build_capture_argv(
         argv += ["--str-checkpoint", str(request.str_checkpoint)]
     if request.smpl_dir:
         argv += ["--smpl-dir", str(request.smpl_dir)]
+    if request.subject_height.strip():
+        argv += ["--height", normalise_heights(request.subject_height)]
+    if request.fov_deg is not None:
+        argv += ["--fov", repr(float(request.fov_deg))]
     return argv
 
 
@@ -190,6 +193,9 @@ def validate_request(request: CaptureRequest) -> None:
         raise ValueError(f"Video file not found: {video}")
     if request.max_people < 1:
         raise ValueError("Max people must be at least 1.")
+    normalise_heights(request.subject_height)          # ValueError says what is wrong
+    if request.fov_deg is not None and not 5.0 <= request.fov_deg <= 170.0:
+        raise ValueError("Field of view must be 5-170 degrees (0 in the panel: estimate it).")
     if request.start_s is not None and request.start_s < 0:
         raise ValueError("Start time must be >= 0 seconds.")
     if (
@@ -206,73 +212,68 @@ def validate_request(request: CaptureRequest) -> None:
         raise ValueError(f"STR checkpoint not found: {request.str_checkpoint}")
 
 
-def process_group_options() -> tuple[int, bool]:
-    """(creationflags, start_new_session) for Popen: the child gets its own process group
-    (Windows) or session (POSIX), so stopping it reaches its children and Blender's Ctrl-C
-    does not reach it."""
-    if sys.platform == "win32":
-        return subprocess.CREATE_NEW_PROCESS_GROUP, False  # type: ignore[attr-defined]
-    return 0, True
-
-
-def backend_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for a backend process: ours minus Blender's Python settings, unbuffered."""
-    env = dict(os.environ)
-    for key in ("PYTHONHOME", "PYTHONSTARTUP"):
-        env.pop(key, None)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONIOENCODING"] = "utf-8"
-    if extra:
-        env.update(extra)
-    return env
-
-
-def send_stop(proc: subprocess.Popen[str]) -> None:
-    """Ask a child started with :func:`process_group_options` to stop (SIGTERM to its process
-    group on POSIX, CTRL_BREAK on Windows). No-op if it has exited."""
-    if proc.poll() is not None:
-        return
+def parse_event_line(text: str) -> dict[str, object] | None:
+    """One stdout line -> the event object, or None for anything that is not one of the
+    contract's events (stray prints of a library are kept as noise, not guessed at)."""
     try:
-        if sys.platform == "win32":
-            proc.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
-        else:
-            os.killpg(proc.pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        try:
-            proc.terminate()
-        except OSError:
-            pass
+        event = json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        return None
+    if isinstance(event, dict) and event.get("event") in EVENT_FIELDS:
+        return event
+    return None
 
 
-def send_kill(proc: subprocess.Popen[str]) -> None:
-    """Kill a child and (on POSIX) its whole process group. No-op if it has exited."""
-    if proc.poll() is not None:
-        return
-    try:
-        if sys.platform == "win32":
-            proc.terminate()  # TerminateProcess: immediate
-        else:
-            os.killpg(proc.pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        try:
-            proc.kill()
-        except OSError:
-            pass
+@dataclass
+class ProgressFollower:
+    """The overall progress of a capture from its events (docs/progress_events.md).
 
+    Each stage fills its ``STAGE_WEIGHTS`` share of the bar from where the bar stood when the
+    stage began; the bar never goes back and stays below 1 until the result. A stage this
+    add-on does not know (a newer backend) gets half of what is left.
+    """
 
-def stop_process(proc: subprocess.Popen[str], grace_s: float) -> None:
-    """Blocking stop: polite signal, wait ``grace_s``, then kill and reap."""
-    send_stop(proc)
-    try:
-        proc.wait(timeout=grace_s)
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    send_kill(proc)
-    try:
-        proc.wait(timeout=5.0)
-    except subprocess.TimeoutExpired:
-        pass
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    fps: float = 0.0
+    eta: float | None = None
+    fraction: float = 0.0
+    result: dict[str, object] | None = None
+    error: dict[str, object] | None = None
+    warnings: list[str] = field(default_factory=list)
+    _stage_base: dict[str, float] = field(default_factory=dict)
+
+    def apply(self, event: Mapping[str, object]) -> None:
+        kind = event.get("event")
+        if kind == EVENT_PROGRESS:
+            stage = str(event.get("stage", ""))
+            if stage != self.stage:
+                self._stage_base.setdefault(stage, self.fraction)
+            self.stage = stage
+            self.done = _as_int(event.get("done"))
+            self.total = _as_int(event.get("total"))
+            self.fps = _as_float(event.get("fps")) or 0.0
+            self.eta = _as_float(event.get("eta"))
+            within = min(max(self.done / self.total, 0.0), 1.0) if self.total > 0 else 0.0
+            base = self._stage_base.get(stage, self.fraction)
+            weight = STAGE_WEIGHTS.get(stage, max(0.0, (1.0 - base) * 0.5))
+            self.fraction = min(max(self.fraction, base + weight * within), 0.99)
+        elif kind == EVENT_WARNING:
+            self.warnings.append(str(event.get("message", "")))
+        elif kind == EVENT_RESULT:
+            self.result = dict(event)
+        elif kind == EVENT_ERROR:
+            self.error = dict(event)
+
+    def message(self) -> str:
+        if not self.stage:
+            return "Starting backend..."
+        text = f"{self.stage}: {self.done}/{self.total}"
+        if self.fps > 0:
+            text += f" ({self.fps:.1f}/s"
+            text += f", {self.eta:.0f} s left)" if self.eta is not None else ")"
+        return text
 
 
 class CaptureJob:
@@ -314,16 +315,7 @@ class CaptureJob:
         self._killed = False
         self._timed_out = False
         self._final: JobState | None = None
-        # progress bookkeeping
-        self._stage = ""
-        self._stage_done = 0
-        self._stage_total = 0
-        self._fps = 0.0
-        self._eta: float | None = None
-        self._fraction = 0.0
-        self._stage_base: dict[str, float] = {}
-        self._result: dict[str, object] | None = None
-        self._error: dict[str, object] | None = None
+        self.progress = ProgressFollower()
 
     # ------------------------------------------------------------------ start
     @property
@@ -351,21 +343,9 @@ class CaptureJob:
             return self._finish(
                 JobStatus.FAILED, f"Cannot create the job folder {self.job_dir}: {exc}"
             )
-        flags, new_session = process_group_options()
         try:
-            self._proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                cwd=str(self.job_dir),
-                env=backend_env(self.config.extra_env),
-                creationflags=flags,
-                start_new_session=new_session,
-            )
+            self._proc = start_process(self.argv, backend_env(self.config.extra_env),
+                                       cwd=self.job_dir)
         except OSError as exc:
             self._remove_job_dir()
             return self._finish(
@@ -389,11 +369,8 @@ class CaptureJob:
             text = line.strip()
             if not text:
                 continue
-            try:
-                event = json.loads(text)
-            except json.JSONDecodeError:
-                event = None
-            if isinstance(event, dict) and isinstance(event.get("event"), str):
+            event = parse_event_line(text)
+            if event is not None:
                 self._events.put(event)
             else:
                 with self._lock:
@@ -431,7 +408,7 @@ class CaptureJob:
                 self._timed_out = True
                 self.request_cancel()
                 return self._snapshot(JobStatus.RUNNING, "Timed out, stopping backend...")
-            return self._snapshot(JobStatus.RUNNING, self._progress_message())
+            return self._snapshot(JobStatus.RUNNING, self.progress.message())
         # exited: let the readers reach EOF, then take the remaining events
         for thread in self._threads:
             thread.join(timeout=2.0)
@@ -456,40 +433,7 @@ class CaptureJob:
                 event = self._events.get_nowait()
             except queue.Empty:
                 return
-            self._apply_event(event)
-
-    def _apply_event(self, event: Mapping[str, object]) -> None:
-        kind = event.get("event")
-        if kind == "progress":
-            stage = str(event.get("stage", ""))
-            if stage != self._stage:
-                self._stage_base.setdefault(stage, self._fraction)
-            self._stage = stage
-            self._stage_done = _as_int(event.get("done"))
-            self._stage_total = _as_int(event.get("total"))
-            self._fps = _as_float(event.get("fps")) or 0.0
-            self._eta = _as_float(event.get("eta"))
-            within = (
-                min(max(self._stage_done / self._stage_total, 0.0), 1.0)
-                if self._stage_total > 0
-                else 0.0
-            )
-            base = self._stage_base.get(stage, self._fraction)
-            weight = STAGE_WEIGHTS.get(stage, max(0.0, (1.0 - base) * 0.5))
-            self._fraction = min(max(self._fraction, base + weight * within), 0.99)
-        elif kind == "result":
-            self._result = dict(event)
-        elif kind == "error":
-            self._error = dict(event)
-
-    def _progress_message(self) -> str:
-        if not self._stage:
-            return "Starting backend..."
-        text = f"{self._stage}: {self._stage_done}/{self._stage_total}"
-        if self._fps > 0:
-            text += f" ({self._fps:.1f}/s"
-            text += f", {self._eta:.0f} s left)" if self._eta is not None else ")"
-        return text
+            self.progress.apply(event)
 
     def _conclude(self, code: int) -> JobState:
         if self._cancel_requested_at is not None and not self._timed_out:
@@ -505,8 +449,9 @@ class CaptureJob:
                 + " and was stopped.",
                 exit_code=code,
             )
-        if code == 0 and self._result is not None:
-            output = Path(str(self._result.get("output") or self.output_path))
+        result = self.progress.result
+        if code == 0 and result is not None:
+            output = Path(str(result.get("output") or self.output_path))
             if not output.is_absolute():
                 output = self.job_dir / output
             if not output.is_file():
@@ -516,10 +461,10 @@ class CaptureJob:
                     f"The backend reported success but its output file is missing: {output}",
                     exit_code=code,
                 )
-            warnings = self._result.get("warnings") or []
-            persons = _as_int(self._result.get("persons"))
-            frames = _as_int(self._result.get("frames"))
-            self._fraction = 1.0
+            warnings = result.get("warnings") or []
+            persons = _as_int(result.get("persons"))
+            frames = _as_int(result.get("frames"))
+            self.progress.fraction = 1.0
             return self._finish(
                 JobStatus.SUCCEEDED,
                 f"Captured {persons} person(s), {frames} frames.",
@@ -538,14 +483,15 @@ class CaptureJob:
 
     def _failure_message(self, code: int) -> str:
         """Explain a failed run: the backend's own error if it sent one, else the logs."""
-        if self._error is not None:
-            message = str(self._error.get("message", "")).strip() or "unknown error"
-            err_code = self._error.get("code", code)
+        error = self.progress.error
+        if error is not None:
+            message = str(error.get("message", "")).strip() or "unknown error"
+            err_code = error.get("code", code)
             return f"Backend error (code {err_code}): {message}"
         tail = self.stderr_tail
         with self._lock:
             noise = tuple(self._stdout_noise)
-        last = _last_meaningful(tail) or (noise[-1] if noise else "")
+        last = last_meaningful(tail) or (noise[-1] if noise else "")
         if code < 0:
             what = f"The backend crashed (killed by signal {-code})"
         elif code == 0:
@@ -594,12 +540,12 @@ class CaptureJob:
         elapsed = time.monotonic() - self._started_at if self._started_at else 0.0
         values: dict[str, object] = dict(
             status=status,
-            stage=self._stage,
-            stage_done=self._stage_done,
-            stage_total=self._stage_total,
-            fraction=self._fraction,
-            fps=self._fps,
-            eta_s=self._eta,
+            stage=self.progress.stage,
+            stage_done=self.progress.done,
+            stage_total=self.progress.total,
+            fraction=self.progress.fraction,
+            fps=self.progress.fps,
+            eta_s=self.progress.eta,
             message=message,
             elapsed_s=elapsed,
             stderr_tail=self.stderr_tail,
@@ -646,256 +592,3 @@ def _as_float(value: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return result if result == result and abs(result) != float("inf") else None
-
-
-def _last_meaningful(lines: Sequence[str]) -> str:
-    """The most informative stderr line: the last exception line if any, else the last line."""
-    for line in reversed(lines):
-        stripped = line.strip()
-        if stripped and not stripped.startswith(("File ", "^", "~")) and ":" in stripped:
-            if "Error" in stripped or "Exception" in stripped:
-                return stripped
-    return lines[-1].strip() if lines else ""
-
-
-# ----------------------------------------------------------------------- doctor
-@dataclass(frozen=True)
-class DoctorReport:
-    """What ``<python> -m inference_backend doctor --json`` said.
-
-    Attributes:
-        ok: exit code 0 (the default solver can run).
-        python_exe: the interpreter checked.
-        versions: package name -> version string (python, torch, mediapipe, ...).
-        problems: human-readable problems / missing items (empty when all is well).
-        device: the compute device the backend would use ("" if not reported).
-        raw: the parsed JSON object ({} if the output was not JSON).
-        message: a one-line summary for the UI.
-    """
-
-    ok: bool
-    python_exe: Path
-    versions: Mapping[str, str] = field(default_factory=dict)
-    problems: tuple[str, ...] = ()
-    device: str = ""
-    raw: Mapping[str, object] = field(default_factory=dict)
-    message: str = ""
-
-
-_VERSION_KEYS = ("python", "torch", "mediapipe", "opencv", "cv2", "av", "numpy", "scipy", "smplx")
-
-
-def parse_doctor_output(python_exe: Path, exit_code: int, stdout: str, stderr: str) -> DoctorReport:
-    """Turn the doctor's JSON (best effort about its exact layout) into a :class:`DoctorReport`."""
-    raw: dict[str, object] = {}
-    for candidate in (stdout.strip(), *reversed(stdout.strip().splitlines())):
-        try:
-            value = json.loads(candidate)
-        except (json.JSONDecodeError, ValueError):
-            continue
-        if isinstance(value, dict):
-            raw = value
-            break
-    versions: dict[str, str] = {}
-    if isinstance(raw.get("python"), str):
-        versions["python"] = str(raw["python"])
-    nested = raw.get("versions")
-    if isinstance(nested, dict):
-        versions.update({str(k): str(v) for k, v in nested.items() if v is not None})
-    for key in _VERSION_KEYS:
-        value = raw.get(key)
-        if isinstance(value, str | int | float) and key not in versions:
-            versions[key] = str(value)
-        elif isinstance(value, dict) and isinstance(value.get("version"), str):
-            versions.setdefault(key, str(value["version"]))
-    problems: list[str] = []
-    for key in ("problems", "missing", "errors", "warnings"):
-        value = raw.get(key)
-        if isinstance(value, list):
-            problems.extend(_describe(item) for item in value)
-        elif isinstance(value, dict):
-            problems.extend(f"{k}: {_describe(v)}" for k, v in value.items())
-        elif isinstance(value, str) and value:
-            problems.append(value)
-    device = raw.get("device")
-    device_text = str(device.get("name", "")) if isinstance(device, dict) else str(device or "")
-    ok = exit_code == 0
-    if not raw:
-        detail = _last_meaningful(stderr.splitlines()) or stdout.strip()[-300:]
-        problems.append(
-            f"'{python_exe} -m inference_backend doctor --json' did not print JSON "
-            f"(exit code {exit_code}): {detail or 'no output'}"
-        )
-        ok = False
-    if ok:
-        summary = ", ".join(f"{k} {v}" for k, v in versions.items()) or "backend found"
-        message = f"Backend OK: {summary}"
-    else:
-        message = "Backend not usable: " + ("; ".join(problems) or f"doctor exit code {exit_code}")
-    return DoctorReport(
-        ok=ok,
-        python_exe=python_exe,
-        versions=versions,
-        problems=tuple(problems),
-        device=device_text,
-        raw=raw,
-        message=message,
-    )
-
-
-def _describe(item: object) -> str:
-    if isinstance(item, dict):
-        name = item.get("name") or item.get("what") or item.get("item") or ""
-        text = item.get("message") or item.get("hint") or item.get("fix") or ""
-        return f"{name}: {text}".strip(": ") or json.dumps(item)
-    return str(item)
-
-
-def run_doctor(
-    python_exe: Path | str, timeout_s: float = 120.0, extra_env: Mapping[str, str] | None = None
-) -> DoctorReport:
-    """Run the backend's doctor in ``python_exe`` (blocking, bounded by ``timeout_s``).
-
-    Never raises for a bad interpreter: the problem is in the returned report.
-    """
-    exe = Path(python_exe)
-    if not exe.is_file():
-        return DoctorReport(
-            ok=False,
-            python_exe=exe,
-            problems=(f"Interpreter not found: {exe}",),
-            message=f"Backend not usable: interpreter not found: {exe}",
-        )
-    from .backend_setup import half_built_message
-
-    half_built = half_built_message(exe)
-    if half_built is not None:  # say so, rather than 'inference_backend is not installed'
-        return DoctorReport(ok=False, python_exe=exe, problems=(half_built,),
-                            message="Backend not usable: its set-up did not finish")
-    argv = [str(exe), "-m", "inference_backend", "doctor", "--json"]
-    flags, new_session = process_group_options()
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=backend_env(extra_env),
-            cwd=tempfile.gettempdir(),  # not the caller's folder: it could shadow the package
-            creationflags=flags,
-            start_new_session=new_session,
-        )
-    except OSError as exc:
-        return DoctorReport(
-            ok=False,
-            python_exe=exe,
-            problems=(f"Cannot run {exe}: {exc}",),
-            message=f"Backend not usable: cannot run {exe}: {exc}",
-        )
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        send_kill(proc)
-        proc.communicate()
-        return DoctorReport(
-            ok=False,
-            python_exe=exe,
-            problems=(f"The doctor did not answer within {timeout_s:g} s.",),
-            message=f"Backend not usable: no answer within {timeout_s:g} s",
-        )
-    if "No module named inference_backend.__main__" in stderr:
-        return DoctorReport(
-            ok=False,
-            python_exe=exe,
-            problems=(
-                f"The 'inference_backend' installed in {exe} has no command-line interface; "
-                "upgrade it (pip install --upgrade \"str-mocap[backend]\") or use 'Set up "
-                "backend'.",
-            ),
-            message="Backend not usable: the installed inference_backend is incomplete or old",
-        )
-    if "No module named inference_backend" in stderr:
-        return DoctorReport(
-            ok=False,
-            python_exe=exe,
-            problems=(
-                f"{exe} has no 'inference_backend' package. Install it there with "
-                f"'{exe} -m pip install \"str-mocap[backend]\"' or use 'Set up backend'.",
-            ),
-            message="Backend not usable: inference_backend is not installed in this Python",
-        )
-    return parse_doctor_output(exe, proc.returncode, stdout, stderr)
-
-
-def find_backend_python(
-    preference: str,
-    managed_venv: Path | str | None = None,
-    check: bool = True,
-    timeout_s: float = 120.0,
-) -> tuple[Path, DoctorReport | None]:
-    """Resolve and validate the backend interpreter.
-
-    Order: the user's preference (an interpreter file, or a venv folder), then the interpreter of
-    the add-on's own venv ``managed_venv`` if it exists. With ``check`` the interpreter must run
-    ``-m inference_backend doctor --json`` successfully.
-
-    Returns (python path, doctor report or None when not checked).
-    Raises :class:`BackendError` with an actionable message otherwise.
-    """
-    from .backend_setup import venv_python_path
-
-    text = preference.strip()
-    candidate: Path | None = None
-    if text:
-        path = Path(text).expanduser()
-        if path.is_dir():
-            path = venv_python_path(path)
-        if not path.is_file():
-            raise BackendError(
-                f"Backend Python '{text}' does not exist. Choose the python executable of the "
-                "environment where the STR Mocap backend is installed (e.g. <venv>/bin/python "
-                "or <venv>\\Scripts\\python.exe), or clear it and press 'Set up backend'."
-            )
-        candidate = path
-    elif managed_venv is not None and venv_python_path(managed_venv).is_file():
-        candidate = venv_python_path(managed_venv)
-    if candidate is None:
-        raise BackendError(
-            "No backend Python configured. Open Preferences > Add-ons > STR Mocap and either "
-            "press 'Set up backend' or choose an existing Python with the backend installed."
-        )
-    if not check:
-        return candidate, None
-    report = run_doctor(candidate, timeout_s=timeout_s)
-    if not report.ok:
-        raise BackendError(report.message)
-    return candidate, report
-
-
-class DoctorCheck:
-    """:func:`run_doctor` on a background thread, so the UI stays responsive (the real doctor
-    imports torch and mediapipe: seconds). Poll :attr:`report` until it is not None."""
-
-    def __init__(self, python_exe: Path | str, timeout_s: float = 120.0) -> None:
-        self.python_exe = Path(python_exe)
-        self.report: DoctorReport | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(timeout_s,), daemon=True, name="str-doctor"
-        )
-        self._thread.start()
-
-    def _run(self, timeout_s: float) -> None:
-        try:
-            self.report = run_doctor(self.python_exe, timeout_s=timeout_s)
-        except Exception as exc:  # never lose the thread's failure
-            self.report = DoctorReport(
-                ok=False, python_exe=self.python_exe, problems=(str(exc),),
-                message=f"Backend check failed: {exc}",
-            )
-
-    def wait(self, timeout_s: float | None = None) -> DoctorReport | None:
-        self._thread.join(timeout_s)
-        return self.report

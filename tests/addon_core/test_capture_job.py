@@ -15,18 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_doctor import fake_doctor_report
 
-from str_blender_addon.backend_client import (
-    STAGE_WEIGHTS,
-    CaptureJob,
-    CaptureRequest,
-    JobConfig,
-    JobStatus,
-    build_capture_argv,
-    find_backend_python,
-    parse_doctor_output,
-    run_doctor,
-)
+from str_blender_addon.backend_contract import STAGE_WEIGHTS
 from str_blender_addon.backend_setup import (
     SetupJob,
     SetupPlan,
@@ -38,10 +29,28 @@ from str_blender_addon.backend_setup import (
     stage_source_tree,
     venv_python_path,
 )
+from str_blender_addon.capture_job import (
+    CaptureJob,
+    CaptureRequest,
+    JobConfig,
+    JobStatus,
+    build_capture_argv,
+    validate_request,
+)
+from str_blender_addon.doctor_client import find_backend_python, parse_doctor_output, run_doctor
 
+_REPORTS = {
+    "ok": fake_doctor_report(),
+    "doctor_bad": fake_doctor_report(
+        ("mediapipe: pip install mediapipe==0.10.21",), versions={"torch": "2.13.0",
+                                                                  "mediapipe": None}),
+    "doctor_future": fake_doctor_report(schema_version=2),
+}
 FAKE_MAIN = textwrap.dedent(
     r'''
     import json, os, signal, subprocess, sys, time
+
+    REPORTS = REPORTS_JSON
 
     STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGBREAK") if hasattr(signal, n)]
 
@@ -53,14 +62,11 @@ FAKE_MAIN = textwrap.dedent(
         args = sys.argv[1:]
         scenario = os.environ.get("FAKE_SCENARIO", "success")
         if args[:1] == ["doctor"]:
-            if scenario == "doctor_bad":
-                print(json.dumps({"versions": {"python": "3.11.7"},
-                                  "missing": ["mediapipe: pip install mediapipe==0.10.21"]}))
-                return 1
-            print(json.dumps({"versions": {"python": "3.11.7", "torch": "2.13.0",
-                                           "mediapipe": "0.10.21"},
-                              "device": "cpu", "problems": []}))
-            return 0
+            # the layout of docs/doctor_report.md (schema 1), from tests/fake_doctor.py
+            bad = scenario == "doctor_bad"
+            report = json.loads(REPORTS[scenario if scenario.startswith("doctor") else "ok"])
+            print(json.dumps(report, indent=2))
+            return 8 if bad else 0
         assert args[0] == "capture", args
         log = os.environ.get("FAKE_ARGV_LOG")
         if log:
@@ -125,6 +131,8 @@ FAKE_MAIN = textwrap.dedent(
     sys.exit(main())
     '''
 )
+FAKE_MAIN = FAKE_MAIN.replace(
+    "REPORTS_JSON", repr({name: json.dumps(report) for name, report in _REPORTS.items()}))
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +185,27 @@ def test_argv_is_the_documented_command_line(tmp_path: Path, video: Path) -> Non
                      "--end": "2.5", "--str-checkpoint": "/ck.pt", "--smpl-dir": "/smpl"}
     whole = build_capture_argv("/py", CaptureRequest(video=video), tmp_path / "o.npz")
     assert "--start" not in whole and "--end" not in whole and "--smpl-dir" not in whole
+    assert "--height" not in whole and "--fov" not in whole
+
+
+def test_height_and_fov_reach_the_command_line(tmp_path: Path, video: Path) -> None:
+    request = CaptureRequest(video=video, subject_height=" 2:1.62, 1:1.850 ", fov_deg=42.5)
+    argv = build_capture_argv("/py", request, tmp_path / "o.npz")
+    pairs = dict(zip(argv[7::2], argv[8::2], strict=True))
+    assert pairs["--height"] == "1:1.85,2:1.62" and pairs["--fov"] == "42.5"
+    one = build_capture_argv("/py", CaptureRequest(video=video, subject_height="1.7"), "o.npz")
+    assert one[one.index("--height") + 1] == "1.7"
+
+
+@pytest.mark.parametrize("height, fov, message", [
+    ("tall", None, "not a number of metres"), ("3", None, "0.5-2.6 m"),
+    ("1:1.8,1:1.7", None, "given twice"), ("", 200.0, "Field of view"),
+])
+def test_bad_height_or_fov_is_refused_before_the_backend_runs(
+    video: Path, height: str, fov: float | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate_request(CaptureRequest(video=video, subject_height=height, fov_deg=fov))
 
 
 def test_success_parses_progress_and_result(
@@ -348,8 +377,12 @@ def test_doctor_and_find_backend_python(fake_backend_root: Path, tmp_path: Path)
     assert report.ok, report.message
     assert report.versions["torch"] == "2.13.0" and report.device == "cpu"
     assert report.message.startswith("Backend OK")
+    assert report.versions["python"] == "3.11.7" and "mediapipe" in report.versions
     bad = run_doctor(sys.executable, extra_env={**env, "FAKE_SCENARIO": "doctor_bad"})
-    assert not bad.ok and "mediapipe: pip install mediapipe==0.10.21" in bad.problems
+    assert not bad.ok and bad.problems == ("mediapipe: pip install mediapipe==0.10.21",)
+    assert "mediapipe" not in bad.versions                   # null: not importable
+    future = run_doctor(sys.executable, extra_env={**env, "FAKE_SCENARIO": "doctor_future"})
+    assert not future.ok and "schema 2, expected 1" in future.message
     missing = run_doctor(tmp_path / "nope")
     assert not missing.ok and "not found" in missing.message
 
@@ -381,6 +414,15 @@ def test_parse_doctor_output_non_json() -> None:
     report = parse_doctor_output(Path("/py"), 1, "garbage", "ModuleNotFoundError: No module named 'torch'")
     assert not report.ok
     assert "No module named 'torch'" in report.problems[0]
+
+
+def test_parse_doctor_output_refuses_reports_of_another_layout() -> None:
+    # keys the backend never emits are not searched for: the report is refused with the reason
+    guessed = json.dumps({"versions": {"python": "3.11"}, "missing": ["cv2"], "errors": "x"})
+    report = parse_doctor_output(Path("/py"), 0, guessed, "")
+    assert not report.ok and report.raw == {} and report.versions == {}
+    assert "fields missing or mistyped: schema_version, python" in report.message
+    assert "cv2" not in report.message
 
 
 def test_setup_plan_commands_cross_platform(tmp_path: Path) -> None:
@@ -481,7 +523,7 @@ def test_venv_layout_matches_a_real_venv(tmp_path: Path) -> None:
 
 
 def test_remove_stale_jobs_keeps_recent_folders(tmp_path: Path) -> None:
-    from str_blender_addon.backend_client import remove_stale_jobs
+    from str_blender_addon.capture_job import remove_stale_jobs
 
     old, new = tmp_path / "old-job", tmp_path / "new-job"
     for folder in (old, new):
