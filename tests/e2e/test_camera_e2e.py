@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import SAMPLE_CLIP
 
 from inference_backend.export import read_motion_file
+
+SAMPLE_CLIP = Path(__file__).resolve().parents[2] / "assets" / "sample" / "two_people_backlit.mp4"
 
 
 def test_still_footage_stays_exactly_static(captured_sample: Path, tmp_path: Path,
