@@ -19,7 +19,7 @@ by ``bench/synthetic_accuracy/make_scene.py``): 2D error of the 12 compared join
 PA-MPJPE of the world landmarks in mm.
 
 Measured 2026-12-06 on the shared 2-core CPU (under load: CPU ms are indicative only), bundled
-clip (960x540, 135 frames): see README "Capture speed".
+clip (960x540, 135 frames) and three rendered clips: README "Speed".
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ person for 121 frames with an image-landmark jitter (mean |second difference|) o
 and 62 mm/frame^2 in world landmarks; the legacy ``mp.solutions.pose.Pose(model_complexity=1,
 smooth_landmarks=True)`` kept its person for only 99 frames, with 13.3 px/frame^2 and
 112 mm/frame^2 (it follows whoever its detector picks first and loses them on occlusion). The
-"roi" graph keeps those properties (numbers in ``bench/detection_accuracy.py``'s docstring) at
-the cost of about one landmark pass per followed person.
+"roi" graph keeps those properties: 120 frames, 4.8 px/frame^2 and 63 mm/frame^2, at about one
+landmark pass per followed person (``python bench/detection_accuracy.py``; README "Speed").
 
 Output units: ``image_landmarks`` are pixels of the *displayed* frame (u right, v down) plus the
 landmark visibility; ``world_landmarks`` are MediaPipe's metric, hip-centred, camera-aligned
