@@ -82,7 +82,8 @@ class CameraMotionConfig:
 
     min_matches: a frame's fit needs at least this many background points.
     max_spread_px: a frame whose points moved less coherently than this (``spread_px``) is not
-        fitted (sensor noise on a plain wall, a scene that moves as a whole).
+        fitted (sensor noise on a plain wall, a scene that moves as a whole); up to twice this,
+        its rotation still carries the keyframe chain (its own is interpolated).
     huber_px: robust (Huber) scale of the rotation fit's residuals, pixels.
     outlier_px: points further than this from the fit are dropped (after the robust fit).
     static_deg: the camera moved when the 95th percentile over frames of its angle to the first
@@ -277,11 +278,16 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
         if m.keyframe not in known:
             known[m.keyframe] = rel[max(f for f in known if f <= m.keyframe)]
             breaks += 1
-        if len(m.points) < config.min_matches or m.spread_px > config.max_spread_px:
+        if len(m.points) < config.min_matches or m.spread_px > 2.0 * config.max_spread_px:
             continue
         ref = None if plane0 is None else known[m.keyframe] @ plane0
         R, rms, kept, normal = fit_camera_rotation(m.key_points, m.points, K, config, ref)
         if kept < config.min_matches:
+            continue
+        if m.spread_px > config.max_spread_px:
+            # Too incoherent to count as this frame's own fit (it is interpolated), but a
+            # later keyframe span may start here: keep the chain going through it.
+            known[m.frame] = R @ known[m.keyframe]
             continue
         if normal is not None:
             plane0 = known[m.keyframe].T @ normal
