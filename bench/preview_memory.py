@@ -10,9 +10,11 @@ same length that points to it (the test suite's walk generator), and renders the
 each (Workbench, 480 px wide, composited over the video, the body mesh and camera built by the
 real importer) with ``str_blender_addon.preview.render_preview`` in a child process that
 reports its own peak RSS (VmHWM). Each preview renders every frame: at 30 fps a 10-minute
-preview is 18000 frames (about 15-40 min on a shared 2-core CPU); ``--minutes 1`` gives a
-quicker run whose growth per frame is the same measure. Prints ``capped`` and ``default`` lines
-``long_mb short_mb growth kB/frame``; bounded means the capped growth per frame is near 0.
+preview is 18000 frames (about 0.5 s per frame on a shared 2-core CPU under load: 2.5 h);
+``--minutes 1 --fps 10`` (600 frames) gives a quicker run whose growth per frame is the same
+measure. Prints ``capped`` and ``default`` lines
+``long_mb short_mb growth kB/frame`` (peak RSS) and, per render, the current RSS every 100
+frames; bounded means the capped current RSS stays flat along the clip.
 POSIX only (VmHWM from /proc).
 """
 
@@ -38,18 +40,31 @@ import bpy
 from str_blender_addon.importer import ImportOptions, import_motion
 from str_blender_addon.preview import PreviewOptions, render_preview
 
-def peak_kb():
+def status_kb(key):
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
+
+def peak_kb():
+    return status_kb("VmHWM")
+
+curve = []
+def sample(scene, *args):
+    curve.append(status_kb("VmRSS"))
 
 motion, out, cache_mb = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 bpy.ops.wm.read_factory_settings(use_empty=True)
 import_motion(bpy.context, motion, ImportOptions(create_camera=True, video_background=True))
 before = peak_kb()
+bpy.app.handlers.render_post.append(sample)   # after read_factory_settings, which clears it
 render_preview(out, PreviewOptions(width=480, cache_limit_mb=cache_mb))
+bpy.app.handlers.render_post.remove(sample)
 print("PEAKS_KB", before, peak_kb(), file=sys.stderr)
+print("RSS_EVERY_100_KB", *curve[99::100], file=sys.stderr)
+sys.stderr.flush()
+import os
+os._exit(0)   # bpy as a module can hang in its teardown; everything is printed
 """
 
 
@@ -82,6 +97,10 @@ def preview_peak_mb(motion: Path, out: Path, cache_mb: int) -> tuple[float, floa
                          f"{proc.stderr[-3000:]}")
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAKS_KB")][-1]
     imported, rendered = (int(v) / 1024.0 for v in line.split()[1:3])
+    curve = [ln for ln in proc.stderr.splitlines() if ln.startswith("RSS_EVERY_100_KB")][-1]
+    rss = [int(v) // 1024 for v in curve.split()[1:]]
+    if rss:
+        print(f"    current RSS every 100 frames (MB): {rss}", file=sys.stderr, flush=True)
     return imported, rendered, elapsed
 
 

@@ -82,7 +82,8 @@ class CameraMotionConfig:
 
     min_matches: a frame's fit needs at least this many background points.
     max_spread_px: a frame whose points moved less coherently than this (``spread_px``) is not
-        fitted (sensor noise on a plain wall, a scene that moves as a whole).
+        fitted (sensor noise on a plain wall, a scene that moves as a whole); up to twice this,
+        its rotation still carries the keyframe chain (its own is interpolated).
     huber_px: robust (Huber) scale of the rotation fit's residuals, pixels.
     outlier_px: points further than this from the fit are dropped (after the robust fit).
     static_deg: the camera moved when the 95th percentile over frames of its angle to the first
@@ -171,6 +172,31 @@ def fit_rotation(key_points: np.ndarray, points: np.ndarray, K: np.ndarray,
     return R, float(np.sqrt(np.mean(r ** 2))) if len(r) else float("nan"), int(keep.sum())
 
 
+def _plane_homography(key_points: np.ndarray, points: np.ndarray, threshold_px: float
+                      ) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """RANSAC homography between pixel correspondences: (H, inlier mask, RMS residual of the
+    inliers in pixels), or None when it cannot be fitted."""
+    import cv2  # noqa: PLC0415  (homography maths only)
+
+    src = np.asarray(key_points, np.float64).reshape(-1, 1, 2)
+    dst = np.asarray(points, np.float64).reshape(-1, 1, 2)
+    if len(src) < 8:
+        return None
+    H, inl = cv2.findHomography(src, dst, cv2.RANSAC, threshold_px)
+    if H is None or inl is None or int(inl.sum()) < 8:
+        return None
+    keep = inl.ravel().astype(bool)
+    mapped = cv2.perspectiveTransform(src[keep], H).reshape(-1, 2)
+    h_rms = float(np.sqrt(np.mean(np.sum((mapped - dst[keep].reshape(-1, 2)) ** 2, axis=1))))
+    return H, keep, h_rms
+
+
+def _shows_parallax(rotation_rms: float, homography_rms: float,
+                    config: CameraMotionConfig) -> bool:
+    """A homography explains the points clearly better than any rotation."""
+    return rotation_rms > config.parallax_ratio * homography_rms + config.parallax_margin_px
+
+
 def fit_camera_rotation(key_points: np.ndarray, points: np.ndarray, K: np.ndarray,
                         config: CameraMotionConfig = CameraMotionConfig(),
                         plane: np.ndarray | None = None
@@ -189,18 +215,14 @@ def fit_camera_rotation(key_points: np.ndarray, points: np.ndarray, K: np.ndarra
     R, rms, kept = fit_rotation(key_points, points, K, config.huber_px, config.outlier_px)
     if kept < 8 or len(points) < 8:
         return R, rms, kept, None
+    found = _plane_homography(key_points, points, config.outlier_px)
+    if found is None or not _shows_parallax(rms, found[2], config):
+        return R, rms, kept, None
     import cv2  # noqa: PLC0415  (homography maths only)
 
+    H, keep, _ = found
     src = np.asarray(key_points, np.float64).reshape(-1, 1, 2)
     dst = np.asarray(points, np.float64).reshape(-1, 1, 2)
-    H, inl = cv2.findHomography(src, dst, cv2.RANSAC, config.outlier_px)
-    if H is None or inl is None or int(inl.sum()) < 8:
-        return R, rms, kept, None
-    keep = inl.ravel().astype(bool)
-    mapped = cv2.perspectiveTransform(src[keep], H).reshape(-1, 2)
-    h_rms = float(np.sqrt(np.mean(np.sum((mapped - dst[keep].reshape(-1, 2)) ** 2, axis=1))))
-    if rms <= config.parallax_ratio * h_rms + config.parallax_margin_px:
-        return R, rms, kept, None
     Kf = np.asarray(K, np.float64)
     count, rotations, _, normals = cv2.decomposeHomographyMat(H, Kf)
 
@@ -256,11 +278,16 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
         if m.keyframe not in known:
             known[m.keyframe] = rel[max(f for f in known if f <= m.keyframe)]
             breaks += 1
-        if len(m.points) < config.min_matches or m.spread_px > config.max_spread_px:
+        if len(m.points) < config.min_matches or m.spread_px > 2.0 * config.max_spread_px:
             continue
         ref = None if plane0 is None else known[m.keyframe] @ plane0
         R, rms, kept, normal = fit_camera_rotation(m.key_points, m.points, K, config, ref)
         if kept < config.min_matches:
+            continue
+        if m.spread_px > config.max_spread_px:
+            # Too incoherent to count as this frame's own fit (it is interpolated), but a
+            # later keyframe span may start here: keep the chain going through it.
+            known[m.frame] = R @ known[m.keyframe]
             continue
         if normal is not None:
             plane0 = known[m.keyframe].T @ normal
@@ -274,8 +301,13 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
         if link is not None and link.anchor in known and link.anchor < m.frame \
                 and len(link.points) >= config.anchor_min_matches \
                 and link.spread_px <= config.max_spread_px:
-            Ra, _, kept_a, _ = fit_camera_rotation(link.anchor_points, link.points, K, config)
-            if kept_a >= config.anchor_min_matches:
+            # Only a pure rotation re-anchors: across the long baseline of a camera that moved,
+            # a link would import the translation's bias (or a wrong plane) into the chain.
+            Ra, rms_a, kept_a = fit_rotation(link.anchor_points, link.points, K,
+                                             config.huber_px, config.outlier_px)
+            found = _plane_homography(link.anchor_points, link.points, config.outlier_px)
+            if kept_a >= config.anchor_min_matches and found is not None \
+                    and not _shows_parallax(rms_a, found[2], config):
                 _spread_correction(rel, known, anchored, m.frame, Ra @ known[link.anchor])
                 anchored = m.frame
                 reanchored += 1

@@ -55,7 +55,7 @@ class BackgroundTrackingConfig:
     forward_backward: bool = False
     fb_max_px: float = 1.0
     ransac_px: float = 1.5
-    keep: int = 150
+    keep: int = 80
     lk_window: int = 15
     lk_levels: int = 3
     anchor_memory: int = 40

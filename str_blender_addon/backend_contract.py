@@ -37,6 +37,9 @@ STAGE_WEIGHTS: Mapping[str, float] = {
 }
 STAGES: tuple[str, ...] = tuple(STAGE_WEIGHTS)
 
+#: ``capture --camera`` choices (the backend's config.CAMERA_MODES; docs/motion_file.md).
+CAMERA_MODES: tuple[str, ...] = ("auto", "static", "moving")
+
 # ------------------------------------------ batch events (``batch --progress jsonl``, stdout)
 BATCH_START = "batch_start"
 BATCH_PROGRESS = "batch_progress"

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from .backend_contract import (
+    CAMERA_MODES,
     EVENT_ERROR,
     EVENT_FIELDS,
     EVENT_PROGRESS,
@@ -123,6 +124,9 @@ class CaptureRequest:
     subject_height: str = ""
     #: ``--fov`` in degrees (horizontal); None = estimated from the video.
     fov_deg: float | None = None
+    #: ``--camera``: "auto" (track the camera's turning, use it when it moved), "static" or
+    #: "moving" (backend_contract.CAMERA_MODES).
+    camera: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,8 @@ def build_capture_argv(
         argv += ["--height", normalise_heights(request.subject_height)]
     if request.fov_deg is not None:
         argv += ["--fov", repr(float(request.fov_deg))]
+    if request.camera != "auto":
+        argv += ["--camera", request.camera]
     return argv
 
 
@@ -196,6 +202,9 @@ def validate_request(request: CaptureRequest) -> None:
     normalise_heights(request.subject_height)          # ValueError says what is wrong
     if request.fov_deg is not None and not 5.0 <= request.fov_deg <= 170.0:
         raise ValueError("Field of view must be 5-170 degrees (0 in the panel: estimate it).")
+    if request.camera not in CAMERA_MODES:
+        raise ValueError(f"Camera must be one of {', '.join(CAMERA_MODES)}, "
+                         f"not {request.camera!r}.")
     if request.start_s is not None and request.start_s < 0:
         raise ValueError("Start time must be >= 0 seconds.")
     if (

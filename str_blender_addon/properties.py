@@ -23,6 +23,12 @@ SMOOTHING_ITEMS = [
     ("medium", "Medium", "Balanced smoothing"),
     ("strong", "Strong", "Strong smoothing for slow, steady motion"),
 ]
+CAMERA_ITEMS = [
+    ("auto", "Auto", "Track the camera's turning from the background and use it when the "
+     "camera moved (handheld, panning); a tripod shot stays static"),
+    ("static", "Static", "The camera did not move (tripod): skip camera tracking"),
+    ("moving", "Moving", "Always use the tracked camera rotation"),
+]
 FPS_MODE_ITEMS = [
     ("MATCH_VIDEO", "Match Video", "Set the scene frame rate to the video's"),
     ("KEEP_SCENE", "Keep Scene", "Keep the scene frame rate; keys land at the exact times"),
@@ -76,6 +82,10 @@ class STRMOCAP_PG_settings(bpy.types.PropertyGroup):
     solver: EnumProperty(  # type: ignore[valid-type]
         name="Solver", description="How poses are estimated", items=SOLVER_ITEMS,
         default="default",
+    )
+    camera_motion: EnumProperty(  # type: ignore[valid-type]
+        name="Camera", description="Whether the camera moved while filming (the imported "
+        "camera is animated when it did)", items=CAMERA_ITEMS, default="auto",
     )
     # --- import options
     fps_mode: EnumProperty(  # type: ignore[valid-type]

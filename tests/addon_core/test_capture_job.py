@@ -541,3 +541,13 @@ def test_job_folder_that_cannot_be_created_fails_cleanly(tmp_path: Path, video: 
     blocker.write_text("a file where the jobs folder should be")
     state = CaptureJob(sys.executable, CaptureRequest(video=video), blocker).start()
     assert state.status is JobStatus.FAILED and "Cannot create the job folder" in state.message
+
+
+def test_camera_mode_reaches_the_command_line(tmp_path: Path, video: Path) -> None:
+    auto = build_capture_argv("/py", CaptureRequest(video=video), tmp_path / "o.npz")
+    assert "--camera" not in auto                      # the backend's default
+    for mode in ("static", "moving"):
+        argv = build_capture_argv("/py", CaptureRequest(video=video, camera=mode), "o.npz")
+        assert argv[argv.index("--camera") + 1] == mode
+    with pytest.raises(ValueError, match="Camera must be one of auto, static, moving"):
+        validate_request(CaptureRequest(video=video, camera="tripod"))

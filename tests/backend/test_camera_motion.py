@@ -275,3 +275,30 @@ def test_reanchoring_removes_drift_without_a_jump() -> None:
     assert anchored.report["reanchored"] == 1
     steps = geodesic_deg(anchored.rel[1:], anchored.rel[:-1])
     assert steps.max() < 0.4            # spread over the frames, not one jump of > 1 deg
+
+
+def test_a_link_across_a_moved_camera_does_not_reanchor() -> None:
+    """Re-anchoring trusts only a pure rotation: a link whose points show parallax (the camera
+    moved 5 cm between the two keyframes, near points 2-3 m away) is not used."""
+    from inference_backend.camera_motion import KeyframeLink
+
+    n = 21
+    rots = rodrigues(np.stack([np.zeros(n), np.radians(np.linspace(0, 2, n)), np.zeros(n)], 1))
+    rng = np.random.default_rng(5)
+    near = np.c_[rng.uniform(-1.5, 1.5, (60, 2)), rng.uniform(2.0, 3.0, 60)]
+    far = np.c_[rng.uniform(-8, 8, (60, 2)), rng.uniform(15.0, 20.0, 60)]
+    pts = np.concatenate([near, far])
+    matches = [FrameMatches(f, f - 1, _project(pts @ rots[f - 1].T), _project(pts @ rots[f].T))
+               for f in range(1, n)]
+    walked = pts @ rots[20].T + np.array([0.05, 0.0, 0.0])
+    link = KeyframeLink(20, 0, _project(pts), _project(walked))
+    motion = solve_camera_motion(matches, n, K, CameraMotionConfig(smooth_frames=0),
+                                 links=[link])
+    assert motion.report["reanchored"] == 0
+    assert geodesic_deg(motion.rel, rots).max() < 0.01
+    # Without the parallax check the link would have pulled the chain off by its bias.
+    trusting = solve_camera_motion(matches, n, K,
+                                   CameraMotionConfig(smooth_frames=0, parallax_ratio=np.inf),
+                                   links=[link])
+    assert trusting.report["reanchored"] == 1
+    assert geodesic_deg(trusting.rel, rots).max() > 0.3

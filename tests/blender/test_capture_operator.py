@@ -372,6 +372,10 @@ def test_request_maps_the_panel_settings(env) -> None:
     settings.subject_height, settings.fov = "1:1.85,2:1.62", 42.0
     sized = operators.capture_request_from_settings(settings, operators.BackendSettings())
     assert sized.subject_height == "1:1.85,2:1.62" and sized.fov_deg == 42.0
+    assert sized.camera == "auto"                                     # the default
+    settings.camera_motion = "static"
+    tripod = operators.capture_request_from_settings(settings, operators.BackendSettings())
+    assert tripod.camera == "static"
 
 
 def test_capture_refuses_a_bad_height_clearly(env) -> None:
