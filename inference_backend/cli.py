@@ -32,6 +32,7 @@ from typing import Any, NoReturn
 from .config import (
     CAMERA_MODES,
     DEVICES,
+    ENV_CACHE,
     ENV_SMPL_DIR,
     ENV_SPIN_CHECKPOINT,
     ENV_STR_CHECKPOINT,
@@ -223,6 +224,7 @@ def capture_config(args: argparse.Namespace) -> CaptureConfig:
         detect_max_side=args.detect_max_side,
         threads=max(0, args.threads),
         camera=args.camera,
+        cache_dir=_from_env(None, ENV_CACHE),
     )
 
 
@@ -297,7 +299,8 @@ def _run_other(args: argparse.Namespace) -> int:
         from .doctor import run_doctor
 
         return run_doctor(as_json=args.json, smpl_dir=_from_env(args.smpl_dir, ENV_SMPL_DIR),
-                          str_checkpoint=_from_env(args.str_checkpoint, ENV_STR_CHECKPOINT))
+                          str_checkpoint=_from_env(args.str_checkpoint, ENV_STR_CHECKPOINT),
+                          cache_dir=_from_env(None, ENV_CACHE))
     module = _load_plugin(args.command)
     return int(module.run(args))
 

@@ -63,6 +63,9 @@ class DetectionConfig:
     landmark_threads: int = 2
     detect_alongside: bool = True
     graph: str = "roi"
+    #: Folder of the built pose-landmarker bundle (None: the platform's user cache folder,
+    #: ``detection.user_cache_dir``); the CLI sets it from ``$STR_MOCAP_CACHE``.
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class CaptureConfig:
     detect_max_side: int = 1920
     threads: int = 0  # CPU threads for decoding and numeric libraries (0 = library defaults)
     camera: str = "auto"               # auto | static | moving (see camera_motion.choose_camera)
+    cache_dir: Path | None = None      # pose-model cache (None: the platform's user cache)
 
     def decode_config(self) -> DecodeConfig:
         """The decode settings; a grey copy of each frame for the camera tracker unless the
@@ -122,7 +126,7 @@ class CaptureConfig:
                             threads=self.threads, track_max_side=track)
 
     def detection_config(self) -> DetectionConfig:
-        return DetectionConfig(max_people=self.max_people)
+        return DetectionConfig(max_people=self.max_people, cache_dir=self.cache_dir)
 
     def tracking_config(self) -> TrackingConfig:
         return TrackingConfig(max_people=self.max_people)

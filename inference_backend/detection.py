@@ -69,10 +69,8 @@ _BUNDLE_LANDMARKER = "pose_landmarks_detector.tflite"
 
 
 def user_cache_dir() -> Path:
-    """Platform-aware cache folder for STR Mocap (``STR_MOCAP_CACHE`` overrides)."""
-    override = os.environ.get(ENV_CACHE)
-    if override:
-        return Path(override)
+    """The platform's user cache folder for STR Mocap (the default of
+    ``DetectionConfig.cache_dir``; ``$STR_MOCAP_CACHE`` is read by the CLI, not here)."""
     if sys.platform.startswith("win"):
         base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
         return Path(base) / "str-mocap" / "Cache"
@@ -543,6 +541,8 @@ class PoseDetector:
         self._graph = self.config.graph
         if self._graph == "legacy" and self.config.max_people != 1:
             self._graph = "tasks"  # the legacy graph follows one person only
+        if cache_dir is None:
+            cache_dir = self.config.cache_dir
         self._impl: Any
         if self._graph == "legacy":
             self._impl = self._create_legacy()

@@ -62,8 +62,9 @@ def _find_smpl(folder: Path) -> list[str]:
 SCHEMA_VERSION = 1
 
 
-def gather(smpl_dir: Path | None = None, str_checkpoint: Path | None = None) -> dict[str, Any]:
-    """Collect the report as a JSON-able dict (no side effects besides imports). The folder
+def gather(smpl_dir: Path | None = None, str_checkpoint: Path | None = None,
+           cache_dir: Path | None = None) -> dict[str, Any]:
+    """Collect the report as a JSON-able dict (no side effects besides imports). The folders
     and checkpoint are what the CLI resolved from its options and environment."""
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -103,7 +104,7 @@ def gather(smpl_dir: Path | None = None, str_checkpoint: Path | None = None) -> 
         detector, landmarker = wheel_model_paths()
         models.update(pose_models_in_wheel=True, pose_detector=str(detector),
                       pose_landmarker=str(landmarker))
-        models["cache_dir"] = str(user_cache_dir())
+        models["cache_dir"] = str(cache_dir if cache_dir is not None else user_cache_dir())
     except Exception as exc:
         problems.append(f"mediapipe pose models: {exc}")
     report["mediapipe_models"] = models
@@ -158,8 +159,8 @@ def _print_human(report: dict[str, Any]) -> None:
 
 
 def run_doctor(as_json: bool = False, smpl_dir: Path | None = None,
-               str_checkpoint: Path | None = None) -> int:
-    report = gather(smpl_dir, str_checkpoint)
+               str_checkpoint: Path | None = None, cache_dir: Path | None = None) -> int:
+    report = gather(smpl_dir, str_checkpoint, cache_dir)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
-
 from itertools import permutations
 
 import numpy as np

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "batch_manifest.jsonl"
 STATUSES: tuple[str, ...] = ("done", "failed", "skipped", "cancelled")
 #: CaptureConfig fields that do not change the motion file (where it is read from and written
-#: to, and how many threads compute it).
-_NOT_OPTIONS = frozenset({"video", "output", "threads"})
+#: to, how many threads compute it, where the pose models are cached).
+_NOT_OPTIONS = frozenset({"video", "output", "threads", "cache_dir"})
 _CHUNK = 1 << 20
 
 

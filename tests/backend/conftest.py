@@ -174,11 +174,18 @@ def make_sample_frames() -> Callable[..., list[np.ndarray]]:
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An isolated STR_MOCAP_CACHE for the session (the pose bundle is built there once)."""
+    """An isolated pose-model cache for the session (the bundle is built there once):
+    ``STR_MOCAP_CACHE`` for backend processes (their CLI reads it), and the default folder of
+    in-process detectors (``detection.user_cache_dir``)."""
+    import inference_backend.detection as detection
+
     folder = tmp_path_factory.mktemp("str_mocap_cache")
     previous = os.environ.get("STR_MOCAP_CACHE")
     os.environ["STR_MOCAP_CACHE"] = str(folder)
+    default = detection.user_cache_dir
+    detection.user_cache_dir = lambda: folder
     yield folder
+    detection.user_cache_dir = default
     if previous is None:
         os.environ.pop("STR_MOCAP_CACHE", None)
     else:

@@ -44,9 +44,14 @@ def test_bundle_builds_offline_from_the_wheel(tmp_path: Path, monkeypatch) -> No
 
 
 def test_cache_dir_env_override(monkeypatch, tmp_path: Path) -> None:
+    """$STR_MOCAP_CACHE is read by the command line and reaches the detector as configuration;
+    the detect stage itself only knows the platform's default folder."""
+    from inference_backend.cli import build_parser, capture_config
+
     monkeypatch.setenv("STR_MOCAP_CACHE", str(tmp_path / "c"))
-    assert user_cache_dir() == tmp_path / "c"
-    monkeypatch.delenv("STR_MOCAP_CACHE")
+    config = capture_config(build_parser().parse_args(["capture", "v.mp4", "-o", "o.npz"]))
+    assert config.cache_dir == (tmp_path / "c").absolute()
+    assert config.detection_config().cache_dir == config.cache_dir
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     import sys
 
