@@ -1,8 +1,8 @@
 """Batch capture scaling on this machine: 1 vs 2 Ray workers, and Ray's per-video overhead
 against a plain loop of ``capture`` commands, on the same clips, measured side by side.
 
-    python bench/batch_scaling.py [--clips 4] [--frames 60] [--size 960x540] [--keep DIR]
-        [--no-pin-cores]
+    python bench/batch_scaling.py [--clips 8] [--frames 90] [--size 960x540] [--keep DIR]
+        [--repeats R] [--no-pin-cores]
 
 Clips: ``--clips`` excerpts of ``--frames`` frames cut from the bundled sample at different
 offsets (re-encoded H.264, ``--size``). Runs, one after the other (batches via the real CLI):
@@ -17,14 +17,18 @@ offsets (re-encoded H.264, ``--size``). Runs, one after the other (batches via t
 Each batch starts and stops its own local Ray runtime (the default); the bench timestamps the
 JSON-line events, so the runtime's start-up/shut-down is reported apart from the video work.
 Prints the 1 -> 2 worker throughput ratio (target >= 1.6 on 2 cores) and the per-video
-overhead of Ray vs the loop (target <= 10 %), with and without the runtime start-up, and vs
-one process capturing the clips in turn (what Ray itself costs).
+overhead of Ray vs the loop (target <= 10 %), with and without the runtime start-up, vs one
+process capturing the clips in turn, and the marginal cost of each further video (time per
+video after the first, batch vs one process). With ``--repeats R`` every configuration runs R
+times, interleaved, and the best of each is used. About 3 minutes per repeat on an idle 2-core
+machine with the defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -106,19 +110,28 @@ for clip in sys.argv[2:]:
         run_capture(CaptureConfig(video=Path(clip), output=out / (Path(clip).name + ".npz")))
     except Exception:  # a failing clip costs its time here too, as in the other runs
         pass
+    print("clip", time.perf_counter() - start, flush=True)
 print(time.perf_counter() - start)
 """
 
 
-def run_in_process_loop(clips: list[Path], out: Path) -> float:
-    """Seconds of one process that imports the backend once and captures every clip in turn:
-    the cost of the work without Ray and without a process per video."""
+def run_in_process_loop(clips: list[Path], out: Path) -> tuple[float, float]:
+    """(seconds, steady seconds per clip) of one process that imports the backend once and
+    captures every clip in turn: the work without Ray and without a process per video. The
+    steady time per clip is (last finish - first finish) / (clips - 1): no start-up in it."""
     out.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(out), *map(str, clips)],
                           env=_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"in-process loop failed: {proc.stderr[-2000:]}")
-    return float(proc.stdout.strip().splitlines()[-1])
+    lines = proc.stdout.strip().splitlines()
+    finishes = [float(line.split()[1]) for line in lines if line.startswith("clip ")]
+    return float(lines[-1]), _steady(finishes)
+
+
+def _steady(finishes: list[float]) -> float:
+    """Seconds per video between the first and the last one finished (sequential runs)."""
+    return (finishes[-1] - finishes[0]) / (len(finishes) - 1) if len(finishes) > 1 else math.nan
 
 
 def run_batch(folder: Path, out: Path, workers: int, cpus: int,
@@ -131,11 +144,14 @@ def run_batch(folder: Path, out: Path, workers: int, cpus: int,
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True)
     marks: dict[str, float] = {}
+    videos: list[float] = []
     result: dict = {}
     assert proc.stdout is not None
     for line in proc.stdout:
         event = json.loads(line)
         marks.setdefault(event["event"], time.perf_counter())
+        if event["event"] == "video":
+            videos.append(time.perf_counter())
         if event["event"] == "batch_result":
             result = event
     proc.wait()
@@ -146,7 +162,7 @@ def run_batch(folder: Path, out: Path, workers: int, cpus: int,
         raise SystemExit(f"batch failed ({proc.returncode}): {result}")
     return {"total": ended - launched, "startup": marks["batch_start"] - launched,
             "work": marks["batch_result"] - marks["batch_start"],
-            "shutdown": ended - marks["batch_result"]}
+            "shutdown": ended - marks["batch_result"], "steady_per_video": _steady(videos)}
 
 
 def _load() -> str:
@@ -157,10 +173,13 @@ def _load() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--size", default="960x540", help="WIDTHxHEIGHT of the clips")
     parser.add_argument("--keep", type=Path, default=None, help="keep clips and outputs here")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run every configuration this many times, interleaved, and use the "
+                             "best of each (2 on a shared machine)")
     parser.add_argument("--no-pin-cores", action="store_true",
                         help="pass --no-pin-cores to the batches (compare with the default)")
     args = parser.parse_args()
@@ -175,19 +194,26 @@ def main() -> int:
         n = len(clips)
         print(f"{n} clips x {args.frames} frames {size[0]}x{size[1]}, {cores} cores, "
               f"load average {_load()}", flush=True)
-        loop, failed = run_loop(clips, root / "out_loop")
-        print(f"loop of capture commands: {loop:.1f} s ({loop / n:.2f} s/video)"
-              + (f"; {len(failed)} failed (in every run alike): {failed}" if failed else ""),
-              flush=True)
-        inproc = run_in_process_loop(clips, root / "out_inproc")
-        print(f"one process, capture after capture: {inproc:.1f} s", flush=True)
         extra = ("--no-pin-cores",) if args.no_pin_cores else ()
-        whole = run_batch(clips_dir, root / "out_whole", 1, cores, len(failed), extra)
-        print(f"batch 1 worker x {cores} cpus: {whole}", flush=True)
-        one = run_batch(clips_dir, root / "out_one", 1, 1, len(failed), extra)
-        print(f"batch 1 worker x 1 cpu: {one}", flush=True)
-        two = run_batch(clips_dir, root / "out_two", 2, 1, len(failed), extra)
-        print(f"batch 2 workers x 1 cpu: {two}", flush=True)
+        runs: dict[str, list] = {"loop": [], "inproc": [], "whole": [], "one": [], "two": []}
+        for repeat in range(args.repeats):  # interleaved, best of each: the machine is shared
+            loop_s, failed = run_loop(clips, root / "out_loop")
+            runs["loop"].append(loop_s)
+            print(f"[{repeat + 1}] loop of capture commands: {loop_s:.1f} s "
+                  f"({loop_s / n:.2f} s/video)"
+                  + (f"; {len(failed)} failed (in every run alike): {failed}" if failed else ""),
+                  flush=True)
+            runs["inproc"].append(run_in_process_loop(clips, root / "out_inproc"))
+            print(f"[{repeat + 1}] one process, capture after capture: {runs['inproc'][-1][0]:.1f}"
+                  f" s ({runs['inproc'][-1][1]:.2f} s per clip after the first)", flush=True)
+            for key, workers, cpus in (("whole", 1, cores), ("one", 1, 1), ("two", 2, 1)):
+                runs[key].append(run_batch(clips_dir, root / f"out_{key}", workers, cpus,
+                                           len(failed), extra))
+                print(f"[{repeat + 1}] batch {workers} worker(s) x {cpus} cpu(s): "
+                      f"{runs[key][-1]}", flush=True)
+        loop = min(runs["loop"])
+        inproc, inproc_steady = min(runs["inproc"])
+        whole, one, two = (min(runs[k], key=lambda r: r["work"]) for k in ("whole", "one", "two"))
         scaling = one["work"] / two["work"]
         scaling_total = one["total"] / two["total"]
         overhead = (whole["work"] - loop) / loop
@@ -198,8 +224,12 @@ def main() -> int:
               f"runtime start excluded; incl. start-up/shut-down {100 * overhead_total:+.1f}%; "
               f"target <= 10%)")
         print(f"ray_overhead_vs_one_process={100 * (whole['work'] - inproc) / inproc:+.1f}% "
-              "(batch 1 worker vs one process capturing the clips in turn: what Ray itself "
-              "costs, runtime start excluded)")
+              "(batch 1 worker vs one process capturing the clips in turn, runtime start "
+              "excluded; includes the worker process start once)")
+        marginal = whole["steady_per_video"] / inproc_steady - 1
+        print(f"ray_marginal_overhead_per_video={100 * marginal:+.1f}% (time per video after the "
+              f"first: batch {whole['steady_per_video']:.2f} s vs one process "
+              f"{inproc_steady:.2f} s: what each further video costs in Ray)")
         print(f"ray_runtime_start_s={whole['startup']:.1f} stop_s={whole['shutdown']:.1f} "
               f"(once per batch, not per video); load average at the end {_load()} "
               "(more than the cores: the machine was busy and the ratios are not idle numbers)")
