@@ -20,7 +20,9 @@ Clips (made once with PyAV into --work-dir, reproducibly, from the bundled sampl
 Printed: per run the fps, the capture's start-up and its per-stage seconds (the bar's closing
 line); at the end the ratios (targets: one person ``capture --max-people 1`` >= 0.90 x bare;
 two people, the default ``capture``, >= 0.75 x bare on the same clip) and the CPU-seconds ratios
-(less sensitive to a loaded machine).
+(less sensitive to a loaded machine), and per run the cores each process used (CPU-s per wall
+second: a capture near 1.0 on a 2-core machine found no free core for its extra threads, so its
+wall-clock ratio there says little about an idle machine).
 """
 
 from __future__ import annotations
@@ -169,6 +171,13 @@ def _fps(run: dict) -> float:
     return run["frames"] / run["seconds"]
 
 
+def _cores(run: dict) -> float:
+    """CPU-seconds per wall second: the capture's threads (decoder, detector, second person)
+    can use a second core only if the machine has one free; ~1.0 on a loaded machine means it
+    did not (Linux shares CPU between sessions, not threads, when autogroup is on)."""
+    return run["cpu"] / run["seconds"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=540, help="frames per clip")
@@ -191,9 +200,10 @@ def main() -> int:
                     if kind not in best[name] or _fps(run) > _fps(best[name][kind]):
                         best[name][kind] = run
                 bare, cap = runs["bare"], runs["capture"]
-                print(f"  [{repeat + 1}] {name}: bare {_fps(bare):.1f} fps ({bare['cpu']:.1f} CPU-s); "
-                      f"capture {_fps(cap):.1f} fps ({cap['cpu']:.1f} CPU-s), start-up "
-                      f"{cap['startup']:.2f} s; {cap['stages']}", flush=True)
+                print(f"  [{repeat + 1}] {name}: bare {_fps(bare):.1f} fps ({bare['cpu']:.1f} CPU-s, "
+                      f"{_cores(bare):.2f} cores); capture {_fps(cap):.1f} fps ({cap['cpu']:.1f} "
+                      f"CPU-s, {_cores(cap):.2f} cores), start-up {cap['startup']:.2f} s; "
+                      f"{cap['stages']}", flush=True)
     summary = []
     for name, runs in best.items():
         bare, cap = runs["bare"], runs["capture"]
