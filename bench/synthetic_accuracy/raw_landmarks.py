@@ -1,8 +1,8 @@
 """The raw MediaPipe baseline: the very landmarks our solver consumes, before any fitting.
 
 Runs the backend's own decode + detect + track stage (``inference_backend.pipeline.observe``,
-the multi-person Tasks bundle built from the mediapipe wheel, same DetectionConfig/TrackingConfig
-defaults as ``capture``) and keeps the track that best matches the ground-truth 2D joints.
+the pose models of the mediapipe wheel through ``detection.py``'s default graph, same
+DetectionConfig/TrackingConfig defaults as ``capture``) and keeps the track that best matches the ground-truth 2D joints.
 Cached as an npz so metrics can be recomputed without re-running mediapipe.
 """
 
