@@ -194,6 +194,9 @@ class Roi:
 
     x, y: centre as fractions of the frame width / height; w, h: size in the same fractions;
     rotation: radians (the person's hip-to-shoulder direction made upright).
+    fallback: for a detector region that re-seeds a followed person, the region that person's
+        landmarks gave; the landmark model runs there when it sees nobody in the detector's
+        region (not part of equality).
     """
 
     x: float
@@ -201,6 +204,7 @@ class Roi:
     w: float
     h: float
     rotation: float = 0.0
+    fallback: Roi | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def _intersection(self, other: Roi) -> float:
         ix = min(self.x + self.w / 2, other.x + other.w / 2) - max(self.x - self.w / 2, other.x - other.w / 2)
@@ -230,9 +234,21 @@ def merge_rois(followed: Sequence[Roi], detected: Sequence[Roi], min_iou: float,
                cap: int) -> list[Roi]:
     """Regions to run the landmark model on: the followed ones no detector region frames too
     (``Roi.same_person``), then the detector's regions (a detection re-seeds the person it
-    frames, as in mediapipe's PoseLandmarkerGraph); at most ``cap``."""
+    frames, as in mediapipe's PoseLandmarkerGraph); at most ``cap``. A detector region that
+    re-seeds a followed person carries that person's region as its ``fallback``: a detector
+    region can frame a person too loosely for the landmark model (a small person in a large
+    region), and the person must not be lost for it."""
     kept = [roi for roi in followed if not any(roi.same_person(d, min_iou) for d in detected)]
-    return (kept + list(detected))[:cap]
+    seeds = []
+    for d in detected:
+        replaced = next((roi for roi in followed if roi.same_person(d, min_iou)), None)
+        seeds.append(d if replaced is None else seeded(d, replaced))
+    return (kept + seeds)[:cap]
+
+
+def seeded(detected: Roi, followed: Roi) -> Roi:
+    """``detected`` re-seeding the person followed in ``followed`` (kept as its fallback)."""
+    return dataclasses.replace(detected, fallback=followed)
 
 
 def distinct_people(landmarks: Sequence[np.ndarray], rois: Sequence[Roi], presences: Sequence[float],
@@ -446,11 +462,19 @@ class _RoiGraph:
         """Landmark passes over ``rois``: the calling thread takes every n-th region, the pool's
         threads the others (each thread with its own model)."""
         models = self._landmark_models(len(rois))
+
+        def run(model: _LandmarkModel, roi: Roi) -> _Pose | None:
+            pose = model.run(image, roi)
+            if pose is None and roi.fallback is not None:  # see merge_rois
+                self.stats.landmark_runs += 1
+                pose = model.run(image, roi.fallback)
+            return pose
+
         if len(models) == 1:
-            return [models[0].run(image, roi) for roi in rois]
+            return [run(models[0], roi) for roi in rois]
 
         def share(k: int) -> list[_Pose | None]:
-            return [models[k].run(image, roi) for roi in rois[k :: len(models)]]
+            return [run(models[k], roi) for roi in rois[k :: len(models)]]
 
         futures = [self._executor().submit(share, k) for k in range(1, len(models))]
         shares = [share(0)] + [f.result() for f in futures]
@@ -483,7 +507,8 @@ class _RoiGraph:
                 continue
             seed = next((d for d in detected if d.same_person(roi, cfg.min_tracking_confidence)),
                         None)
-            poses.append(pose if seed is None else dataclasses.replace(pose, next_roi=seed))
+            poses.append(pose if seed is None
+                         else dataclasses.replace(pose, next_roi=seeded(seed, pose.next_roi)))
         found = [roi for roi, pose in zip(followed, results, strict=True) if pose is not None]
         fresh = [d for d in detected
                  if not any(d.same_person(roi, cfg.min_tracking_confidence) for roi in found)]
