@@ -130,6 +130,9 @@ def test_roi_geometry_merge_and_dedupe() -> None:
     assert merge_rois(followed, detected, 0.5, 3) == [followed[0], detected[0], detected[1]]
     assert merge_rois(followed, detected, 0.5, 2) == [followed[0], detected[0]]
     assert merge_rois(followed, [], 0.5, 3) == followed
+    # the re-seeding detection keeps the followed region to fall back on; a newcomer has none
+    merged = merge_rois(followed, detected, 0.5, 3)
+    assert merged[1].fallback is followed[1] and merged[2].fallback is None
     # two regions drifted onto one person: the more present one is kept
     base = np.random.default_rng(0).uniform(0.3, 0.7, (33, 3)).astype(np.float32)
     other = base + np.float32(0.3)
@@ -186,6 +189,26 @@ def test_roi_graph_matches_the_tasks_graph_with_fewer_detector_runs(
     # about one landmark pass per person found (plus the detector's candidates that were not)
     found = sum(len(p) for p in people["roi"])
     assert found <= roi.landmark_runs <= found + roi.detector_runs
+
+
+def test_roi_graph_keeps_a_small_person_as_the_tasks_graph_does(
+    sample_clip: Path, bundle: Path
+) -> None:
+    """At 480 px the man is small; at 1.4 s the detector frames him with a region so loose
+    that the landmark model sees nobody in it. That region re-seeded him and he was lost for
+    good (nobody found from frame 11 on); the region his landmarks gave must be kept instead,
+    whatever the detector schedule."""
+    probe, frames = _frames(sample_clip, 1.0, 1.5, max_side=480)
+    assert frames[0].rgb.shape[1] == 480
+    w, h = probe.info.width, probe.info.height
+    settings = {"tasks": {"graph": "tasks"}, "roi": {}, "roi-detector-first":
+                {"detect_alongside": False}, "roi-detector-every-frame": {"redetect_every": 1}}
+    found = {}
+    for name, extra in settings.items():
+        with PoseDetector(DetectionConfig(max_people=2, **extra)) as detector:
+            found[name] = [len(detector.detect(f.rgb, f.time, w, h)) > 0 for f in frames]
+    assert sum(found["tasks"]) == len(frames) == 16
+    assert all(f == found["tasks"] for f in found.values()), found
 
 
 def test_unknown_graph_is_refused() -> None:
