@@ -13,7 +13,8 @@ Which graph runs them (``DetectionConfig.graph``):
   followed person's landmarks give the region for the next frame; the full-frame person detector
   runs only when nobody is followed, on the frame after a person was lost, and every
   ``redetect_every`` frames (to pick up people who come into view; its regions re-seed the people
-  they overlap, as in mediapipe's graph). One more person than ``max_people`` is followed, so the
+  they overlap, as in mediapipe's graph, except that a person the landmark model does not find in
+  the detector's region is looked for again in their own region). One more person than ``max_people`` is followed, so the
   tracker can still reject phantoms and keep the best track. Landmark passes of different people,
   and a scheduled detector run, go to parallel threads (TFLite releases the GIL), so on a
   multi-core CPU several people cost about one landmark pass of wall time each frame.
@@ -462,16 +463,14 @@ class _RoiGraph:
         """Landmark passes over ``rois``: the calling thread takes every n-th region, the pool's
         threads the others (each thread with its own model)."""
         models = self._landmark_models(len(rois))
+        fallbacks: list[Roi] = []  # list.append is thread-safe
 
         def run(model: _LandmarkModel, roi: Roi) -> _Pose | None:
             pose = model.run(image, roi)
             if pose is None and roi.fallback is not None:  # see merge_rois
-                self.stats.landmark_runs += 1
+                fallbacks.append(roi.fallback)
                 pose = model.run(image, roi.fallback)
             return pose
-
-        if len(models) == 1:
-            return [run(models[0], roi) for roi in rois]
 
         def share(k: int) -> list[_Pose | None]:
             return [run(models[k], roi) for roi in rois[k :: len(models)]]
@@ -481,6 +480,7 @@ class _RoiGraph:
         results: list[_Pose | None] = [None] * len(rois)
         for k, part in enumerate(shares):
             results[k :: len(models)] = part
+        self.stats.landmark_runs += len(fallbacks)
         return results
 
     def _detect_then_landmarks(self, image: Any, due: bool) -> tuple[list[_Pose], int]:
