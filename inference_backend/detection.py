@@ -14,8 +14,8 @@ Which graph runs them (``DetectionConfig.graph``):
   runs only when nobody is followed, on the frame after a person was lost, and every
   ``redetect_every`` frames (to pick up people who come into view; its regions re-seed the people
   they overlap, as in mediapipe's graph, except that a person the landmark model does not find in
-  the detector's region is looked for again in their own region). One more person than ``max_people`` is followed, so the
-  tracker can still reject phantoms and keep the best track. Landmark passes of different people,
+  the detector's region is looked for again in their own region). One more person than
+  ``max_people`` is followed, so the tracker can still reject phantoms and keep the best track. Landmark passes of different people,
   and a scheduled detector run, go to parallel threads (TFLite releases the GIL), so on a
   multi-core CPU several people cost about one landmark pass of wall time each frame.
 - "tasks": mediapipe's multi-person ``PoseLandmarker`` with ``num_poses = max_people + 1``. Its
