@@ -10,7 +10,7 @@ bpy = pytest.importorskip("bpy")
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
-from str_blender_addon.core.rotations import y_up_to_z_up  # noqa: E402
+from str_blender_addon.core.rotations import axis_angle_to_matrix, y_up_to_z_up  # noqa: E402
 from str_blender_addon.importer import ImportOptions, import_motion  # noqa: E402
 
 
@@ -86,14 +86,12 @@ def test_video_found_next_to_a_moved_motion_file(empty_scene, tmp_path, helpers)
 def _handheld_pan(cam_r: np.ndarray, cam_t: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """A camera turning about its own centre: a 50 deg pan with ~1 deg of shake
     (``x_cam_f = rel[f] @ x_cam_0``), the first frame's extrinsics ``cam_r``, ``cam_t``."""
-    from scipy.spatial.transform import Rotation
-
     s = np.linspace(0.0, 1.0, n)
     rng = np.random.default_rng(4)
     shake = np.radians(1.0) * np.sin(2 * np.pi * (s[:, None] * rng.uniform(3, 9, 3)
                                                   + rng.uniform(0, 1, 3)))
     aa = shake + np.c_[np.zeros(n), np.radians(50.0) * (3 * s ** 2 - 2 * s ** 3), np.zeros(n)]
-    rel = Rotation.from_rotvec(aa).as_matrix()
+    rel = axis_angle_to_matrix(aa)
     return (rel @ cam_r).astype(np.float32), (rel @ cam_t).astype(np.float32)
 
 
