@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent
 SAMPLE = ROOT / "assets" / "sample" / "two_people_backlit.mp4"
 OUT = ROOT / "out"
 LOGS = OUT / "logs"
-#: The Khronos glTF validator, installed by ``test`` into this ignored folder when npm exists.
+#: The Khronos glTF validator, installed by ``test`` and ``test-blender-matrix`` into this
+#: ignored folder when npm exists.
 GLTF_VALIDATOR = "gltf-validator@2.0.0-dev.3.10"
 GLTF_DIR = ROOT / ".gl"
 MATRIX = {"4.2": "bpy==4.2.23", "5.0": "bpy==5.0.1"}
@@ -330,6 +331,7 @@ def cmd_test(args: argparse.Namespace) -> None:
 
 
 def cmd_test_blender_matrix(args: argparse.Namespace) -> None:
+    ensure_gltf_validator()
     for version in args.versions:
         tag = version.replace(".", "")
         python = ensure_venv(ROOT / f".venv-bpy{tag}",
