@@ -3,10 +3,12 @@
 * Actions: 4.2 has legacy ``Action.fcurves``; 4.4+ has slotted actions (slots, layers, strips,
   channelbags) and 5.0 removed ``Action.fcurves``. We create and assign the slot explicitly.
 * Video output: 5.0 needs ``image_settings.media_type = 'VIDEO'`` before ``FFMPEG``.
+* Exit of a process that imported bpy as a module: see ``shut_down_cleanly_at_exit``.
 """
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
 
 import bpy
@@ -113,3 +115,24 @@ def set_video_output(scene: bpy.types.Scene) -> None:
 
 def workbench_engine() -> str:
     return "BLENDER_WORKBENCH"
+
+
+def shut_down_cleanly_at_exit() -> None:
+    """Let Blender shut down normally when this Python process (bpy as a module) exits.
+
+    bpy shuts Blender down (``WM_exit``) when the bpy module object is freed during interpreter
+    finalization. ``typing``'s parametrization caches (``typing.List[Keyframe]`` and the like,
+    used by Blender's own glTF exporter) keep classes alive, their functions' module globals and
+    with them the bpy module, so it is never freed: Blender's space types are then destroyed by
+    C++ static destructors after Python is gone. bpy 4.2 crashes there (SIGSEGV, exit code 139,
+    in ``bpy_class_free``), bpy 4.5 hangs; 5.0 is unaffected. Clearing those caches at exit (before
+    finalization, see ``atexit``) removes the last references. Idempotent."""
+    atexit.unregister(_clear_typing_caches)
+    atexit.register(_clear_typing_caches)
+
+
+def _clear_typing_caches() -> None:
+    import typing
+
+    for clear in getattr(typing, "_cleanups", ()):   # the caches' cache_clear functions
+        clear()

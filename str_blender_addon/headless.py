@@ -20,7 +20,6 @@ folder, target .blend), 4 write failure, 130 cancelled (Ctrl+C). Every failure e
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -95,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         return _fail(EXIT_USAGE, "the 'bpy' module is not installed: pip install bpy (Blender "
                                  "as a Python module) or run inside Blender")
+    from .bpy_compat import shut_down_cleanly_at_exit
+
+    shut_down_cleanly_at_exit()   # bpy 4.2 would crash (4.5 hang) at exit after a glTF export
     try:
         return _run(args, persons)
     except KeyboardInterrupt:
@@ -180,16 +182,5 @@ def _retarget(args: argparse.Namespace, source) -> int:
     return 0
 
 
-def _exit(code: int) -> None:
-    """Leave with ``code``. Once bpy is loaded, skip the interpreter's teardown: bpy 4.2 as a
-    module crashes there (SIGSEGV) after its glTF exporter ran, turning a finished run into
-    exit code 139. Every output is written and moved into place before this point."""
-    if "bpy" not in sys.modules:
-        sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    _exit(main())
+    sys.exit(main())

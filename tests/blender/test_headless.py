@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,38 @@ def test_exit_codes(tmp_path, two_person_file):
     blocker.write_text("x")
     proc = _run(two_person_file, "--no-mesh", "--blend", blocker / "d.blend")
     assert proc.returncode == 4, proc.stderr[-1000:]
+
+
+_TYPING_CACHE_EXIT = """
+import sys, typing
+import bpy
+import {module}
+if {release}:
+    from str_blender_addon.bpy_compat import shut_down_cleanly_at_exit
+    shut_down_cleanly_at_exit()
+typing.List[{module}.Keyframe]   # what Blender's glTF exporter does at import
+sys.exit(3)
+"""
+
+
+def _exit_after_typing_cache(tmp_path, release: bool) -> subprocess.CompletedProcess:
+    """A bpy process whose typing cache holds a class from a module that imports bpy (as the
+    glTF exporter's ``typing.List[Keyframe]`` does), leaving with exit code 3."""
+    (tmp_path / "holds_bpy.py").write_text("import bpy\n\n\nclass Keyframe:\n"
+                                           "    def blender(self):\n        return bpy\n")
+    code = _TYPING_CACHE_EXIT.format(module="holds_bpy", release=release)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_bpy_process_exits_with_its_code_after_typing_cached_a_bpy_class(tmp_path):
+    """The cause of headless --glb ending in a crash (bpy 4.2: SIGSEGV, 139) or a hang (4.5):
+    the typing cache kept the bpy module alive past Python's teardown. With
+    ``shut_down_cleanly_at_exit`` (headless calls it) the process leaves with its own code."""
+    assert _exit_after_typing_cache(tmp_path, release=True).returncode == 3
+    if bpy.app.version[:2] == (4, 2):    # the failure it prevents (4.5 would hang instead)
+        assert _exit_after_typing_cache(tmp_path, release=False).returncode == -11
 
 
 def _retarget_rigs():
