@@ -13,6 +13,9 @@ import numpy as np
 from inference_backend.motion_types import CameraIntrinsics
 
 DEFAULT_FOV_DEG = 60.0
+#: Every value of the motion file's ``camera.focal_source`` (docs/motion_file.md), in the order
+#: ``choose_intrinsics`` ranks them; ``capture --help`` names them all.
+FOCAL_SOURCES: tuple[str, ...] = ("override", "camera_rotation", "estimated", "prior")
 
 
 def intrinsics_from_fov(width: int, height: int, fov_x_deg: float) -> np.ndarray:

@@ -15,17 +15,42 @@ cues estimate from it:
   relative to the hips, so the depth travelled in metres against the change of ``1 / scale``
   (scale: image pixels per body metre) is the focal. From the raw world landmarks, from the
   fitted (bone-length-fixed) joints, and from the rendered truth's 3D joints.
+- ``gait``: the walk-ratio gait prior (``gait_focal.py``): the focal length at which the walking
+  person's steps, counted in the image, have the length the literature's walk ratio gives for
+  their height and cadence. From the detector's landmarks (``gait``, as the solver would see
+  them) and from the rendered truth's exact 2D/3D joints (``gait_truth``); ``gait_oracle``
+  repeats the detector run with the rendered walk's own walk ratio (measured from the truth) in
+  place of the literature's, to separate the measurement's error from the prior's (a
+  diagnostic, not a method). ``--`` where the cue reports "not observable".
+- ``iso_truth``: step isotropy from the rendered truth's exact planted feet: the focal length
+  at which each foot's sideways offset from the midpoint of the other foot's plants is
+  perpendicular to the direction of travel (least squares over the plant triples).
 
-Usage: ``python bench/synthetic_accuracy/focal_cues.py [--root out/sa]`` (about a minute).
+Usage: ``python bench/synthetic_accuracy/focal_cues.py [--root out/sa] [--only gait]``
+(about a minute; ``--only gait`` skips the slow PnP scans).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import least_squares
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from gait_focal import (  # noqa: E402
+    GaitFocalConfig,
+    body_height,
+    estimate_focal_from_gait,
+    feet_passing_times,
+)
+
+from inference_backend.landmark_map import clean_landmarks  # noqa: E402
 
 CLIPS = ("inplace", "fov40", "tall", "fov80", "short")
 MP_BODY = [11, 12, 23, 24, 25, 26, 27, 28]        # shoulders, hips, knees, ankles (MediaPipe)
@@ -111,11 +136,74 @@ def odometry_focal(uv_body, rel_body, uv_feet, rel_feet) -> tuple[float, float]:
     return float(sol[0]), float(se)
 
 
+def _gt_landmarks(gt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rendered truth's joints as MediaPipe-indexed (metric about the hips, camera-aligned;
+    image px; weights) arrays (F, 33, ·): shoulders, hips, knees, ankles (also as heels) and
+    balls of the feet (as foot index); the other landmarks carry no weight."""
+    jc, uv = gt["joints_cam"], gt["uv"]
+    n = len(jc)
+    metric, image, weights = np.zeros((n, 33, 3)), np.zeros((n, 33, 2)), np.zeros((n, 33))
+    hips = (jc[:, 1] + jc[:, 2]) / 2
+    for mp, g in zip(MP_BODY + [29, 30, 31, 32], GT_BODY + [5, 6, 7, 8], strict=True):
+        metric[:, mp], image[:, mp], weights[:, mp] = jc[:, g] - hips, uv[:, g], 1.0
+    return metric, image, weights
+
+
+def gait_ratio(samples, width: int, height: int, f_true: float,
+               config: GaitFocalConfig | None = None) -> tuple[float, str]:
+    """(estimated / true focal, a short note) of the gait cue; NaN when not observable."""
+    est = estimate_focal_from_gait(samples, width, height, config or GaitFocalConfig())
+    if est.focal is None:
+        return float("nan"), f"not observable: {est.reason}"
+    return est.focal / f_true, (f"{est.steps} steps at {est.cadence_spm:.0f}/min, depth share "
+                                f"{est.depth_share:.2f}")
+
+
+def rendered_walk_ratio(gt) -> float:
+    """The rendered walk's own walk ratio per height (min): the truth's pelvis travel between
+    the first and last feet passing, per step, over the figure's height and cadence."""
+    config = GaitFocalConfig()
+    metric, image, weights = _gt_landmarks(gt)
+    t = gt["timestamps"]
+    passing = feet_passing_times(image, metric, weights, t, config)
+    lo, hi = 60.0 / config.cadence_spm[1], 60.0 / config.cadence_spm[0]
+    if len(passing) < 2 or not np.all((np.diff(passing) >= lo) & (np.diff(passing) <= hi)):
+        return float("nan")                # no walk (or not one bout)
+    pelvis = gt["joints_yup"][:, 0][:, [0, 2]]
+    at = np.stack([np.interp(passing, t, pelvis[:, d]) for d in range(2)], -1)
+    step = np.sum(np.linalg.norm(np.diff(at, axis=0), axis=1)) / (len(passing) - 1)
+    cadence = 60.0 * (len(passing) - 1) / (passing[-1] - passing[0])
+    figure = json.loads(str(gt["header"]))["figure_height_m"]
+    return float(step / figure / cadence)
+
+
+def isotropy_focal_ratio(gt) -> float:
+    """Step isotropy on the truth's planted feet (camera frame): per plant triple (alternating
+    feet) d = P[i+1] - P[i-1], e = P[i] - (P[i-1] + P[i+1]) / 2 must be perpendicular once the
+    depths are divided by k: a + b / k^2 = 0 with a = d_x e_x + d_y e_y, b = d_z e_z; least
+    squares in 1 / k^2. Returns k (the focal's factor; NaN if imaginary); the truth is 1."""
+    foot = (gt["joints_cam"][:, [5, 6]] + gt["joints_cam"][:, [7, 8]]) / 2
+    plants = []
+    for side in (0, 1):
+        c = np.r_[False, gt["contact_truth"][:, side], False].astype(int)
+        for a, b in zip(np.flatnonzero(np.diff(c) == 1), np.flatnonzero(np.diff(c) == -1),
+                        strict=True):
+            plants.append((a + b, foot[a:b, side].mean(0)))
+    p = np.array([x for _, x in sorted(plants, key=lambda r: r[0])])
+    d, e = p[2:] - p[:-2], p[1:-1] - (p[2:] + p[:-2]) / 2
+    a, b = np.sum(d[:, :2] * e[:, :2], 1), d[:, 2] * e[:, 2]
+    inv_k2 = -np.sum(a * b) / np.sum(b * b)
+    return float(1 / np.sqrt(inv_k2)) if inv_k2 > 0 else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("out/sa"))
+    parser.add_argument("--only", choices=["gait"], default=None,
+                        help="only the gait and isotropy cues (skips the slow PnP scans)")
+    parser.add_argument("--clips", nargs="+", default=list(CLIPS))
     args = parser.parse_args()
-    for clip in CLIPS:
+    for clip in args.clips:
         d = args.root / clip
         obs, gt = np.load(d / "observations.npz"), np.load(d / "scene_gt.npz")
         image, world, present = (obs["image"][0].astype(float), obs["world"][0].astype(float),
@@ -124,6 +212,33 @@ def main() -> None:
         width = 2 * (gt["cam_K"][0, 2] + 0.5)
         c, f_true = gt["cam_K"][:2, 2], float(gt["cam_K"][0, 0])
         out = {"true": f_true}
+        size = (int(round(width)), int(round(2 * (gt["cam_K"][1, 2] + 0.5))))
+        samples = []
+        for k in range(len(obs["track_ids"])):
+            seen = obs["present"][k].astype(bool)
+            img, met, w = clean_landmarks(obs["image"][k][seen], obs["world"][k][seen],
+                                          obs["boxes"][k][seen], 0.3)
+            samples.append((met, img, w, obs["timestamps"][seen]))
+        ratio, note = gait_ratio(samples, *size, f_true)
+        metric, image2d, weights = _gt_landmarks(gt)
+        ratio_truth, _ = gait_ratio([(metric, image2d, weights, gt["timestamps"])], *size,
+                                    f_true)
+        oracle = GaitFocalConfig(walk_ratio_per_height_min=rendered_walk_ratio(gt))
+        ratio_oracle, _ = (gait_ratio(samples, *size, f_true, oracle)
+                           if np.isfinite(oracle.walk_ratio_per_height_min)
+                           else (float("nan"), ""))
+        out.update(gait=ratio * f_true, gait_truth=ratio_truth * f_true,
+                   gait_oracle=ratio_oracle * f_true,
+                   iso_truth=isotropy_focal_ratio(gt) * f_true)
+        print(f"{clip:8s} gait: {note}; rendered walk ratio/height "
+              f"{oracle.walk_ratio_per_height_min:.5f} min (prior "
+              f"{GaitFocalConfig().walk_ratio_per_height_min}); detector height "
+              f"{body_height(samples[0][0], samples[0][2], GaitFocalConfig()):.2f} landmark m",
+              flush=True)
+        if args.only == "gait":
+            print(f"{clip:8s} true FOV {focal_to_fov(f_true, width):5.1f} | " + "  ".join(
+                f"{k} {v / f_true:5.2f}" for k, v in out.items() if k != "true"), flush=True)
+            continue
         fovs = np.arange(30, 101, 5)
         for mode in ("cam", "ray"):
             costs = [pnp_cost(np.nan_to_num(image), np.nan_to_num(world), present,

@@ -14,6 +14,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from focal_cues import focal_to_fov, fov_to_focal, odometry_focal, vvp_focal  # noqa: E402
+from gait_focal import GaitFocalConfig, estimate_focal_from_gait  # noqa: E402
 
 F, C = 500.0, np.array([320.0, 180.0])
 
@@ -60,3 +61,52 @@ def test_vvp_and_horizon_give_the_focal_of_a_tilted_camera():
     foot, head, shoulder = np.array(people).transpose(1, 0, 2)
     f_est = vvp_focal(foot, head, foot, shoulder, C)
     assert abs(f_est / F - 1) < 0.05
+
+
+THIGH = SHANK = 0.42                                       # metres; height = 0.84 / 0.491
+
+
+def _walker(heading_deg: float, step: float, cadence: float = 114.0, seconds: float = 6.0,
+            fps: float = 30.0):
+    """Exact landmarks of a stick figure walking on a floor 1.5 m below a level camera:
+    (metric (F, 33, 3) about the hips, image (F, 33, 2) at focal F, weights (F, 33), times).
+    Heading 0 walks straight at the camera, 90 across the view; ``step`` metres per step at
+    ``cadence`` steps per minute; the feet swing +-0.3 m fore-aft, passing once a step."""
+    t = np.arange(int(seconds * fps)) / fps
+    h = np.radians(heading_deg)
+    forward, side = np.array([np.sin(h), 0.0, -np.cos(h)]), np.array([np.cos(h), 0.0, np.sin(h)])
+    phase = np.pi * cadence / 60.0 * t                     # pi per step
+    pelvis = np.array([-0.6, 0.68, 9.0]) + np.outer(step * cadence / 60.0 * t, forward)
+    points = np.zeros((len(t), 33, 3))
+    weights = np.zeros((len(t), 33))
+    for sign, (sh, hip, knee, ankle, heel, toe) in ((1, (11, 23, 25, 27, 29, 31)),
+                                                     (-1, (12, 24, 26, 28, 30, 32))):
+        hip_p = pelvis + sign * 0.1 * side
+        ankle_p = hip_p + np.outer(sign * 0.3 * np.sin(phase), forward)
+        ankle_p[:, 1] = 1.42                               # 8 cm above the floor
+        mid, half = (hip_p + ankle_p) / 2, np.linalg.norm(ankle_p - hip_p, axis=1) / 2
+        knee_p = mid + np.outer(np.sqrt(THIGH ** 2 - half ** 2), forward)
+        points[:, sh] = hip_p + [0.0, -0.5, 0.0] + sign * 0.08 * side
+        points[:, hip], points[:, knee], points[:, ankle] = hip_p, knee_p, ankle_p
+        points[:, heel] = ankle_p - 0.05 * forward
+        points[:, toe] = ankle_p + 0.15 * forward
+        weights[:, [sh, hip, knee, ankle, heel, toe]] = 1.0
+    hips = (points[:, 23] + points[:, 24]) / 2
+    image = np.where(weights[..., None] > 0, _project(np.where(points[..., 2:] > 0, points, 1.0)), 0.0)
+    return points - hips[:, None], image, weights, t
+
+
+def test_gait_prior_recovers_the_focal_of_a_walk_in_depth():
+    step, cadence = 0.65, 114.0
+    config = GaitFocalConfig(walk_ratio_per_height_min=step / (2 * THIGH / 0.491) / cadence)
+    est = estimate_focal_from_gait([_walker(20.0, step, cadence)], 640, 360, config)
+    assert est.focal is not None, est.reason
+    assert abs(est.focal / F - 1) < 0.03
+    assert abs(est.cadence_spm - cadence) < 2 and est.steps >= 8 and est.depth_share > 0.8
+
+
+def test_gait_prior_is_not_observable_standing_still_or_walking_across():
+    standing = estimate_focal_from_gait([_walker(20.0, 0.0, cadence=0.0)], 640, 360)
+    assert standing.focal is None and "no walk" in standing.reason
+    across = estimate_focal_from_gait([_walker(90.0, 0.65)], 640, 360)
+    assert across.focal is None and across.steps >= 8

@@ -1,4 +1,5 @@
-"""The focal length from a walk in depth, through a gait prior (the walk ratio).
+"""Focal length from a walk in depth through a gait prior (the walk ratio); a measured cue, not
+in the capture (docs/accuracy.md, issue 17: within 10 % on two of the four rendered walks).
 
 A static camera's image does not change when the focal length and every camera-frame depth are
 scaled by the same factor, so the focal length is observable only through a metric length along
@@ -10,10 +11,10 @@ the distance walked does: its lateral part is metric, its part along the optical
 with the assumed focal length. The focal length is the one whose step length matches the prior.
 
 This is a prior about people, not a measurement: the walk ratio varies between people by about
-12 % (one standard deviation, Bogen et al. 2018), so a single walk cannot pin the focal length
-more tightly than that. ``estimate_focal_from_gait`` says "not observable" (and the caller keeps
-its 60 deg prior) unless someone walks at a walking cadence for ``min_steps`` steps, mostly in
-depth (the step length must change with the focal length: ``min_depth_share``).
+12 % (one standard deviation, Bogen et al. 2018), so one walk cannot pin the focal length more
+tightly than that (divided by ``depth_share``, ~0.8 on our walks). ``estimate_focal_from_gait``
+says "not observable" unless someone walks at a walking cadence for ``min_steps`` steps, mostly
+in depth (the step length must change with the focal length: ``min_depth_share``).
 
 Inputs are what the default solver has before its fit: per person the cleaned MediaPipe
 landmarks on the observed frames. Pure numpy.
@@ -46,8 +47,8 @@ class GaitFocalConfig:
     #: Thigh + shank length as a fraction of standing height (Winter, Biomechanics and Motor
     #: Control of Human Movement, segment lengths 0.245 H + 0.246 H).
     leg_per_height: float = 0.491
-    #: The walk ratio is constant above ~98 steps/min (J Phys Ther Sci 2017;29:?, PMC5430280,
-    #: slow walking) and walking turns into running around 140-160 steps/min.
+    #: The walk ratio stays constant above ~98 steps/min (a slow-walking study, J Phys Ther Sci
+    #: 2017, PMC5430280); walking turns into running around 140-160 steps/min.
     cadence_spm: tuple[float, float] = (98.0, 150.0)
     min_steps: int = 3                  # consecutive steps at a walking cadence (feet passings - 1)
     #: d log(step length) / d log(focal) at the solution: ~1 for a walk straight along the
