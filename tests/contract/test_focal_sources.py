@@ -22,7 +22,7 @@ def test_choose_intrinsics_writes_only_documented_sources_in_rank_order() -> Non
     assert (override.source, turned.source, prior.source) == ("override", "camera_rotation",
                                                              "prior")
     assert {override.source, turned.source, prior.source} < set(FOCAL_SOURCES)
-    assert "not observable" in notes[0] and "60 deg" in notes[0]
+    assert "not observable" in notes[0] and "60 deg" in notes[0] and "--fov" in notes[0]
     # a static camera with no people: the same prior
     assert np.isclose(prior.fov_x_deg, 60.0)
 
