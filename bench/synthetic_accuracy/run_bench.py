@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cached", action="store_true",
                     help="solve cached observations (cached_capture.py) instead of running the "
                          "capture CLI: detection runs once per video")
+    ap.add_argument("--work-dir", type=Path, default=None,
+                    help="write the motion file and results here instead of --out-dir (which "
+                         "then is only read: several people can score the same cached clip)")
     ap.add_argument("--overlay-png", type=Path, default=None,
                     help="save a frame with GT (green), raw MP (red), ours (blue) 2D skeletons")
     ap.add_argument("--overlay-frame", type=int, default=300)
@@ -181,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     video, gt_path = out_dir / "synthetic.mp4", out_dir / "scene_gt.npz"
     if not video.is_file() or not gt_path.is_file():
         raise SystemExit(f"{video} / {gt_path} missing: run bench/synthetic_accuracy/make_scene.py")
+    work_dir: Path = args.work_dir or out_dir
+    work_dir.mkdir(parents=True, exist_ok=True)
     gt = load_gt(gt_path)
     n_gt = gt["joints_cam"].shape[0]
 
@@ -192,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             args.height = f"{gt['header']['figure_height_m']:.3f}"
         if args.height is not None:
             tag += f"_h{args.height}"
-        motion_path = out_dir / f"{tag}_{args.smoothing}.npz"
+        motion_path = work_dir / f"{tag}_{args.smoothing}.npz"
         if args.cached:
             from cached_capture import capture  # noqa: PLC0415
 
@@ -344,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             (40, 40, 230): raw["image"][k][list(raw["frame_indices"]).index(f), MP_COMPARE, :2],
             (230, 120, 30): proj[f],
         })
-    final = out_dir / f"results_{Path(motion_path).stem}.json"
+    final = work_dir / f"results_{Path(motion_path).stem}.json"
     tmp = final.with_name(final.stem + ".partial.json")
     tmp.write_text(json.dumps(res, indent=2))
     os.replace(tmp, final)
