@@ -83,6 +83,10 @@ class ContactConfig:
     floor_off_m: float = 0.15
     speed_sigma_s: float = 0.035
     depth_sigma_s: float = 0.5        # smoothing of the pelvis distance (stabilise_depth)
+    #: With the camera known: how far (fraction of its distance) a sole point may be misplaced
+    #: along its view ray; the heights are reduced by what such a move can change them
+    #: (``ray_height_slack``). 0: heights taken as fitted.
+    depth_tolerance: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -159,13 +163,33 @@ def _image_speed(points: np.ndarray, anchor: np.ndarray, view: ContactView,
     return np.linalg.norm(vel, axis=-1) * np.maximum(cam_anchor[:, 2:3], 1e-3)
 
 
+def ray_height_slack(points: np.ndarray, centre: np.ndarray, tolerance: float) -> np.ndarray:
+    """Height change (F, P) m that moving each point (F, P, 3) along its view ray from the
+    camera centre ((3,) or (F, 3), world, Y up) by ``tolerance`` times its distance can make.
+
+    A static camera fixes a foot's direction, not its distance: a monocular fit misplaces it
+    along the ray by a few per cent of the distance (more when the lens is wrong: the scene is
+    then stretched in depth), and along a ray that looks down at the foot that is a height
+    error, tolerance x distance x sin(the ray's depression). Close to a wide-angle camera the
+    rays to the feet are steep and the fitted heights of planted feet can be off by
+    decimetres, while the foot stands still in the image."""
+    p = np.asarray(points, float)
+    c = np.asarray(centre, float)
+    c = c[:, None] if c.ndim == 2 else c
+    ray = p - c
+    dist = np.linalg.norm(ray, axis=-1)
+    sin_dep = np.abs(ray[..., 1]) / np.maximum(dist, 1e-9)
+    return tolerance * dist * sin_dep
+
+
 def contact_probabilities(heights: np.ndarray, horizontal_pos: np.ndarray, times: np.ndarray,
                           config: ContactConfig = ContactConfig(),
                           ground_clearance: np.ndarray | None = None,
                           image_speed: np.ndarray | None = None, speed_unit: float = 1.0,
                           levels: tuple[float, ...] = (),
                           decide: bool = True,
-                          above_lowest: np.ndarray | None = None) -> np.ndarray:
+                          above_lowest: np.ndarray | None = None,
+                          height_slack: np.ndarray | None = None) -> np.ndarray:
     """Contacts (F, C) in [0, 1] from point heights (F, C) m and horizontal positions
     (F, C, 2) m in the world, at times (F,) s (one valid run; the caller splits runs).
 
@@ -176,7 +200,9 @@ def contact_probabilities(heights: np.ndarray, horizontal_pos: np.ndarray, times
     second). levels: support heights (m, of the sole) the local floor snaps to. decide: apply
     hysteresis and minimum durations (else the raw probabilities (F, C)). above_lowest:
     optional (F, C) sole heights above the frame's lowest sole point; with it the height cue
-    is the tight band on it and the loose ``floor_*`` band on the height above the floor."""
+    is the tight band on it and the loose ``floor_*`` band on the height above the floor.
+    height_slack: optional (F, C) m subtracted from both heights (not below 0) before the bands
+    (``ray_height_slack``: what the fit's depth error can make of a height)."""
     h = np.asarray(heights, float)
     xz = np.asarray(horizontal_pos, float)
     t = np.asarray(times, float)
@@ -200,6 +226,8 @@ def contact_probabilities(heights: np.ndarray, horizontal_pos: np.ndarray, times
         near = lv[np.argmin(np.abs(floor[..., None] - lv), axis=-1)]
         floor = np.where(np.abs(floor - near) < config.level_snap_m, near, floor)
     rel = np.where(sunk, 0.0, sole - floor)
+    slack = 0.0 if height_slack is None else np.asarray(height_slack, float)
+    rel = np.maximum(rel - slack, 0.0)
     # Speed from a lightly smoothed copy: a derivative amplifies the fit's jitter.
     xz_s = local_linear_smooth(xz.reshape(n, -1), t, config.speed_sigma_s).reshape(xz.shape)
     speed = np.linalg.norm(np.gradient(xz_s, t, axis=0), axis=-1) / speed_unit
@@ -209,8 +237,8 @@ def contact_probabilities(heights: np.ndarray, horizontal_pos: np.ndarray, times
     if above_lowest is None:
         p_h = band(rel, config.height_on_m, config.height_off_m)
     else:
-        p_h = np.minimum(band(np.asarray(above_lowest, float), config.height_on_m,
-                              config.height_off_m),
+        p_h = np.minimum(band(np.maximum(np.asarray(above_lowest, float) - slack, 0.0),
+                              config.height_on_m, config.height_off_m),
                          band(rel, config.floor_on_m, config.floor_off_m))
 
     def p_of(v: np.ndarray) -> np.ndarray:
@@ -284,6 +312,7 @@ def foot_contacts(joints_world: np.ndarray, times: np.ndarray, valid: np.ndarray
             continue
         p_run = pts[a:b]
         img = None
+        slack = None
         if view is not None:
             R = np.asarray(view.R, float)
             t = np.asarray(view.t, float)
@@ -295,13 +324,16 @@ def foot_contacts(joints_world: np.ndarray, times: np.ndarray, valid: np.ndarray
             run_view = ContactView(R_run, t_run)
             img = _image_speed(p_run, pelvis, run_view, times[a:b])
             p_run = stabilise_depth(p_run, pelvis, centre, times[a:b], config.depth_sigma_s)
+            if config.depth_tolerance > 0:
+                slack = ray_height_slack(p_run, centre, config.depth_tolerance)
         # Height above the same point of the other foot when that is lower (a clearance
         # error of the point type cancels; a depth error of the fit moves both feet alike).
         sole = (p_run[..., 1] - clear).reshape(b - a, -1, 2, 2)   # (F, group, foot, type)
         lowest = (sole - sole.min(axis=2, keepdims=True)).reshape(b - a, -1)
         probs = contact_probabilities(p_run[..., 1], p_run[..., [0, 2]], times[a:b], config,
                                       clear, img, unit, levels, decide=False,
-                                      above_lowest=None if view is None else lowest)
+                                      above_lowest=None if view is None else lowest,
+                                      height_slack=slack)
         chan = np.zeros((b - a, 4), np.float32)
         for k, c in enumerate(owner):
             chan[:, c] = np.maximum(chan[:, c], probs[:, k])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from synthetic_landmarks import walking_person
 
 from inference_backend.contacts import ContactConfig, foot_contacts, hysteresis, remove_short
@@ -221,3 +222,40 @@ def test_a_foot_held_still_above_a_known_level_is_not_a_contact() -> None:
     assert not (contact_probabilities(lifted, still, times, levels=(0.0,)) >= 0.5).any()
     on_box = np.full((90, 1), 2.0)
     assert (contact_probabilities(on_box, still, times, levels=(0.0, 2.0)) >= 0.5).all()
+
+
+def test_ray_height_slack_is_what_a_move_along_the_view_ray_can_change() -> None:
+    """A point 3 m below and 4 m in front of the camera (5 m away, the ray 36.9 deg down):
+    moving it by 3 % of its distance along the ray changes its height by 0.03 x 5 x 0.6 m;
+    a point level with the camera gets no slack."""
+    from inference_backend.contacts import ray_height_slack
+
+    centre = np.array([0.0, 3.0, 0.0])
+    pts = np.array([[[0.0, 0.0, 4.0], [0.0, 3.0, 4.0]]])
+    slack = ray_height_slack(pts, centre, 0.03)
+    assert slack.shape == (1, 2)
+    assert slack[0, 0] == pytest.approx(0.03 * 5.0 * 0.6)
+    assert slack[0, 1] == pytest.approx(0.0)
+    per_frame = ray_height_slack(pts, centre[None], 0.03)       # (F, 3) centres alike
+    assert np.allclose(per_frame, slack)
+
+
+def test_a_planted_foot_misplaced_along_a_steep_view_ray_stays_planted() -> None:
+    """A foot still in the image whose fitted height drifts from 0 to 12 cm (a depth error on
+    a steep ray, as close to a wide-angle camera with a wrong lens) while the other foot stays
+    at 0: without slack the height cues drop it after a few centimetres; with the slack a 5 m
+    ray 37 deg down allows (0.03 x 5 x 0.6 = 9 cm at the end) it stays planted."""
+    from inference_backend.contacts import contact_probabilities
+
+    times = np.arange(60) / FPS
+    drift = np.linspace(0.0, 0.12, 60)
+    heights = np.stack([drift, np.zeros(60)], 1)
+    above = heights - heights.min(1, keepdims=True)
+    still = np.zeros((60, 2, 2))
+    cfg = ContactConfig(height_on_m=0.02, height_off_m=0.05, floor_on_m=0.1, floor_off_m=0.25)
+    plain = contact_probabilities(heights, still, times, cfg, above_lowest=above) >= 0.5
+    slack = np.full((60, 2), 0.09)
+    loose = contact_probabilities(heights, still, times, cfg, above_lowest=above,
+                                  height_slack=slack) >= 0.5
+    assert plain[:, 1].all() and not plain[-20:, 0].any()
+    assert loose.all()
