@@ -40,6 +40,7 @@ from .device import resolve_device
 from .errors import CaptureCancelled, CaptureError, ExitCode
 from .export import check_output_writable, write_motion_file
 from .motion_types import SceneSolution, TrackObservations, VideoInfo
+from .ordered_worker import OrderedWorker
 from .progress import CAMERA, DECODE_DETECT, SOLVE, TRACK, WRITE, ProgressReporter
 from .scene import SceneConfig, build_scene
 from .solvers import FrameSink, SolveInput, Solver, solver_entry
@@ -156,7 +157,15 @@ def observe(
     tracker = Tracker((info.width, info.height), info.fps, trk_cfg)
     times = times if times is not None else StageTimes()
     frames = prefetch(times.timed("decode", iter_frames(probe, decode, report, should_stop)))
-    with PoseDetector(det_cfg) as detector, closing(frames):
+
+    def track_camera(image: np.ndarray, boxes: np.ndarray, scale: float) -> None:
+        assert camera_tracker is not None
+        with times.measure("camera"):
+            camera_tracker.update(image, boxes, scale)
+
+    # the camera tracker runs on its own thread, fed in frame order (identical results)
+    camera = OrderedWorker("str-mocap-camera", wait=lambda s: times.add("camera wait", s))
+    with PoseDetector(det_cfg) as detector, closing(frames), camera:
         for pos, frame in enumerate(times.timed("decode wait", frames)):
             with times.measure("detect"):
                 detections = detector.detect(frame.rgb, frame.time, info.width, info.height)
@@ -165,16 +174,18 @@ def observe(
                 sink.add_frame(pos, frame.rgb, detections)
             if camera_tracker is not None:
                 boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
-                with times.measure("camera"):
-                    if frame.grey is not None:
-                        camera_tracker.update(frame.grey, boxes, frame.grey_scale)
-                    else:
-                        camera_tracker.update(frame.rgb, boxes, frame.scale)
+                if frame.grey is not None:
+                    camera.submit(track_camera, frame.grey, boxes, frame.grey_scale)
+                else:
+                    camera.submit(track_camera, frame.rgb, boxes, frame.scale)
             with times.measure("track"):
                 tracker.update(pos, detections)
             timestamps.append(frame.time)
             indices.append(frame.index)
             progress(DECODE_DETECT, pos + 1, max(total, pos + 1))
+        camera.finish()
+        if camera_tracker is not None:
+            times.add("camera wait", 0.0)  # listed even when the tracker never held us up
     if should_stop():
         raise CaptureCancelled()
     if not timestamps:

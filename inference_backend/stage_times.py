@@ -3,7 +3,8 @@ summary of ``--progress bar`` and for benchmarks.
 
 Decoding runs in a background thread (``video_io.prefetch``), so its seconds overlap detection;
 ``decode wait`` is the time the main thread stood waiting for a decoded frame (when it is a large
-share, decoding is the bottleneck).
+share, decoding is the bottleneck). The camera tracker, too, runs on its own thread
+(``ordered_worker``): ``camera`` is its seconds, ``camera wait`` the main thread's waiting for it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ T = TypeVar("T")
 
 #: The order stages are listed in (others follow in the order they were first measured).
 STAGE_ORDER: tuple[str, ...] = (
-    "start-up", "decode", "decode wait", "detect", "camera", "track", "solve", "write",
+    "start-up", "decode", "decode wait", "detect", "camera", "camera wait", "track", "solve",
+    "write",
 )
 
 

@@ -40,7 +40,7 @@ class DecodedFrame:
     index: index of the frame in the video (0 = the stream's first frame). Exact when decoding
         from the start; after a seek it is estimated from the time and the nominal fps.
     time: presentation time in seconds from the stream's first frame.
-    rgb: (h, w, 3) uint8, displayed orientation, possibly downscaled.
+    rgb: (h, w, 3) uint8, C-contiguous, displayed orientation, possibly downscaled.
     scale: displayed-frame pixels per ``rgb`` pixel (1.0 when not downscaled).
     grey: (h', w') uint8 grey copy, displayed orientation, longer side at most
         ``DecodeConfig.track_max_side`` (None when that is 0).
@@ -73,14 +73,16 @@ class DecodeReport:
 
 
 def rotate_frame(rgb: np.ndarray, rotation: int) -> np.ndarray:
-    """Rotate an (H, W, C) array by the container's counter-clockwise display rotation (degrees).
+    """Rotate an (H, W, C) array by the container's counter-clockwise display rotation (degrees);
+    the result is C-contiguous (PyAV's arrays keep ffmpeg's row padding; the detector needs
+    contiguous rows, and making them here does it on the decoding thread).
 
     PyAV's ``frame.rotation`` is counter-clockwise (90 = turn the coded picture a quarter turn
     anticlockwise to display it), which is ``np.rot90(k=rotation // 90)``; this matches ffmpeg's
     autorotate pixel for pixel (checked in research/offline_probe.md §3).
     """
     k = (int(rotation) // 90) % 4
-    return np.ascontiguousarray(np.rot90(rgb, k=k)) if k else rgb
+    return np.ascontiguousarray(np.rot90(rgb, k=k) if k else rgb)
 
 
 def _normalise_rotation(rotation: float | int | None) -> int:
