@@ -205,7 +205,8 @@ def fit_ground_plane(foot_points: np.ndarray, up_prior: np.ndarray, tolerance: f
                      iterations: int = 300, seed: int = 0,
                      max_tilt_deg: float = 10.0,
                      parallel_paths: list[np.ndarray] | None = None,
-                     path_max_std: float = 0.12) -> GroundPlane | None:
+                     path_max_std: float = 0.12,
+                     still_runs: np.ndarray | None = None) -> GroundPlane | None:
     """Lowest well-supported plane through slow foot points (N,3) in camera coordinates.
 
     1. RANSAC for the dominant plane whose normal is within ``max_tilt_deg`` of ``up_prior``
@@ -219,15 +220,32 @@ def fit_ground_plane(foot_points: np.ndarray, up_prior: np.ndarray, tolerance: f
     ``parallel_paths``: optional point sets (N_i, 3) known to lie each in a plane parallel to
     the ground, e.g. a walking person's smoothed pelvis path; they join the pooled scatter of
     step 3 and pin down the tilt when the feet are noisy.
+    ``still_runs``: optional (N,) int label per point, equal for the points of one foot that
+    stays still in the image (-1: none). Such a foot is one fixed point in the world, so
+    levels that share a still foot are one surface seen at two depths (a monocular fit that
+    misjudges the depth of a few poses, e.g. a deep squat, moves the planted feet along their
+    view rays, up or down): of linked levels only the best supported is a surface; the
+    others' points are dropped and the plane is fitted again without them. In step 1 each
+    still foot casts one vote, not one per frame.
     """
     pts = np.asarray(foot_points, float)
-    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    finite = np.all(np.isfinite(pts), axis=1)
+    pts = pts[finite]
     up = np.asarray(up_prior, float)
     up = up / np.linalg.norm(up)
     if len(pts) < max(min_support, 3):
         return None
+    runs = None if still_runs is None else np.asarray(still_runs)[finite]
+    # RANSAC votes: a still foot is one world point, however many frames it stands (else one
+    # long stance whose depth the fit misjudges outvotes a walk's many footsteps); a point
+    # not still in the image counts as a frame of a typical still foot.
+    votes = np.ones(len(pts))
+    if runs is not None and (runs >= 0).any():
+        _, inverse, counts = np.unique(runs, return_inverse=True, return_counts=True)
+        typical = float(np.median(counts[np.unique(runs, return_index=True)[0] >= 0]))
+        votes = np.where(runs >= 0, 1.0 / counts[inverse], 1.0 / max(typical, 1.0))
     rng = np.random.default_rng(seed)
-    best_inl, best_n = None, up
+    best_inl, best_n, best_votes = None, up, -1.0
     cos_max = np.cos(np.radians(max_tilt_deg))
     for _ in range(iterations):
         a, b, c = pts[rng.choice(len(pts), 3, replace=False)]
@@ -241,8 +259,8 @@ def fit_ground_plane(foot_points: np.ndarray, up_prior: np.ndarray, tolerance: f
         if n @ up < cos_max:
             continue
         inl = np.abs((pts - a) @ n) < tolerance
-        if best_inl is None or inl.sum() > best_inl.sum():
-            best_inl, best_n = inl, n
+        if votes[inl].sum() > best_votes:
+            best_inl, best_n, best_votes = inl, n, float(votes[inl].sum())
     normal = best_n
     min_count = max(min_support, int(0.1 * len(pts)))
     for _ in range(3):
@@ -260,11 +278,49 @@ def fit_ground_plane(foot_points: np.ndarray, up_prior: np.ndarray, tolerance: f
     levels = _height_levels(heights, tolerance, min_count)
     if not levels:
         return None
+    if runs is not None:
+        artefact = _depth_artefact_points(heights, levels, tolerance, runs, votes)
+        if artefact.any():
+            return fit_ground_plane(pts[~artefact], up_prior, tolerance, min_support,
+                                    prior_strength, iterations, seed, max_tilt_deg,
+                                    parallel_paths, path_max_std, runs[~artefact])
     inl = np.abs(heights - levels[0]) < tolerance
     ground = float(np.median(heights[inl]))
     others = tuple(float(h - ground) for h in levels[1:])
     return GroundPlane(normal=normal, offset=ground, source="feet", support=int(inl.sum()),
                        levels=others)
+
+
+def _depth_artefact_points(heights: np.ndarray, levels: list[float], tol: float,
+                           runs: np.ndarray, votes: np.ndarray, min_shared: int = 3
+                           ) -> np.ndarray:
+    """(N,) bool: points of levels that share a still foot (a run label, >= ``min_shared``
+    points in each) with a level that more still feet stand on (the sum of ``votes``, one
+    per still foot); see ``fit_ground_plane``'s ``still_runs``. heights (N,) along the
+    normal, levels their modes, runs (N,) labels (-1: none)."""
+    member = np.full(len(heights), -1)
+    for k, lv in enumerate(levels):
+        member[(member < 0) & (np.abs(heights - lv) < tol)] = k
+    on = member >= 0
+    support = np.bincount(member[on], weights=votes[on], minlength=len(levels))
+    group = list(range(len(levels)))            # union-find over levels sharing a run
+
+    def find(k: int) -> int:
+        while group[k] != k:
+            k = group[k]
+        return k
+
+    for run in np.unique(runs[(runs >= 0) & (member >= 0)]):
+        counts = np.bincount(member[(runs == run) & (member >= 0)], minlength=len(levels))
+        linked = np.flatnonzero(counts >= min_shared)
+        for k in linked[1:]:
+            group[find(int(k))] = find(int(linked[0]))
+    drop = np.zeros(len(heights), bool)
+    for k in range(len(levels)):
+        best = max(support[i] for i in range(len(levels)) if find(i) == find(k))
+        if support[k] < best:
+            drop |= member == k
+    return drop
 
 
 def _refine_normal(pts: np.ndarray, normal: np.ndarray, up: np.ndarray,

@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", type=Path, default=REPO / "out" / "synthetic_accuracy")
     ap.add_argument("--motion", type=Path, default=None, help="score this file, do not capture")
-    ap.add_argument("--fov", type=float, default=None,
-                    help="pass a horizontal FOV (degrees) to capture")
+    ap.add_argument("--fov", default=None,
+                    help="pass a horizontal FOV (degrees, or 'true' for the render's) to capture")
     ap.add_argument("--smoothing", default="medium")
     ap.add_argument("--height", default=None,
                     help="pass --height (metres, or 'true' for the figure's true height)")
@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     gt = load_gt(gt_path)
     n_gt = gt["joints_cam"].shape[0]
 
+    if args.fov is not None:
+        args.fov = float(gt["header"]["scene"]["hfov_deg"] if args.fov == "true" else args.fov)
     capture_s = None
     motion_path = args.motion
     if motion_path is None:
