@@ -87,7 +87,7 @@ def test_feet_sunk_by_a_depth_error_do_not_become_the_ground() -> None:
     assert plane.levels == ()                    # no phantom platform either
     # Control: without still feet (none slower than 0 m/s) the sunk level is the ground.
     world_old, _ = world_frame([track], times, SceneConfig(still_foot_mps=0.0), [])
-    assert world_old.camera_height - cam.height > 0.1, world_old.camera_height
+    assert world_old.camera_height - cam.height > 0.25, world_old.camera_height
 
 
 def test_a_leaning_torso_does_not_tilt_the_ground_the_feet_show() -> None:
