@@ -1,0 +1,122 @@
+"""Limb depths from the image landmarks and fixed bone lengths where the image determines them;
+the detector picks the depth order.
+
+BlazePose's metric (world) landmarks place the limbs in depth with errors of 4-8 cm per bone on
+our rendered clips, while its image landmarks are within a few pixels. With a bone's length L
+known, a child joint seen at pixel u lies on the ray through u at distance L from its parent P:
+``|s r - P| = L`` has two roots (the child in front of or behind the parent, the classic
+monocular ambiguity; one root when the ray only grazes the sphere). The depth offset's size
+then follows from the image, and the detector only has to say which of the two it is.
+
+That is only reliable where the bone is clearly inclined in depth: near the image plane the
+offset ``sqrt(L^2 - l^2)`` amplifies errors of the projected length l (a length 4 % long turns
+a bone lying in the image plane into one 13 cm deep) and the detector's sign is a coin toss.
+So a child joint moves onto its ray only where both roots are more than ``min_depth_fraction``
+of the bone's length in front of / behind the parent's depth; elsewhere it keeps the detector's
+offset from its (possibly moved) parent. Measured alternatives, all worse on the tuning clips
+(docs/accuracy.md, issue 17 item 6): every frame lifted; the depth order chosen for the whole
+track by a two-state Viterbi (detector disagreement + joint motion).
+
+Order: thighs and upper arms from the detector's hips and shoulders, then shins and forearms
+from the (possibly moved) knees and elbows. The foot and hand landmarks move with their ankle
+and wrist. Pure numpy; shapes in the docstrings, metres and pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference_backend.landmark_map import LM
+
+#: (parent, child) landmark names in solving order (a child is solved after its parent).
+LIMB_BONES: tuple[tuple[str, str], ...] = tuple(
+    (f"{side}_{a}", f"{side}_{b}")
+    for side in ("left", "right")
+    for a, b in (("hip", "knee"), ("knee", "ankle"), ("shoulder", "elbow"), ("elbow", "wrist")))
+#: Landmarks carried rigidly (translated) with a solved joint.
+CARRIED: dict[str, tuple[str, ...]] = {
+    f"{side}_{joint}": tuple(f"{side}_{n}" for n in names)
+    for side in ("left", "right")
+    for joint, names in (("ankle", ("heel", "foot_index")),
+                         ("wrist", ("index", "pinky", "thumb")))}
+
+
+@dataclass(frozen=True)
+class LimbDepthConfig:
+    """Where the image's depth replaces the detector's, and the landmarks it trusts."""
+
+    #: A child joint moves onto its ray only where its depth offset from the parent implied by
+    #: the image exceeds this fraction of the bone length (the bone is inclined > ~33 degrees
+    #: out of the image plane); 1.0 turns the lift off.
+    min_depth_fraction: float = 0.55
+    min_weight: float = 0.5          # both ends of a bone need at least this landmark weight
+
+
+def view_rays(image: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Rays (..., 3) with z = 1 through pixels image (..., 2) of the camera K (3, 3)."""
+    uv = np.asarray(image, float)
+    x = (uv[..., 0] - K[0, 2]) / K[0, 0]
+    y = (uv[..., 1] - K[1, 2]) / K[1, 1]
+    return np.stack([x, y, np.ones_like(x)], axis=-1)
+
+
+def bone_candidates(parent: np.ndarray, ray: np.ndarray, length: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The two points (F, 3) on each ray (F, 3) at distance ``length`` from parent (F, 3),
+    nearer first; where the ray passes farther than ``length`` both are its closest point."""
+    a = np.sum(ray * ray, -1)
+    b = np.sum(ray * parent, -1)
+    disc = b * b - a * (np.sum(parent * parent, -1) - length * length)
+    half = np.sqrt(np.maximum(disc, 0.0)) / a
+    mid = b / a
+    return (mid - half)[:, None] * ray, (mid + half)[:, None] * ray
+
+
+def lift_limbs(metric: np.ndarray, image: np.ndarray, weights: np.ndarray, K: np.ndarray,
+               root: np.ndarray, config: LimbDepthConfig = LimbDepthConfig()) -> np.ndarray:
+    """Copy of a track's metric landmarks (F, 33, 3) (camera axes, origin the mid-hip) with
+    knees, ankles, elbows and wrists (and the foot / hand points) moved onto their image rays
+    (image (F, 33, 2) pixels, camera K (3, 3)) at fixed bone lengths from their parents, where
+    the bone is clearly inclined in depth; the root nearer the detector's depth wins (see the
+    module docstring).
+
+    weights (F, 33): landmark weights (0 = unusable); root (F, 3): the mid-hip in camera
+    coordinates (e.g. ``camera.solve_root_translation``). Bone lengths: the detector's median
+    3D length, but at least the median length seen in the image (a bone is never shorter than
+    its projection). Other frames keep the detector's offset from the parent.
+    """
+    met = np.asarray(metric, float)
+    w = np.asarray(weights, float)
+    root = np.asarray(root, float)
+    if config.min_depth_fraction >= 1.0 or met.shape[0] == 0:
+        return met.copy()
+    cam = met + root[:, None, :]
+    ray = view_rays(image, K)
+    out = cam.copy()
+    usable = np.all(np.isfinite(cam), -1) & np.isfinite(root).all(-1)[:, None]
+    for pa, ch in LIMB_BONES:
+        ia, ib = LM[pa], LM[ch]
+        keep = out[:, ia] + (cam[:, ib] - cam[:, ia])    # the detector's offset from the parent
+        ok = (w[:, ia] >= config.min_weight) & (w[:, ib] >= config.min_weight)
+        ok &= usable[:, ia] & usable[:, ib]
+        new = keep
+        if ok.sum() >= 3:
+            # The bone's projection at the detector's depths (its length in the image plane).
+            in_plane = np.linalg.norm((ray[:, ib] * cam[:, ib, 2:3]
+                                       - ray[:, ia] * cam[:, ia, 2:3])[:, :2], axis=-1)
+            length = max(float(np.median(np.linalg.norm(cam[ok, ib] - cam[ok, ia], axis=-1))),
+                         float(np.median(in_plane[ok])))
+            near, far = bone_candidates(out[:, ia], ray[:, ib], length)
+            deep = np.minimum(out[:, ia, 2] - near[:, 2], far[:, 2] - out[:, ia, 2])
+            use = ok & (deep > config.min_depth_fraction * length)
+            pick = np.abs(near[:, 2] - keep[:, 2]) <= np.abs(far[:, 2] - keep[:, 2])
+            lifted = np.where(pick[:, None], near, far)
+            new = np.where(use[:, None], lifted, keep)
+        new = np.where(usable[:, ib, None], new, out[:, ib])
+        delta = new - cam[:, ib]
+        out[:, ib] = new
+        for name in CARRIED.get(ch, ()):
+            out[:, LM[name]] = cam[:, LM[name]] + delta
+    return out - root[:, None, :]
