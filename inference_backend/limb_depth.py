@@ -17,7 +17,8 @@ offset from its (possibly moved) parent. Measured alternatives, all worse on the
 (docs/accuracy.md, issue 17 item 6): every frame lifted; the depth order chosen for the whole
 track by a two-state Viterbi (detector disagreement + joint motion).
 
-Order: thighs and upper arms from the detector's hips and shoulders, then shins and forearms
+Not on by default (``LimbDepthConfig.min_depth_fraction`` = 1.0): it helped on the tuning
+clips only. Order: thighs and upper arms from the detector's hips and shoulders, then shins and forearms
 from the (possibly moved) knees and elbows. The foot and hand landmarks move with their ankle
 and wrist. Pure numpy; shapes in the docstrings, metres and pixels.
 """
@@ -49,8 +50,10 @@ class LimbDepthConfig:
 
     #: A child joint moves onto its ray only where its depth offset from the parent implied by
     #: the image exceeds this fraction of the bone length (the bone is inclined > ~33 degrees
-    #: out of the image plane); 1.0 turns the lift off.
-    min_depth_fraction: float = 0.55
+    #: out of the image plane); 1.0 turns the lift off. Off by default: 0.55 (chosen on the two
+    #: tuning clips) took 1.1-1.7 mm off PA-MPJPE there but added 0.1-0.5 mm on the held-out
+    #: clips (docs/accuracy.md, issue 17 item 6).
+    min_depth_fraction: float = 1.0
     min_weight: float = 0.5          # both ends of a bone need at least this landmark weight
 
 

@@ -53,7 +53,8 @@ class SolverConfig:
     #: defaults and the face / hand / foot landmarks less: they pulled the wrists and ankles
     #: off the joints on the synthetic benchmark (docs/accuracy.md).
     fit: FitConfig = field(default_factory=lambda: FitConfig(sigma_3d_m=0.025, aux_weight=0.1))
-    #: Limb depths from the image where a bone is clearly inclined in depth (limb_depth.py).
+    #: Limb depths from the image where a bone is clearly inclined in depth (limb_depth.py);
+    #: off by default (not better on held-out clips).
     limb_depth: LimbDepthConfig = LimbDepthConfig()
 
 
@@ -182,9 +183,10 @@ def _fit_track(tr: TrackObservations, frames: np.ndarray, img: np.ndarray, met: 
         for d in range(3):
             root0[bad, d] = np.interp(np.where(bad)[0], good, root0[good, d])
     scale = noise_scale(met, times[frames], config) if config.adapt_to_noise else 1.0
-    # Limb depths from the image where it determines them (the root from the detector's pose).
-    met = lift_limbs(met, img, w, K, root0, config.limb_depth)
-    t3, c3 = smpl_targets(met, w)
+    if config.limb_depth.min_depth_fraction < 1.0:
+        # Limb depths from the image where it determines them (root from the detector's pose).
+        met = lift_limbs(met, img, w, K, root0, config.limb_depth)
+        t3, c3 = smpl_targets(met, w)
     fit = fit_skeleton(met, t3, c3, t2, c2, root0, K, np.ones(len(frames), bool), config.fit,
                        aux=(met, img, w))
     del t3, t2, c2, root0

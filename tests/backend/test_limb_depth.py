@@ -56,7 +56,7 @@ def test_inclined_bone_gets_the_image_depth_with_the_detector_sign() -> None:
     roots = np.concatenate([root, np.repeat(root, 3, 0)])
     img = _project(np.concatenate([truth, flat + roots[n:, None]]))
     w = np.ones(det.shape[:2])
-    out = lift_limbs(det, img, w, K, roots)
+    out = lift_limbs(det, img, w, K, roots, LimbDepthConfig(min_depth_fraction=0.55))
     knee = out[:n, LM["left_knee"]] + root
     assert np.abs(knee - truth[:, LM["left_knee"]]).max() < 0.01    # exact up to the length
     # The shin lies in the image plane: it keeps the detector's offset from the moved knee.
@@ -64,7 +64,6 @@ def test_inclined_bone_gets_the_image_depth_with_the_detector_sign() -> None:
     assert np.allclose(shin, [0.0, 0.4, 0.0], atol=1e-9)
     # Bones in the image plane are left as the detector had them.
     assert np.allclose(out[n:], det[n:], atol=1e-9)
-    # Off: the input unchanged.
-    off = lift_limbs(det, img, w, K, roots,
-                     LimbDepthConfig(min_depth_fraction=1.0))
+    # Off (the default): the input unchanged.
+    off = lift_limbs(det, img, w, K, roots)
     assert np.array_equal(off, det)
