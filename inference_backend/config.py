@@ -46,6 +46,10 @@ class DetectionConfig:
 
     redetect_every: the full-frame person detector runs every this many frames (to pick up
         people who come into view), and also when nobody is followed or a person was lost.
+    redetect_every_one: the same with max_people == 1, where a scheduled run only looks for a
+        candidate for the spare slot (the person followed is re-found after a loss anyway):
+        15 frames, 0.5 s at 30 fps, the shortest track the tracker keeps
+        (``TrackingConfig.min_track_s``), so a better candidate still gets a track in time.
     landmark_threads: landmark passes of different people run in parallel on this many threads.
     detect_alongside: with more than one thread, a scheduled detector run on a frame where
         people are followed runs in parallel with their landmark passes (its regions re-seed
@@ -60,6 +64,7 @@ class DetectionConfig:
     min_pose_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     redetect_every: int = 5
+    redetect_every_one: int = 15
     landmark_threads: int = 2
     detect_alongside: bool = True
     graph: str = "roi"

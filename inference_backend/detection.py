@@ -12,7 +12,8 @@ Which graph runs them (``DetectionConfig.graph``):
   person detector graph and the single-pose landmark graph, both registered in the wheel). Each
   followed person's landmarks give the region for the next frame; the full-frame person detector
   runs only when nobody is followed, on the frame after a person was lost, and every
-  ``redetect_every`` frames (to pick up people who come into view; its regions re-seed the people
+  ``redetect_every`` frames (``redetect_every_one`` = 15 with one person: there it only looks for
+  a candidate for the spare slot) to pick up people who come into view (its regions re-seed the people
   they overlap, as in mediapipe's graph, except that a person the landmark model does not find in
   the detector's region is looked for again in their own region). One more person than
   ``max_people`` is followed, so the tracker can still reject phantoms and keep the best track. Landmark passes of different people,
@@ -534,8 +535,9 @@ class _RoiGraph:
     def detect(self, image: Any) -> list[_Pose]:
         cfg = self.config
         self._since_detection += 1
+        every = cfg.redetect_every_one if cfg.max_people == 1 else cfg.redetect_every
         due = needs_detection(len(self._followed), self.slots, self._since_detection,
-                              self._lost, cfg.redetect_every)
+                              self._lost, every)
         if due:
             self._since_detection = 0
             self.stats.detector_runs += 1

@@ -241,3 +241,32 @@ def test_detector_does_not_import_matplotlib_or_opencv(backend_env: dict[str, st
                          timeout=120, env=backend_env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_one_person_capture_runs_the_detector_every_15_frames(sample_clip: Path, bundle: Path) -> None:
+    """With --max-people 1 a scheduled detector run only looks for a spare-slot candidate: on a
+    one-person clip (the sample with the man on the box painted out by the static background,
+    as bench/capture_speed.py does) it runs every 15 frames instead of every 5, and the person
+    is found in every frame either way."""
+    probe, frames = _frames(sample_clip, 1.0, 3.0)
+    x0, y0, x1, y1 = 240, 0, 640, 285  # the man on the box (bench/capture_speed.py MAN_REGION)
+    background = np.median(np.stack([f.rgb[y0:y1, x0:x1] for f in frames]), axis=0)
+    images = []
+    for f in frames:
+        rgb = f.rgb.copy()
+        rgb[y0:y1, x0:x1] = background.astype(np.uint8)
+        images.append(rgb)
+    w, h = probe.info.width, probe.info.height
+    found, runs = {}, {}
+    for every in (5, 15):
+        config = DetectionConfig(max_people=1, redetect_every_one=every)
+        with PoseDetector(config) as detector:
+            found[every] = [len(detector.detect(rgb, f.time, w, h))
+                            for rgb, f in zip(images, frames, strict=True)]
+            runs[every] = detector.stats.detector_runs
+    n = len(frames)
+    assert n >= 60
+    assert found[5] == found[15] == [1] * n
+    # first frame, then every 5th / 15th (no loss on this clip)
+    assert runs[5] == 1 + (n - 1) // 5 and runs[15] == 1 + (n - 1) // 15
+    assert DetectionConfig().redetect_every_one == 15
