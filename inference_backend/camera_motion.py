@@ -26,6 +26,7 @@ static (no invented jitter).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -249,7 +250,8 @@ def fit_camera_rotation(key_points: np.ndarray, points: np.ndarray, K: np.ndarra
 
 def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarray,
                         config: CameraMotionConfig = CameraMotionConfig(),
-                        links: list[KeyframeLink] | None = None) -> CameraMotion:
+                        links: list[KeyframeLink] | None = None,
+                        untracked: Sequence[int] = ()) -> CameraMotion:
     """Per-frame rotations from the recorded matches (see the module docstring).
 
     matches: any order; frames without an entry (or with too few points) are interpolated.
@@ -259,6 +261,9 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
     one gives it, and the correction is spread evenly over the frames since the previous
     re-anchoring (no jump), counted in ``report["reanchored"]``.
     K: (3, 3) intrinsics of the displayed frame.
+    untracked: frames the tracker never looked at (skipped on a still view,
+    ``BackgroundTrackingConfig.still_stride``): interpolated like any frame without a fit, but
+    left out of the coverage (the fraction of the *tracked* frames with their own fit).
     """
     K = np.asarray(K, float)
     rel = np.tile(np.eye(3), (n_frames, 1, 1))
@@ -311,7 +316,10 @@ def solve_camera_motion(matches: list[FrameMatches], n_frames: int, K: np.ndarra
                 _spread_correction(rel, known, anchored, m.frame, Ra @ known[link.anchor])
                 anchored = m.frame
                 reanchored += 1
-    coverage = float(fitted.mean()) if n_frames else 0.0
+    tracked = np.ones(n_frames, bool)
+    skipped = np.asarray(untracked, int).ravel()
+    tracked[skipped[(skipped > 0) & (skipped < n_frames)]] = False
+    coverage = float(fitted[tracked].mean()) if n_frames else 0.0
     rel = _fill_unfitted(rel, fitted)
     if config.smooth_frames > 0 and n_frames > 2:
         rel = smooth_rotations(rel, config.smooth_frames)

@@ -1,7 +1,8 @@
 """Background points tracked through the video, people masked out (OpenCV; no camera model).
 
 ``BackgroundTracker.update`` is fed every decoded frame (the frame the detector sees, with the
-people's boxes) and keeps only a downscaled grey copy of the previous frame. Corners
+people's boxes) and keeps only a downscaled grey copy of the previous frame (and, while the view
+is still, of the frames skipped since: ``BackgroundTrackingConfig.still_stride``). Corners
 (``cv2.goodFeaturesToTrack``) are found in a *keyframe* outside the people's boxes (plus a
 margin) and followed frame to frame by pyramidal Lucas-Kanade flow with a forward-backward
 check (optional); points that enter a person's box are dropped; a RANSAC homography against the keyframe
@@ -43,6 +44,16 @@ class BackgroundTrackingConfig:
         first is always kept) for re-anchoring: a new keyframe that the chained homographies
         predict to overlap an older one by ``anchor_overlap`` of its corners is matched to the
         oldest such keyframe directly (``KeyframeLink``) when ``anchor_min_points`` survive.
+    still_stride: while every tracked frame so far shows a still view, only every
+        ``still_stride``-th frame is tracked (LK across the gap; the frames in between are kept
+        as grey copies, at most ``still_stride - 1`` of them, ~0.15 MB each at 512 px). The
+        first tracked frame that shows motion sends the skipped frames before it through the
+        ordinary per-frame path, in order, and every frame is tracked from then on. 1: every
+        frame is tracked (the behaviour before this option).
+    still_px: a tracked frame shows a still view when its surviving points lie within this
+        median distance of their keyframe positions and the RANSAC homography moves them by
+        less than this (median; tracking px; 0.5 px at 512 px is ~0.07 deg at a 60 deg field
+        of view, well under ``CameraMotionConfig.static_deg``).
     """
 
     max_side: int = 512
@@ -61,6 +72,8 @@ class BackgroundTrackingConfig:
     anchor_memory: int = 40
     anchor_overlap: float = 0.5
     anchor_min_points: int = 30
+    still_stride: int = 4
+    still_px: float = 0.5
 
 
 class BackgroundTracker:
@@ -81,6 +94,11 @@ class BackgroundTracker:
         self._key_pts = np.zeros((0, 2), np.float32)   # keyframe positions (tracking px)
         self._cur_pts = np.zeros((0, 2), np.float32)   # positions in the previous frame
         self._key = -1
+        # still_stride: while the view is still, frames waiting since the last tracked one
+        # (position, grey, boxes, scale) and the frames that were never tracked
+        self._still = True
+        self._pending: list[tuple[int, np.ndarray, np.ndarray, float]] = []
+        self._untracked: list[int] = []
         self._scale = 1.0                               # displayed px per tracking px
         self._lk = dict(winSize=(config.lk_window, config.lk_window), maxLevel=config.lk_levels,
                         criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
@@ -105,18 +123,58 @@ class BackgroundTracker:
         to ``max_side`` when larger); boxes: (N, 4) [x0, y0, x1, y1] of the people in
         displayed-frame pixels; pixel_scale: displayed-frame pixels per ``image`` pixel.
         """
-        cfg = self.config
         grey, s = self.grey(image)
-        self._scale = s * pixel_scale
-        mask = self._background_mask(grey.shape, boxes)
+        scale = s * pixel_scale
         pos = self.frames
         self.frames += 1
+        if not self._still or self.config.still_stride <= 1 or self._prev is None:
+            self._step(grey, boxes, scale, pos)
+            return
+        self._pending.append((pos, grey, boxes, scale))
+        if len(self._pending) < self.config.still_stride:
+            return                                   # skipped for now (kept for a replay)
+        saved = self._save()
+        if self._step(grey, boxes, scale, pos):
+            self._untracked.extend(p for p, *_ in self._pending[:-1])
+            self._pending = []
+            return
+        # The view moved: undo the frame tracked across the gap and track every frame since
+        # the last tracked one through the ordinary per-frame path (exactly what tracking every
+        # frame from there gives), and every frame from now on.
+        self._restore(saved)
+        self._still = False
+        pending, self._pending = self._pending, []
+        for p, g, b, sc in pending:
+            self._step(g, b, sc, p)
+
+    @property
+    def untracked(self) -> list[int]:
+        """Frames never tracked (skipped on a still view, ``still_stride``); they have no
+        matches and ``camera_motion.solve_camera_motion`` interpolates them."""
+        return sorted(self._untracked + [p for p, *_ in self._pending])
+
+    def _save(self) -> tuple:
+        return (self._prev, self._key_pts, self._cur_pts, self._key, self._key_from_first,
+                list(self._memory), len(self.matches), len(self.links), len(self.keyframes),
+                self._scale)
+
+    def _restore(self, saved: tuple) -> None:
+        (self._prev, self._key_pts, self._cur_pts, self._key, self._key_from_first,
+         self._memory, n_matches, n_links, n_keyframes, self._scale) = saved
+        del self.matches[n_matches:], self.links[n_links:], self.keyframes[n_keyframes:]
+
+    def _step(self, grey: np.ndarray, boxes: np.ndarray, scale: float, pos: int) -> bool:
+        """Track the frame ``pos`` (grey at tracking resolution) from the previous tracked
+        one; True when it shows a still view (``still_px``)."""
+        cfg = self.config
+        self._scale = scale
+        mask = self._background_mask(grey.shape, boxes)
         if self._prev is None or len(self._cur_pts) == 0:
             if self._prev is not None:
                 self._key_from_first = None          # the chain broke: nothing to predict with
             self._new_keyframe(grey, mask, pos)
             self._prev = grey
-            return
+            return False
         key, cur = self._track(self._prev, grey, mask)
         self._prev = grey
         spread = np.inf
@@ -128,6 +186,8 @@ class BackgroundTracker:
                 key, cur = key[keep], cur[keep]
                 mapped = cv2.perspectiveTransform(key.reshape(-1, 1, 2), H).reshape(-1, 2)
                 spread = float(np.sqrt(np.mean(np.sum((mapped - cur) ** 2, axis=1))))
+        still = H is not None and np.isfinite(spread) and len(cur) >= 8 \
+            and self._is_still(key, cur, H)
         self._key_pts, self._cur_pts = key, cur
         if len(cur) >= 8 and np.isfinite(spread):
             idx = np.linspace(0, len(cur) - 1, min(len(cur), cfg.keep)).round().astype(int)
@@ -142,6 +202,19 @@ class BackgroundTracker:
                 self._key_from_first = H @ self._key_from_first
             self._new_keyframe(grey, mask, pos, survivors=cur)
             self._anchor(grey, mask, pos)
+        return still
+
+    def _is_still(self, key: np.ndarray, cur: np.ndarray, H: np.ndarray) -> bool:
+        """The surviving points (N, 2) lie within ``still_px`` (median) of their keyframe
+        positions (tracking px), and so do the positions the RANSAC homography ``H`` (keyframe
+        -> frame) maps them to. Distances, not vectors: a roll or zoom about the frame's
+        centre moves most points too. (The homography is judged at the points, where it is
+        supported: extrapolated to the frame's corners it is off by ~1 px on still footage.)"""
+        limit = self.config.still_px
+        if float(np.median(np.linalg.norm(cur - key, axis=1))) >= limit:
+            return False
+        mapped = cv2.perspectiveTransform(key.reshape(-1, 1, 2).astype(np.float64), H)
+        return float(np.median(np.linalg.norm(mapped.reshape(-1, 2) - key, axis=1))) < limit
 
     def _background_mask(self, shape: tuple[int, ...], boxes: np.ndarray) -> np.ndarray:
         mask = np.full(shape[:2], 255, np.uint8)

@@ -75,6 +75,7 @@ class Observations:
     warnings: tuple[str, ...]
     camera_matches: tuple[FrameMatches, ...] | None = None   # None: the camera was not tracked
     camera_links: tuple[KeyframeLink, ...] = ()               # keyframes re-anchored to older ones
+    camera_untracked: tuple[int, ...] = ()   # frames the camera tracker skipped (still view)
 
 
 #: What the detect stage runs (detection.py): the pose models inside the mediapipe wheel.
@@ -209,6 +210,7 @@ def observe(
         warnings=tuple(report.warnings),
         camera_matches=None if camera_tracker is None else tuple(camera_tracker.matches),
         camera_links=() if camera_tracker is None else tuple(camera_tracker.links),
+        camera_untracked=() if camera_tracker is None else tuple(camera_tracker.untracked),
     )
 
 
@@ -222,7 +224,8 @@ def solve_scene(solver: Solver, observed: SolveInput, scene: SceneConfig,
                 progress: ProgressFn | None = None,
                 camera_matches: Sequence[FrameMatches] | None = None,
                 camera_mode: str = "static",
-                camera_links: Sequence[KeyframeLink] = ()) -> SceneSolution:
+                camera_links: Sequence[KeyframeLink] = (),
+                camera_untracked: Sequence[int] = ()) -> SceneSolution:
     """The solve stage, the camera stage, then the scene stage: whichever solver ran, its
     camera-frame tracks go through the one scene stage. (A solver with a frame sink must have
     seen the frames.) The camera stage fits the tracked background points with the solver's
@@ -234,7 +237,8 @@ def solve_scene(solver: Solver, observed: SolveInput, scene: SceneConfig,
     if camera_matches is not None:
         report(CAMERA, 0, 1)
         motion = solve_camera_motion(list(camera_matches), len(observed.timestamps),
-                                     solved.intrinsics.K, links=list(camera_links))
+                                     solved.intrinsics.K, links=list(camera_links),
+                                     untracked=camera_untracked)
         camera = choose_camera(motion, camera_mode)
         report(CAMERA, 1, 1)
     return build_scene(solved, observed.video, observed.timestamps, scene, report, camera)
@@ -288,7 +292,7 @@ def run_capture(
         solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps,
                                                   footage_fov),
                                scene_config, progress, obs.camera_matches, config.camera,
-                               obs.camera_links)
+                               obs.camera_links, obs.camera_untracked)
     if stop():
         raise CaptureCancelled()
     progress(WRITE, 0, 1)
