@@ -241,11 +241,11 @@ def fit_ground_plane(foot_points: np.ndarray, up_prior: np.ndarray, tolerance: f
     # not still in the image counts as a frame of a typical still foot.
     votes = np.ones(len(pts))
     if runs is not None and (runs >= 0).any():
-        _, inverse, counts = np.unique(runs, return_inverse=True, return_counts=True)
-        typical = float(np.median(counts[np.unique(runs, return_index=True)[0] >= 0]))
+        labels, inverse, counts = np.unique(runs, return_inverse=True, return_counts=True)
+        typical = float(np.median(counts[labels >= 0]))
         votes = np.where(runs >= 0, 1.0 / counts[inverse], 1.0 / max(typical, 1.0))
     rng = np.random.default_rng(seed)
-    best_inl, best_n, best_votes = None, up, -1.0
+    best_n, best_votes = up, -1.0
     cos_max = np.cos(np.radians(max_tilt_deg))
     for _ in range(iterations):
         a, b, c = pts[rng.choice(len(pts), 3, replace=False)]
@@ -260,7 +260,7 @@ def fit_ground_plane(foot_points: np.ndarray, up_prior: np.ndarray, tolerance: f
             continue
         inl = np.abs((pts - a) @ n) < tolerance
         if votes[inl].sum() > best_votes:
-            best_inl, best_n, best_votes = inl, n, float(votes[inl].sum())
+            best_n, best_votes = n, float(votes[inl].sum())
     normal = best_n
     min_count = max(min_support, int(0.1 * len(pts)))
     for _ in range(3):

@@ -287,13 +287,12 @@ def still_foot_runs(points: np.ndarray, times: np.ndarray, frames: np.ndarray,
     across = np.linalg.norm(v - np.sum(v * ray, -1, keepdims=True) * ray, axis=-1)
     still = across < max_speed
     step = np.diff(np.asarray(frames)) == 1
-    label = -1
-    for k in range(c):
-        for f in range(n):
-            if still[f, k]:
-                if f == 0 or not still[f - 1, k] or not step[f - 1]:
-                    label += 1
-                labels[f, k] = label
+    # a run starts where a still frame does not continue the previous frame's still run;
+    # labels count the starts channel by channel (channel-major order)
+    starts = still.copy()
+    starts[1:] &= ~(still[:-1] & step[:, None])
+    numbered = np.cumsum(starts.T.ravel()).reshape(c, n).T - 1
+    labels[still] = numbered[still]
     return labels
 
 
