@@ -233,17 +233,58 @@ def fit_ground_plane(foot_points: np.ndarray, up_prior: np.ndarray, tolerance: f
     pts = pts[finite]
     up = np.asarray(up_prior, float)
     up = up / np.linalg.norm(up)
-    if len(pts) < max(min_support, 3):
-        return None
     runs = None if still_runs is None else np.asarray(still_runs)[finite]
-    # RANSAC votes: a still foot is one world point, however many frames it stands (else one
-    # long stance whose depth the fit misjudges outvotes a walk's many footsteps); a point
-    # not still in the image counts as a frame of a typical still foot.
-    votes = np.ones(len(pts))
+    while True:
+        if len(pts) < max(min_support, 3):
+            return None
+        votes = _still_foot_votes(runs, len(pts))
+        normal = _ransac_up_normal(pts, votes, up, tolerance, iterations, seed, max_tilt_deg)
+        min_count = max(min_support, int(0.1 * len(pts)))
+        for _ in range(3):
+            heights = pts @ normal
+            levels = _height_levels(heights, tolerance, min_count)
+            if not levels:
+                return None
+            groups = [pts[np.abs(heights - lv) < tolerance] for lv in levels]
+            # A path joins only when it is roughly level along the torso prior (a jump, a
+            # flip or stairs are not): height spread below ``path_max_std``.
+            groups += [path for path in (parallel_paths or [])
+                       if len(path) >= 3 and np.std(path @ up) < path_max_std]
+            normal = _refine_normal_levels(groups, normal, up, prior_strength)
+        heights = pts @ normal
+        levels = _height_levels(heights, tolerance, min_count)
+        if not levels:
+            return None
+        artefact = (np.zeros(len(pts), bool) if runs is None
+                    else _depth_artefact_points(heights, levels, tolerance, runs, votes))
+        if not artefact.any():
+            break
+        pts, runs = pts[~artefact], runs[~artefact]     # fit again without them
+    inl = np.abs(heights - levels[0]) < tolerance
+    ground = float(np.median(heights[inl]))
+    others = tuple(float(h - ground) for h in levels[1:])
+    return GroundPlane(normal=normal, offset=ground, source="feet", support=int(inl.sum()),
+                       levels=others)
+
+
+def _still_foot_votes(runs: np.ndarray | None, n: int) -> np.ndarray:
+    """(n,) RANSAC vote per foot point: a still foot is one world point, however many frames
+    it stands (else one long stance whose depth the fit misjudges outvotes a walk's many
+    footsteps); a point not still in the image counts as a frame of a typical still foot.
+    runs: (n,) still-foot labels (-1: none) or None."""
+    votes = np.ones(n)
     if runs is not None and (runs >= 0).any():
         labels, inverse, counts = np.unique(runs, return_inverse=True, return_counts=True)
         typical = float(np.median(counts[labels >= 0]))
         votes = np.where(runs >= 0, 1.0 / counts[inverse], 1.0 / max(typical, 1.0))
+    return votes
+
+
+def _ransac_up_normal(pts: np.ndarray, votes: np.ndarray, up: np.ndarray, tolerance: float,
+                      iterations: int, seed: int, max_tilt_deg: float) -> np.ndarray:
+    """Unit normal (3,) of the plane through three of ``pts`` (N,3) with the most ``votes``
+    within ``tolerance`` (m), among planes tilted at most ``max_tilt_deg`` from ``up``;
+    ``up`` itself when no sample qualifies."""
     rng = np.random.default_rng(seed)
     best_n, best_votes = up, -1.0
     cos_max = np.cos(np.radians(max_tilt_deg))
@@ -261,34 +302,7 @@ def fit_ground_plane(foot_points: np.ndarray, up_prior: np.ndarray, tolerance: f
         inl = np.abs((pts - a) @ n) < tolerance
         if votes[inl].sum() > best_votes:
             best_n, best_votes = n, float(votes[inl].sum())
-    normal = best_n
-    min_count = max(min_support, int(0.1 * len(pts)))
-    for _ in range(3):
-        heights = pts @ normal
-        levels = _height_levels(heights, tolerance, min_count)
-        if not levels:
-            return None
-        groups = [pts[np.abs(heights - lv) < tolerance] for lv in levels]
-        # A path joins only when it is roughly level along the torso prior (a jump, a flip
-        # or stairs are not): height spread below ``path_max_std``.
-        groups += [path for path in (parallel_paths or [])
-                   if len(path) >= 3 and np.std(path @ up) < path_max_std]
-        normal = _refine_normal_levels(groups, normal, up, prior_strength)
-    heights = pts @ normal
-    levels = _height_levels(heights, tolerance, min_count)
-    if not levels:
-        return None
-    if runs is not None:
-        artefact = _depth_artefact_points(heights, levels, tolerance, runs, votes)
-        if artefact.any():
-            return fit_ground_plane(pts[~artefact], up_prior, tolerance, min_support,
-                                    prior_strength, iterations, seed, max_tilt_deg,
-                                    parallel_paths, path_max_std, runs[~artefact])
-    inl = np.abs(heights - levels[0]) < tolerance
-    ground = float(np.median(heights[inl]))
-    others = tuple(float(h - ground) for h in levels[1:])
-    return GroundPlane(normal=normal, offset=ground, source="feet", support=int(inl.sum()),
-                       levels=others)
+    return best_n
 
 
 def _depth_artefact_points(heights: np.ndarray, levels: list[float], tol: float,
