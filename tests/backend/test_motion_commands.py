@@ -10,33 +10,19 @@ import json
 import signal
 import subprocess
 import sys
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from zip_members import npy_bytes, read_members, write_members
 
 from inference_backend.errors import ExitCode
 from inference_backend.export import save_npz
 
 
-def _members(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as z:
-        return {n: z.read(n) for n in z.namelist()}
-
-
-def _zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return path
-
-
 def _with_header(members: dict[str, bytes], text: str) -> dict[str, bytes]:
-    buf = io.BytesIO()
-    np.save(buf, np.array(text))
-    return {**members, "header.npy": buf.getvalue()}
+    return {**members, "header.npy": npy_bytes(np.array(text))}
 
 
 def _header(members: dict[str, bytes]) -> dict:
@@ -57,16 +43,16 @@ BAD_FILES: dict[str, Callable[[Path, Path], None]] = {
     "empty": lambda src, dst: dst.write_bytes(b""),
     "truncated": lambda src, dst: dst.write_bytes(src.read_bytes()[: src.stat().st_size // 2]),
     "encrypted": lambda src, dst: dst.write_bytes(_encrypted(src.read_bytes())),
-    "header_array": lambda src, dst: _zip(dst, _with_header(_members(src), "[1, 2]")),
-    "header_nested": lambda src, dst: _zip(dst, _with_header(_members(src), "[" * 100000)),
-    "header_bad_json": lambda src, dst: _zip(dst, _with_header(_members(src), "{nope")),
-    "missing_key": lambda src, dst: _zip(dst, {k: v for k, v in _members(src).items()
+    "header_array": lambda src, dst: write_members(dst, _with_header(read_members(src), "[1, 2]")),
+    "header_nested": lambda src, dst: write_members(dst, _with_header(read_members(src), "[" * 100000)),
+    "header_bad_json": lambda src, dst: write_members(dst, _with_header(read_members(src), "{nope")),
+    "missing_key": lambda src, dst: write_members(dst, {k: v for k, v in read_members(src).items()
                                               if k != "transl.npy"}),
     "nan": lambda src, dst: _nan_file(src, dst),
-    "fps_string": lambda src, dst: _zip(dst, _with_header(
-        _members(src), json.dumps({**_header(_members(src)), "fps": "fast"}))),
-    "huge_shape": lambda src, dst: _zip(dst, {**_members(src), "joints3d.npy": _claim(
-        _members(src)["joints3d.npy"], (10 ** 12, 24, 3))}),
+    "fps_string": lambda src, dst: write_members(dst, _with_header(
+        read_members(src), json.dumps({**_header(read_members(src)), "fps": "fast"}))),
+    "huge_shape": lambda src, dst: write_members(dst, {**read_members(src), "joints3d.npy": _claim(
+        read_members(src)["joints3d.npy"], (10 ** 12, 24, 3))}),
 }
 
 

@@ -3,37 +3,18 @@ exit code 3 with one ``error:`` line naming the file, no traceback and no output
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from zip_members import npy_bytes, read_members, write_members
 
 bpy = pytest.importorskip("bpy")
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _zip_members(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as z:
-        return {n: z.read(n) for n in z.namelist()}
-
-
-def _rezip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return path
-
-
-def _npy(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    return buf.getvalue()
 
 
 @pytest.fixture
@@ -52,7 +33,7 @@ def bad_files(tmp_path: Path, helpers) -> dict[str, Path]:
 
     def header_text(name: str, text: str) -> Path:
         good = motion(name)
-        return _rezip(good, {**_zip_members(good), "header.npy": _npy(np.array(text))})
+        return write_members(good, {**read_members(good), "header.npy": npy_bytes(np.array(text))})
 
     files = {
         "empty": folder / "empty.npz", "text": folder / "text.npz",
@@ -78,10 +59,10 @@ def bad_files(tmp_path: Path, helpers) -> dict[str, Path]:
     files["confidence_2"] = motion("confidence_2",
                                    lambda a: a.__setitem__("confidence", a["confidence"] * 2))
     bomb = motion("bomb")
-    _rezip(bomb, {**_zip_members(bomb), "extra.npy": bytes(40 * 1024 * 1024)})
+    write_members(bomb, {**read_members(bomb), "extra.npy": bytes(40 * 1024 * 1024)})
     files["bomb"] = bomb
     not_npy = motion("not_npy")
-    _rezip(not_npy, {**_zip_members(not_npy), "transl.npy": b"raw bytes" * 20})
+    write_members(not_npy, {**read_members(not_npy), "transl.npy": b"raw bytes" * 20})
     files["not_npy"] = not_npy
     np.savez(folder / "amass_huge.npz", poses=np.full((10, 72), 1e30), trans=np.zeros((10, 3)),
              mocap_framerate=np.array(30.0))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from zip_members import zip_bytes
 
 from inference_backend.export import write_motion_file as backend_write
 from inference_backend.motion_types import VideoInfo
@@ -271,7 +272,7 @@ def _mutate(rng: np.random.Generator, members: dict[str, bytes], marker: str
             "duplicate", "drop", "zipflag"][rng.integers(11)]
     m = dict(members)
     if kind in ("flip", "truncate", "zipflag"):
-        data = bytearray(_zip_bytes(members))
+        data = bytearray(zip_bytes(members))
         if kind == "flip":
             for _ in range(int(rng.integers(1, 9))):
                 data[int(rng.integers(len(data)))] ^= 1 << int(rng.integers(8))
@@ -328,14 +329,6 @@ def _mutate(rng: np.random.Generator, members: dict[str, bytes], marker: str
     elif kind == "drop":
         del m[name]
     return kind, m
-
-
-def _zip_bytes(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
 
 
 def _backend_read_guarded(path: Path, what: str) -> None:
