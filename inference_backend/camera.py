@@ -15,7 +15,8 @@ from inference_backend.motion_types import CameraIntrinsics
 DEFAULT_FOV_DEG = 60.0
 #: Every value of the motion file's ``camera.focal_source`` (docs/motion_file.md), in the order
 #: ``choose_intrinsics`` ranks them; ``capture --help`` names them all.
-FOCAL_SOURCES: tuple[str, ...] = ("override", "camera_rotation", "estimated", "prior")
+FOCAL_SOURCES: tuple[str, ...] = ("override", "camera_rotation", "vanishing_points", "estimated",
+                                  "prior")
 
 
 def intrinsics_from_fov(width: int, height: int, fov_x_deg: float) -> np.ndarray:
@@ -165,11 +166,14 @@ def choose_intrinsics(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
                       height: int, fov_deg: float | None = None,
                       prior_fov_deg: float = DEFAULT_FOV_DEG,
                       footage_fov_deg: float | None = None,
+                      lines_fov_deg: float | None = None,
                       ) -> tuple[CameraIntrinsics, tuple[str, ...]]:
     """The intrinsics every solver works with: the ``fov_deg`` override (horizontal degrees)
     when given, else the field of view measured from the camera's own turning
-    (``footage_fov_deg``, source "camera_rotation"), else ``estimate_focal`` on the samples (see
-    there). Returns the intrinsics and the warnings to pass on (the prior was assumed)."""
+    (``footage_fov_deg``, source "camera_rotation"), else the one the background's straight
+    lines give (``lines_fov_deg``, source "vanishing_points", see vanishing_points.py), else
+    ``estimate_focal`` on the samples (see there). Returns the intrinsics and the warnings to
+    pass on (the prior was assumed)."""
     warnings: tuple[str, ...] = ()
     if fov_deg is not None:
         if not 1.0 < fov_deg < 179.0:
@@ -177,6 +181,8 @@ def choose_intrinsics(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
         fov, source = float(fov_deg), "override"
     elif footage_fov_deg is not None:
         fov, source = float(footage_fov_deg), "camera_rotation"
+    elif lines_fov_deg is not None:
+        fov, source = float(lines_fov_deg), "vanishing_points"
     else:
         focal = estimate_focal(samples, width, height, prior_fov_deg)
         fov, source = focal.fov_x_deg, focal.source

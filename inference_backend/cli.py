@@ -120,10 +120,12 @@ def add_capture_options(p: argparse.ArgumentParser) -> None:
                    help=f"folder with SMPL model files (default: ${ENV_SMPL_DIR})")
     p.add_argument("--fov", type=_fov, default=None,
                    help="horizontal camera field of view in degrees, overrides the estimate "
-                        "(default: measured from a moving camera's turning, else estimated "
-                        "from the video when its perspective shows it, else a 60 degree prior "
-                        "and a warning; the motion file's header says which: "
-                        "camera.focal_source override | camera_rotation | estimated | prior)")
+                        "(default: measured from a moving camera's turning, else from the "
+                        "background's straight lines (two orthogonal directions, e.g. a room's "
+                        "floor and wall edges), else estimated from the people when their "
+                        "perspective shows it, else a 60 degree prior and a warning; the "
+                        "motion file's header says which: camera.focal_source override | "
+                        "camera_rotation | vanishing_points | estimated | prior)")
     p.add_argument("--height", type=_heights, default=None, metavar="METRES",
                    help="the subject's standing height in metres, for everyone (1.85) or per "
                         "track id (1:1.85,2:1.62); the skeleton, trajectory and camera height "

@@ -47,6 +47,7 @@ from .solvers import FrameSink, SolveInput, Solver, solver_entry
 from .stage_times import StageTimes
 from .subject_size import parse_heights
 from .tracking import Tracker
+from .vanishing_points import FrameSampler
 from .video_io import DecodeReport, VideoProbe, iter_frames, prefetch, probe_video
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def observe(
     sink: FrameSink | None = None,
     camera_tracker: BackgroundTracker | None = None,
     times: StageTimes | None = None,
+    line_sampler: FrameSampler | None = None,
 ) -> Observations:
     """Decode, detect and track (streaming). Raises CaptureError for bad input / no person.
     The time range must have been checked (``check_time_range``).
@@ -143,7 +145,8 @@ def observe(
     CaptureCancelled); should_stop is also polled by the decoder between packets. ``sink``
     (a solver's) sees every decoded frame with its detections; ``camera_tracker`` follows the
     background with the people's boxes masked out (on the decoder's grey copy when
-    ``decode.track_max_side`` asks for one).
+    ``decode.track_max_side`` asks for one); ``line_sampler`` keeps a few frames with the
+    people's boxes for the focal length from the background's lines.
     """
     info = probe.info
     span_end = info.duration if decode.end is None else min(decode.end, info.duration or decode.end)
@@ -173,8 +176,10 @@ def observe(
             times.first_frame_done()
             if sink is not None:
                 sink.add_frame(pos, frame.rgb, detections)
+            boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
+            if line_sampler is not None:
+                line_sampler.add(pos, frame.rgb, boxes, frame.scale)
             if camera_tracker is not None:
-                boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
                 if frame.grey is not None:
                     camera.submit(track_camera, frame.grey, boxes, frame.grey_scale)
                 else:
@@ -273,13 +278,14 @@ def run_capture(
     info: VideoInfo = probe.info
     sink = solver.frame_sink(info)
     camera_tracker = None
+    line_sampler = FrameSampler() if config.fov_deg is None else None
     if config.camera != "static":
         camera_tracker = BackgroundTracker(
             BackgroundTrackingConfig(max_side=decode.track_max_side or CAMERA_TRACK_MAX_SIDE))
     obs = observe(
         probe, decode, config.max_people, progress, stop,
         tracking=config.tracking_config(), detection=config.detection_config(), sink=sink,
-        camera_tracker=camera_tracker, times=times,
+        camera_tracker=camera_tracker, times=times, line_sampler=line_sampler,
     )
     for message in obs.warnings:
         reporter.warning(message)
@@ -289,8 +295,12 @@ def run_capture(
         turned = focal_from_rotation(list(obs.camera_matches), info.width, info.height)
         footage_fov = None if turned is None else turned.fov_x_deg
     with times.measure("solve"):
+        lines_fov = None
+        if footage_fov is None and line_sampler is not None:
+            lines = line_sampler.estimate()
+            lines_fov = lines.fov_x_deg if lines.observable else None
         solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps,
-                                                  footage_fov),
+                                                  footage_fov, lines_fov),
                                scene_config, progress, obs.camera_matches, config.camera,
                                obs.camera_links, obs.camera_untracked)
     if stop():

@@ -80,7 +80,8 @@ class DefaultSolver:
 
     def solve(self, observed: SolveInput, progress: Progress) -> CameraFrameTracks:
         return solve_default(list(observed.tracks), observed.video, observed.timestamps,
-                             self.config, progress, observed.footage_fov_deg)
+                             self.config, progress, observed.footage_fov_deg,
+                             observed.lines_fov_deg)
 
 
 def _check_inputs(tracks: list[TrackObservations], timestamps: np.ndarray) -> None:
@@ -101,12 +102,14 @@ def _check_inputs(tracks: list[TrackObservations], timestamps: np.ndarray) -> No
 def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps: np.ndarray,
                   config: SolverConfig = SolverConfig(),
                   progress: Progress | None = None,
-                  footage_fov_deg: float | None = None) -> CameraFrameTracks:
+                  footage_fov_deg: float | None = None,
+                  lines_fov_deg: float | None = None) -> CameraFrameTracks:
     """Fit every track's SMPL skeleton in the camera frame, with one focal length for all.
 
     tracks: observations over the capture's F frames; timestamps: (F,) seconds;
     footage_fov_deg: a field of view measured from the camera's turning (used unless
-    ``config.fov_deg`` overrides; see camera.choose_intrinsics). Progress is
+    ``config.fov_deg`` overrides; see camera.choose_intrinsics); lines_fov_deg: one from the
+    background's straight lines (used when neither is given). Progress is
     reported as (progress.SOLVE, i, n) per person.
     """
     _check_inputs(tracks, timestamps)
@@ -132,7 +135,8 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
         prepared.append((tr, frames, img, met, w))
     intrinsics, notes = cam.choose_intrinsics([(m, i, w) for _, _, i, m, w in prepared],
                                               width, height, config.fov_deg,
-                                              config.prior_fov_deg, footage_fov_deg)
+                                              config.prior_fov_deg, footage_fov_deg,
+                                              lines_fov_deg)
     warnings.extend(notes)
     K = intrinsics.K
     # Tracks wait for their fit in their own (float32) precision: exact, half the memory.

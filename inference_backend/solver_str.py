@@ -251,9 +251,11 @@ def run_windows(net: torch.nn.Module, feats: np.ndarray, seq_len: int, device: t
 
 
 def _intrinsics(video: VideoInfo, tracks: Sequence[TrackObservations], fov_deg: float | None,
-                warnings: list[str], footage_fov_deg: float | None = None) -> CameraIntrinsics:
+                warnings: list[str], footage_fov_deg: float | None = None,
+                lines_fov_deg: float | None = None) -> CameraIntrinsics:
     """The default solver's intrinsics: the ``fov_deg`` override, else the field of view
-    measured from the camera's turning, else the focal estimated from the tracker's MediaPipe
+    measured from the camera's turning, else the one from the background's straight lines,
+    else the focal estimated from the tracker's MediaPipe
     landmarks, cleaned the same way (camera.choose_intrinsics)."""
     samples = []
     for tr in tracks:
@@ -264,7 +266,8 @@ def _intrinsics(video: VideoInfo, tracks: Sequence[TrackObservations], fov_deg: 
                                           np.asarray(tr.boxes)[ok], MIN_VISIBILITY)
             samples.append((met, img, w))
     intrinsics, notes = cam.choose_intrinsics(samples, int(video.width), int(video.height),
-                                              fov_deg, footage_fov_deg=footage_fov_deg)
+                                              fov_deg, footage_fov_deg=footage_fov_deg,
+                                              lines_fov_deg=lines_fov_deg)
     warnings.extend(notes)
     return intrinsics
 
@@ -316,7 +319,7 @@ class StrSolver:
         models, sink = self._models, self._sink
         warnings = list(models.notes)
         intrinsics = _intrinsics(observed.video, observed.tracks, self.config.fov_deg, warnings,
-                                 observed.footage_fov_deg)
+                                 observed.footage_fov_deg, observed.lines_fov_deg)
         K = intrinsics.K
         focal, principal = float(K[0, 0]), (float(K[0, 2]), float(K[1, 2]))
         todo = [tr for tr in observed.tracks if np.asarray(tr.present, bool).any()]

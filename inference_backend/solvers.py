@@ -35,12 +35,14 @@ class SolveInput:
     and the frames' timestamps (F,) in seconds. ``footage_fov_deg``: a horizontal field of view
     measured from the footage itself (the camera's own turning,
     camera_motion.focal_from_rotation), which solvers use instead of estimating one from the
-    people when there is no ``--fov`` override."""
+    people when there is no ``--fov`` override; ``lines_fov_deg``: one measured from the
+    background's straight lines (vanishing_points.py), used when there is neither."""
 
     video: VideoInfo
     tracks: tuple[TrackObservations, ...]
     timestamps: np.ndarray
     footage_fov_deg: float | None = None
+    lines_fov_deg: float | None = None
 
 
 class FrameSink(Protocol):

@@ -52,6 +52,36 @@ def observe_cached(video: Path, cache: Path):
                 tuple(json.loads(str(d["warnings"]))))
 
 
+def lines_fov(video: Path, tracks, frame_indices: np.ndarray | None = None):
+    """The field of view (deg) the background's straight lines give (the capture's
+    ``vanishing_points.FrameSampler`` fed with the decoded frames and the tracks' boxes), or
+    None when not observable; also the ``LineFocal`` and the seconds it took (decode excluded).
+    None, None, 0 on a checkout without it."""
+    import time  # noqa: PLC0415
+
+    try:
+        from inference_backend.vanishing_points import FrameSampler  # noqa: PLC0415
+    except ImportError:   # an older checkout
+        return None, None, 0.0
+    from inference_backend.config import CaptureConfig  # noqa: PLC0415
+    from inference_backend.video_io import DecodeReport, iter_frames, probe_video  # noqa: PLC0415
+
+    cfg = CaptureConfig(video=video.resolve(), output=video.with_suffix(".unused.npz"))
+    sampler = FrameSampler()
+    spent = 0.0
+    for pos, frame in enumerate(iter_frames(probe_video(cfg.video), cfg.decode_config(),
+                                            DecodeReport(), lambda: False)):
+        boxes = np.array([t.boxes[pos] for t in tracks if pos < len(t.present) and t.present[pos]],
+                         float).reshape(-1, 4)
+        t0 = time.perf_counter()
+        sampler.add(pos, frame.rgb, boxes, frame.scale)
+        spent += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    found = sampler.estimate()
+    spent += time.perf_counter() - t0
+    return (found.fov_x_deg if found.observable else None), found, spent
+
+
 def capture(video: Path, output: Path, cache: Path, fov: float | None = None,
             smoothing: str = "medium", scene=None, heights: str | None = None) -> dict:
     """Solve the cached observations of ``video`` into the motion file ``output`` (the CLI's
@@ -63,6 +93,7 @@ def capture(video: Path, output: Path, cache: Path, fov: float | None = None,
     from inference_backend.solvers import SolveInput  # noqa: PLC0415
 
     tracks, info, timestamps, frame_indices, warnings = observe_cached(video, cache)
+    from_lines = lines_fov(video, tracks)[0] if fov is None else None
     sized = {} if heights is None else {"subject_heights": heights}   # older checkouts lack it
     config = CaptureConfig(video=video.resolve(), output=output.resolve(), fov_deg=fov,
                            smoothing=smoothing, **sized)
@@ -72,7 +103,9 @@ def capture(video: Path, output: Path, cache: Path, fov: float | None = None,
         scene = (pipeline.scene_config_for(config) if hasattr(pipeline, "scene_config_for")
                  else pipeline.SceneConfig(smoothing=smoothing))   # an older checkout
 
-    solution = pipeline.solve_scene(solver, SolveInput(info, tuple(tracks), timestamps), scene,
+    observed = (SolveInput(info, tuple(tracks), timestamps, None, from_lines)
+                if from_lines is not None else SolveInput(info, tuple(tracks), timestamps))
+    solution = pipeline.solve_scene(solver, observed, scene,
                                     lambda *a: None)
     extras = {"solver": {"name": solver.name, "version": solver.version, "models": {}},
               "smoothing": smoothing, "warnings": list(warnings)}

@@ -6,7 +6,7 @@ Usage (from the repository root):
         [--hfov 60] [--camera-height 1.6] [--pitch 10] [--aa FXAA] [--start X Y]
         [--phenotype height=0.65,weight=0.65,muscle=0.6,gender=0]
         [--script full|inplace|walk_depth|walk_across] [--size 640x360]
-        [--camera-path static|handheld|handheld_walk] [--shake DEG]
+        [--camera-path static|handheld|handheld_walk] [--shake DEG] [--room [--room-yaw DEG]]
 
 Writes (all under --out-dir, git-ignored): ``synthetic.mp4`` (960x540, 30 fps, H.264 via PyAV),
 ``scene_gt.npz`` (ground truth, see ``save_ground_truth``) and ``frames/frame_%05d.png``.
@@ -152,12 +152,18 @@ def main(argv: list[str] | None = None) -> int:
                     "the figure with shake, or one that also walks 0.6 m along +x")
     ap.add_argument("--shake", type=float, default=HandheldPath.shake_deg,
                     help="handheld shake, degrees RMS per axis")
+    ap.add_argument("--room", action="store_true",
+                    help="a room (panelled walls, pillars, floor tiles) turned by --room-yaw "
+                    "about the vertical: straight lines with finite vanishing points")
+    ap.add_argument("--room-yaw", type=float, default=SceneConfig.room_yaw_deg,
+                    help="the room's turn against the camera's view, degrees")
     args = ap.parse_args(argv)
     width, _, height = args.size.partition("x")
 
     scene = SceneConfig(width=int(width), height=int(height), aa_samples=args.aa, hfov_deg=args.hfov,
                         camera_height_m=args.camera_height, pitch_deg=args.pitch,
-                        start_xy=(float(args.start[0]), float(args.start[1])))
+                        start_xy=(float(args.start[0]), float(args.start[1])),
+                        room=args.room, room_yaw_deg=args.room_yaw)
     phenotype = parse_phenotype(args.phenotype)
     motion = script_config(args.script)
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Render a posed vertex sequence with headless Blender (bpy 4.5 module, Workbench engine).
 
 Only this module imports bpy. The scene: a checkered floor (0.5 m tiles), a back wall with
-stripes, the figure as one mesh with per-vertex clothing colours, studio lighting with shadows,
+stripes (or, with ``SceneConfig.room``, a turned room: see ``room_geometry``), the figure as one mesh with per-vertex clothing colours, studio lighting with shadows,
 and the pinhole camera of ``SceneConfig``. Each frame's vertices are written with ``foreach_set``
 and rendered to ``frame_%05d.png``.
 """
@@ -41,6 +41,64 @@ def _wall(y: float, x0: float, x1: float, z1: float, band: float):
     return np.array(verts), faces, np.array(cols)
 
 
+def _turn(verts: np.ndarray, yaw_deg: float, centre_xy) -> np.ndarray:
+    """Room-local vertices (N, 3) turned by ``yaw_deg`` about z and moved to ``centre_xy``."""
+    a = np.radians(yaw_deg)
+    rot = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    return verts @ rot.T + np.array([centre_xy[0], centre_xy[1], 0.0])
+
+
+def _panel_wall(p0, p1, height: float, panel: float, dado: float, shades):
+    """A vertical wall from p0 to p1 (room-local xy) of panels ``panel`` m wide, each split into
+    a dado up to ``dado`` m and an upper part; alternating shades give vertical and horizontal
+    edges."""
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    length = float(np.linalg.norm(p1 - p0))
+    along = (p1 - p0) / length
+    verts, faces, cols = [], [], []
+    stops = np.append(np.arange(0.0, length, panel), length)
+    for i, (s0, s1) in enumerate(zip(stops[:-1], stops[1:], strict=True)):
+        a, b = p0 + along * s0, p0 + along * s1
+        for j, (z0, z1) in enumerate(((0.0, dado), (dado, height))):
+            k = len(verts)
+            verts += [(a[0], a[1], z0), (b[0], b[1], z0), (b[0], b[1], z1), (a[0], a[1], z1)]
+            faces.append((k, k + 1, k + 2, k + 3))
+            cols += [shades[(i + j) % 2]] * 4
+    return np.array(verts), faces, np.array(cols)
+
+
+def _box(x: float, y: float, half: float, height: float, shade):
+    """The four side faces of an upright square pillar centred at room-local (x, y)."""
+    c = [(x - half, y - half), (x + half, y - half), (x + half, y + half), (x - half, y + half)]
+    verts, faces = [], []
+    for i in range(4):
+        (ax, ay), (bx, by) = c[i], c[(i + 1) % 4]
+        k = len(verts)
+        verts += [(ax, ay, 0.0), (bx, by, 0.0), (bx, by, height), (ax, ay, height)]
+        faces.append((k, k + 1, k + 2, k + 3))
+    return np.array(verts), faces, np.array([shade] * len(verts))
+
+
+def room_geometry(cfg: SceneConfig) -> list[tuple[str, np.ndarray, list, np.ndarray]]:
+    """The turned room of ``cfg.room``: (name, vertices (N, 3) scene world, quads, colours).
+
+    A square room ``2 * room_half_size_m`` wide: a checkered floor (0.5 m tiles), four 3 m
+    walls of 1.2 m panels with a 1 m dado, and four 0.4 m pillars, all turned by
+    ``room_yaw_deg`` about the vertical through ``room_centre_xy``."""
+    r = cfg.room_half_size_m
+    parts = [("Floor", *_tiles(-r, r, -r, r, 0.5))]
+    corners = [(-r, -r), (r, -r), (r, r), (-r, r)]
+    shades = ((0.82, 0.80, 0.74), (0.62, 0.66, 0.72))
+    for i in range(4):
+        parts.append((f"Wall{i}", *_panel_wall(corners[i], corners[(i + 1) % 4], 3.0, 1.2, 1.0,
+                                                shades)))
+    for i, (x, y) in enumerate(((-0.55 * r, 0.55 * r), (0.55 * r, 0.55 * r),
+                                (0.55 * r, -0.1 * r), (-0.6 * r, 0.1 * r))):
+        parts.append((f"Pillar{i}", *_box(x, y, 0.2, 3.0, (0.35, 0.33, 0.36))))
+    return [(name, _turn(v, cfg.room_yaw_deg, cfg.room_centre_xy), f, c)
+            for name, v, f, c in parts]
+
+
 def _mesh_object(bpy, name: str, verts: np.ndarray, faces, colors: np.ndarray, smooth: bool):
     mesh = bpy.data.meshes.new(name)
     mesh.from_pydata(verts.tolist(), [], [tuple(int(i) for i in f) for f in faces])
@@ -60,10 +118,14 @@ def build_scene(bpy, cfg: SceneConfig, first_vertices: np.ndarray, faces: np.nda
     """Create floor, wall, figure, camera and render settings; returns the figure's mesh."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    fv, ff, fc = _tiles(-12.0, 12.0, -1.0, 16.0, 0.5)
-    _mesh_object(bpy, "Floor", fv, ff, fc, smooth=False)
-    wv, wf, wc = _wall(16.0, -40.0, 40.0, 8.0, 0.6)
-    _mesh_object(bpy, "Wall", wv, wf, wc, smooth=False)
+    if cfg.room:
+        for name, verts, quads, cols in room_geometry(cfg):
+            _mesh_object(bpy, name, verts, quads, cols, smooth=False)
+    else:
+        fv, ff, fc = _tiles(-12.0, 12.0, -1.0, 16.0, 0.5)
+        _mesh_object(bpy, "Floor", fv, ff, fc, smooth=False)
+        wv, wf, wc = _wall(16.0, -40.0, 40.0, 8.0, 0.6)
+        _mesh_object(bpy, "Wall", wv, wf, wc, smooth=False)
     figure = _mesh_object(bpy, "Figure", first_vertices.astype(np.float64), faces, colors,
                           smooth=True)
 

@@ -23,6 +23,14 @@ class SceneConfig:
     hfov_deg: float = 60.0
     start_xy: tuple[float, float] = (-1.8, 6.0)   # figure's root at frame 0 (scene world)
     aa_samples: str = "FXAA"                        # Workbench anti-aliasing samples
+    #: ``room``: side walls with vertical panel seams, pillars and a tiled floor, all turned by
+    #: ``room_yaw_deg`` about the vertical through ``room_centre_xy`` (the camera is unchanged),
+    #: so the floor's and walls' horizontal lines meet at two finite vanishing points, as in
+    #: a real room; off: the plain scene (floor tiles along the view, a striped back wall).
+    room: bool = False
+    room_yaw_deg: float = 30.0
+    room_centre_xy: tuple[float, float] = (0.0, 6.0)
+    room_half_size_m: float = 9.0
 
     @property
     def focal_px(self) -> float:

@@ -1,0 +1,114 @@
+"""The focal length from the background's straight lines (inference_backend.vanishing_points):
+positive controls on rooms drawn with a known focal, refusals where the lines cannot tell, the
+frame sampler, and where the result ranks among the focal sources (camera.choose_intrinsics)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from line_scenes import camera, draw, room_edges  # noqa: E402
+
+from inference_backend import vanishing_points as vp  # noqa: E402
+from inference_backend.camera import choose_intrinsics  # noqa: E402
+
+
+def _focal(hfov_deg: float, width: int = 640) -> float:
+    return 0.5 * width / np.tan(np.radians(hfov_deg) / 2.0)
+
+
+def _room(hfov: float, pitch: float, yaw: float, directions: str = "xyz", seed: int = 0,
+          size=(640, 360)) -> np.ndarray:
+    rot, t = camera(pitch, yaw, 1.6)
+    return draw(room_edges(directions), _focal(hfov, size[0]), rot, t, size=size, seed=seed)
+
+
+@pytest.mark.parametrize(("hfov", "pitch", "yaw", "directions"), [
+    (50.0, 8.0, 30.0, "xyz"), (60.0, 10.0, 30.0, "xyz"), (80.0, 15.0, 25.0, "xyz"),
+    (60.0, 3.0, 40.0, "xyz"), (60.0, 10.0, 30.0, "xy"),   # floor and wall lines only
+    (60.0, 10.0, 0.0, "xyz"),       # along the tiles: the view direction and the verticals
+])
+def test_room_gives_its_focal_within_three_percent(hfov, pitch, yaw, directions) -> None:
+    img = _room(hfov, pitch, yaw, directions)
+    found = vp.frame_focal(vp.detect_segments(img), 640, 360)
+    assert found.reason == ""
+    assert found.focal / _focal(hfov) == pytest.approx(1.0, abs=0.03)
+    assert 0.0 < found.rel_sigma < 0.05
+
+
+def test_one_direction_of_lines_is_not_observable() -> None:
+    found = vp.frame_focal(vp.detect_segments(_room(60.0, 10.0, 30.0, "x")), 640, 360)
+    assert np.isnan(found.focal) and "2 needed" in found.reason
+
+
+def test_no_lines_is_not_observable() -> None:
+    blank = np.random.default_rng(0).normal(90, 4, (360, 640)).clip(0, 255).astype(np.uint8)
+    segments = vp.detect_segments(blank)
+    found = vp.focal_from_frames([(blank, np.zeros((0, 4)))] * 3)
+    assert not found.observable and "0 of 3 frames" in found.reason
+    assert len(segments) < 12
+
+
+def test_tiles_along_the_view_leave_the_cross_lines_at_infinity() -> None:
+    """The benchmark's plain scene: floor lines along and across the view, nothing vertical;
+    the cross lines' vanishing point is at infinity, so the focal is not determined."""
+    found = vp.frame_focal(vp.detect_segments(_room(60.0, 10.0, 0.0, "xy")), 640, 360)
+    assert np.isnan(found.focal) and found.reason
+
+
+def test_peoples_boxes_are_masked_out() -> None:
+    img = _room(60.0, 10.0, 30.0)
+    everything = vp.detect_segments(img)
+    box = np.array([[200.0, 100.0, 400.0, 300.0]])
+    kept = vp.detect_segments(img, box)
+    assert 0 < len(kept) < len(everything)
+    t = np.linspace(0.0, 1.0, 9)[:, None]
+    for x1, y1, x2, y2 in kept:
+        pts = np.hstack([x1 + t * (x2 - x1), y1 + t * (y2 - y1)])
+        grown = (pts[:, 0] >= 180) & (pts[:, 0] <= 420) & (pts[:, 1] >= 80) & (pts[:, 1] <= 320)
+        assert not grown.any()
+    assert len(vp.detect_segments(img, np.array([[-50.0, -50.0, 700.0, 400.0]]))) == 0
+
+
+def test_frames_that_disagree_are_refused() -> None:
+    a = vp.frame_focal(vp.detect_segments(_room(50.0, 8.0, 30.0)), 640, 360)
+    b = vp.frame_focal(vp.detect_segments(_room(80.0, 15.0, 25.0)), 640, 360)
+    assert np.isfinite(a.focal) and np.isfinite(b.focal)
+    found = vp.combine_frames([a, b, a, b], 640)
+    assert not found.observable and "disagree" in found.reason
+    same = vp.combine_frames([a, a, a], 640)
+    assert same.observable and same.focal == pytest.approx(a.focal)
+
+
+def test_sampler_keeps_a_few_frames_spread_over_the_clip_and_scales_the_focal() -> None:
+    """A 1280x720 clip decoded at half size (scale 2): the focal comes back in full-frame px."""
+    img = _room(60.0, 10.0, 30.0)
+    rgb = np.repeat(img[:, :, None], 3, axis=2)
+    sampler = vp.FrameSampler(keep=8)
+    for pos in range(100):
+        sampler.add(pos, rgb, np.zeros((0, 4)), scale=2.0)
+    kept = [pos for pos, _, _ in sampler.frames]
+    assert 5 <= len(kept) <= 8 and kept[0] == 0 and kept[-1] >= 80
+    found = sampler.estimate()
+    assert found.observable and found.frames_used == len(kept)
+    assert found.focal / _focal(60.0, 1280) == pytest.approx(1.0, abs=0.03)
+    assert found.fov_x_deg == pytest.approx(60.0, abs=2.0)
+
+
+def test_lines_rank_below_the_override_and_the_camera_rotation_above_the_prior() -> None:
+    override, _ = choose_intrinsics([], 640, 360, 50.0, footage_fov_deg=64.0, lines_fov_deg=70.0)
+    turned, _ = choose_intrinsics([], 640, 360, None, footage_fov_deg=64.0, lines_fov_deg=70.0)
+    lines, notes = choose_intrinsics([], 640, 360, None, lines_fov_deg=70.0)
+    prior, prior_notes = choose_intrinsics([], 640, 360, None, lines_fov_deg=None)
+    assert (override.source, override.fov_x_deg) == ("override", 50.0)
+    assert (turned.source, turned.fov_x_deg) == ("camera_rotation", 64.0)
+    assert (lines.source, lines.fov_x_deg, notes) == ("vanishing_points", 70.0, ())
+    assert lines.K[0, 0] == pytest.approx(_focal(70.0))
+    assert (prior.source, prior.fov_x_deg) == ("prior", 60.0)
+    assert prior_notes[0].startswith("focal length not observable; assumed a 60 deg horizontal")
+    assert "--fov DEG" in prior_notes[0]
