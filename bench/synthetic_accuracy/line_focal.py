@@ -4,7 +4,9 @@ video and the cached tracks' boxes.
 
 Usage (from the repository root):
     .venv/bin/python bench/synthetic_accuracy/line_focal.py out/sa/room60 out/sa/fov40 ...
-    .venv/bin/python bench/synthetic_accuracy/line_focal.py --video assets/sample.mp4
+    .venv/bin/python bench/synthetic_accuracy/line_focal.py --video assets/sample/two_people_backlit.mp4
+
+A clip folder without ``observations.npz`` (its cached detections) gets them under --cache-dir.
 
 Prints one line per clip: estimated/true focal (or "not observable" with the reason), the
 1-sigma, the frames used of those sampled, the per-frame estimates and the seconds spent
@@ -53,11 +55,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="a video without truth (its detections are cached under --cache-dir)")
     ap.add_argument("--cache-dir", type=Path, default=Path("out/lens/cache"))
     args = ap.parse_args(argv)
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
     for clip in args.clips:
-        print(report(clip / "synthetic.mp4", clip / "observations.npz", clip / "scene_gt.npz"),
-              flush=True)
+        # a clip's own detections when they exist; never written into a clip folder
+        cache = clip / "observations.npz"
+        if not cache.is_file():
+            cache = args.cache_dir / f"{clip.name}.observations.npz"
+        print(report(clip / "synthetic.mp4", cache, clip / "scene_gt.npz"), flush=True)
     for video in args.video:
-        args.cache_dir.mkdir(parents=True, exist_ok=True)
         print(report(video, args.cache_dir / f"{video.stem}.observations.npz", None), flush=True)
     return 0
 
