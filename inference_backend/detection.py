@@ -19,6 +19,9 @@ Which graph runs them (``DetectionConfig.graph``):
   ``max_people`` is followed, so the tracker can still reject phantoms and keep the best track. Landmark passes of different people,
   and a scheduled detector run, go to parallel threads (TFLite releases the GIL), so on a
   multi-core CPU several people cost about one landmark pass of wall time each frame.
+  With ``tta="mirror"`` every person found also gets a landmark pass on the mirrored frame in
+  the mirrored region; the two are averaged (``pose_tta.py``), the plain pass's region is
+  followed.
 - "tasks": mediapipe's multi-person ``PoseLandmarker`` with ``num_poses = max_people + 1``. Its
   graph skips the detector only while ``num_poses`` poses are followed, so with up to
   ``max_people`` people in view it re-runs the full-frame detector on every frame; kept as the
@@ -56,11 +59,12 @@ from typing import Any
 
 import numpy as np
 
-from .config import ENV_CACHE, DetectionConfig
+from .config import ENV_CACHE, TTA_MODES, DetectionConfig
 from .errors import CaptureError, ExitCode
 from .landmark_map import NUM_LANDMARKS
 from .mediapipe_import import lean_mediapipe, mediapipe_version
 from .motion_types import Detection
+from .pose_tta import fuse_passes, mirror_image_landmarks, mirror_roi, mirror_world_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -398,6 +402,7 @@ class _Pose:
     world_xyz: np.ndarray  # (33, 3) metres
     next_roi: Roi
     presence: float
+    roi: Roi | None = None  # the region this pose was found in
 
 
 class _LandmarkModel:
@@ -440,6 +445,7 @@ class _LandmarkModel:
             _landmark_array(packet_getter.get_proto(out["world"]).landmark, False),
             _roi(packet_getter.get_proto(out["next"])),
             float(packet_getter.get_float(out["presence"])),
+            roi,
         )
 
     def close(self) -> None:
@@ -532,7 +538,36 @@ class _RoiGraph:
         poses += [p for p in self._landmarks(image, fresh) if p is not None] if fresh else []
         return poses, len(followed) + len(fresh)
 
-    def detect(self, image: Any) -> list[_Pose]:
+    def _mirror_passes(self, rgb: np.ndarray, poses: list[_Pose]) -> list[_Pose]:
+        """``DetectionConfig.tta == "mirror"``: each pose averaged with the landmark model's
+        pass on the mirrored frame in its mirrored region (pose_tta); a pose whose mirrored
+        pass finds nobody stays as it was. ``next_roi`` stays the plain pass's, so the people
+        are followed exactly as without the augmentation."""
+        todo = [k for k, p in enumerate(poses) if p.roi is not None]
+        if not todo:
+            return poses
+        mirrored = image_packet(np.ascontiguousarray(rgb[:, ::-1]))
+        rois = []
+        for k in todo:
+            roi = poses[k].roi
+            assert roi is not None
+            rois.append(Roi(*mirror_roi(roi.x, roi.y, roi.w, roi.h, roi.rotation)))
+        results = self._landmarks(mirrored, rois)
+        self.stats.landmark_runs += len(rois)
+        out = list(poses)
+        for k, seen in zip(todo, results, strict=True):
+            if seen is None:
+                continue
+            image, world = fuse_passes([
+                (poses[k].image_xyv, poses[k].world_xyz),
+                (mirror_image_landmarks(seen.image_xyv), mirror_world_landmarks(seen.world_xyz)),
+            ])
+            out[k] = dataclasses.replace(poses[k], image_xyv=image, world_xyz=world)
+        return out
+
+    def detect(self, image: Any, rgb: np.ndarray | None = None) -> list[_Pose]:
+        """The people in ``image`` (a mediapipe Image packet of ``rgb``; ``rgb`` is needed for
+        ``tta="mirror"`` only)."""
         cfg = self.config
         self._since_detection += 1
         every = cfg.redetect_every_one if cfg.max_people == 1 else cfg.redetect_every
@@ -553,6 +588,8 @@ class _RoiGraph:
                                [p.presence for p in poses], _DUPLICATE_DISTANCE)
         poses = [poses[i] for i in keep]
         self._followed = [p.next_roi for p in poses]
+        if cfg.tta == "mirror" and poses and rgb is not None:
+            poses = self._mirror_passes(rgb, poses)
         return poses
 
     def close(self) -> None:
@@ -577,12 +614,18 @@ class PoseDetector:
         self.config = config if config is not None else DetectionConfig()
         if self.config.graph not in GRAPHS:
             raise ValueError(f"unknown detection graph {self.config.graph!r}; one of {GRAPHS}")
+        if self.config.tta not in TTA_MODES:
+            raise ValueError(f"unknown test-time augmentation {self.config.tta!r}; one of "
+                             f"{TTA_MODES}")
         self.stats = DetectionStats()
         lean_mediapipe()
         self._last_ms = -1
         self._graph = self.config.graph
         if self._graph == "legacy" and self.config.max_people != 1:
             self._graph = "tasks"  # the legacy graph follows one person only
+        if self.config.tta != "none" and self._graph != "roi":
+            raise ValueError(f"tta={self.config.tta!r} needs the 'roi' detection graph, not "
+                             f"{self._graph!r}")
         if cache_dir is None:
             cache_dir = self.config.cache_dir
         self._impl: Any
@@ -659,7 +702,7 @@ class PoseDetector:
         if self._graph == "roi":
             return [
                 make_detection(pose.image_xyv, pose.world_xyz, width, height)
-                for pose in self._impl.detect(image_packet(rgb))
+                for pose in self._impl.detect(image_packet(rgb), rgb)
             ]
         from mediapipe.python._framework_bindings.image import Image
         from mediapipe.python._framework_bindings.image_frame import ImageFormat

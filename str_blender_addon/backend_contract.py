@@ -39,6 +39,9 @@ STAGES: tuple[str, ...] = tuple(STAGE_WEIGHTS)
 
 #: ``capture --camera`` choices (the backend's config.CAMERA_MODES; docs/motion_file.md).
 CAMERA_MODES: tuple[str, ...] = ("auto", "static", "moving")
+#: ``capture --tta`` choices (the backend's config.TTA_MODES): the detector's test-time
+#: augmentation, "none" or "mirror" (a second landmark pass on the mirrored frame).
+TTA_MODES: tuple[str, ...] = ("none", "mirror")
 
 # ------------------------------------------ batch events (``batch --progress jsonl``, stdout)
 BATCH_START = "batch_start"

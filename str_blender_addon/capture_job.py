@@ -37,6 +37,7 @@ from .backend_contract import (
     EVENT_WARNING,
     EXIT_CANCELLED,
     STAGE_WEIGHTS,
+    TTA_MODES,
 )
 from .core.subject_height import normalise_heights
 from .process import (
@@ -127,6 +128,9 @@ class CaptureRequest:
     #: ``--camera``: "auto" (track the camera's turning, use it when it moved), "static" or
     #: "moving" (backend_contract.CAMERA_MODES).
     camera: str = "auto"
+    #: ``--tta``: "none", or "mirror" (a second landmark pass on the mirrored frame, averaged
+    #: in: a little more accurate, about twice the detection time) (backend_contract.TTA_MODES).
+    tta: str = "none"
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,8 @@ def build_capture_argv(
         argv += ["--fov", repr(float(request.fov_deg))]
     if request.camera != "auto":
         argv += ["--camera", request.camera]
+    if request.tta != "none":
+        argv += ["--tta", request.tta]
     return argv
 
 
@@ -205,6 +211,9 @@ def validate_request(request: CaptureRequest) -> None:
     if request.camera not in CAMERA_MODES:
         raise ValueError(f"Camera must be one of {', '.join(CAMERA_MODES)}, "
                          f"not {request.camera!r}.")
+    if request.tta not in TTA_MODES:
+        raise ValueError(f"Detector passes must be one of {', '.join(TTA_MODES)}, "
+                         f"not {request.tta!r}.")
     if request.start_s is not None and request.start_s < 0:
         raise ValueError("Start time must be >= 0 seconds.")
     if (

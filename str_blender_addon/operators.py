@@ -108,6 +108,7 @@ def capture_request_from_settings(settings, backend: BackendSettings) -> Capture
         subject_height=str(settings.subject_height),
         fov_deg=float(settings.fov) if settings.fov > 0.0 else None,
         camera=str(settings.camera_motion),
+        tta=str(settings.detector_tta),
     )
 
 

@@ -45,6 +45,7 @@ class STRMOCAP_PT_main(_SidebarPanel, bpy.types.Panel):
         col.prop(settings, "subject_height")
         col.prop(settings, "fov")
         col.prop(settings, "camera_motion")
+        col.prop(settings, "detector_tta")
         col.prop(settings, "solver")
 
         if settings.job_running:

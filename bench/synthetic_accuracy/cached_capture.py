@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 
-def observe_cached(video: Path, cache: Path):
+def observe_cached(video: Path, cache: Path, tta: str = "none"):
     """``(tracks, VideoInfo, timestamps, frame_indices, warnings)`` of ``video``, from ``cache``
-    when it is newer than the video, else by running the backend's observe stage."""
+    when it is newer than the video, else by running the backend's observe stage (with the
+    detector's test-time augmentation ``tta``, ``--tta``)."""
     from inference_backend.motion_types import TrackObservations, VideoInfo  # noqa: PLC0415
 
     if not (cache.is_file() and cache.stat().st_mtime >= video.stat().st_mtime):
@@ -27,7 +28,9 @@ def observe_cached(video: Path, cache: Path):
         from inference_backend.pipeline import observe  # noqa: PLC0415
         from inference_backend.video_io import probe_video  # noqa: PLC0415
 
-        cfg = CaptureConfig(video=video.resolve(), output=video.with_suffix(".unused.npz"))
+        tta_opt = {} if tta == "none" else {"tta": tta}     # older checkouts lack it
+        cfg = CaptureConfig(video=video.resolve(), output=video.with_suffix(".unused.npz"),
+                            **tta_opt)
         obs = observe(probe_video(cfg.video), cfg.decode_config(), cfg.max_people,
                       lambda *a: None, lambda: False, tracking=cfg.tracking_config(),
                       detection=cfg.detection_config())
@@ -83,7 +86,8 @@ def lines_fov(video: Path, tracks, frame_indices: np.ndarray | None = None):
 
 
 def capture(video: Path, output: Path, cache: Path, fov: float | None = None,
-            smoothing: str = "medium", scene=None, heights: str | None = None) -> dict:
+            smoothing: str = "medium", scene=None, heights: str | None = None,
+            tta: str = "none") -> dict:
     """Solve the cached observations of ``video`` into the motion file ``output`` (the CLI's
     defaults otherwise; ``scene``: a ``SceneConfig`` to use instead of the default); returns
     the file's header."""
@@ -92,7 +96,7 @@ def capture(video: Path, output: Path, cache: Path, fov: float | None = None,
     from inference_backend.export import write_motion_file  # noqa: PLC0415
     from inference_backend.solvers import SolveInput  # noqa: PLC0415
 
-    tracks, info, timestamps, frame_indices, warnings = observe_cached(video, cache)
+    tracks, info, timestamps, frame_indices, warnings = observe_cached(video, cache, tta)
     from_lines = lines_fov(video, tracks)[0] if fov is None else None
     sized = {} if heights is None else {"subject_heights": heights}   # older checkouts lack it
     config = CaptureConfig(video=video.resolve(), output=output.resolve(), fov_deg=fov,

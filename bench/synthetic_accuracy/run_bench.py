@@ -178,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overlay-png", type=Path, default=None,
                     help="save a frame with GT (green), raw MP (red), ours (blue) 2D skeletons")
     ap.add_argument("--overlay-frame", type=int, default=300)
+    ap.add_argument("--tta", default="none",
+                    help="the detector's test-time augmentation (capture --tta); with --cached "
+                         "its observations are cached in the work dir as "
+                         "observations_tta_<mode>.npz. The raw reference stays the single pass "
+                         "(--out-dir's observations.npz, or raw_landmarks.npz)")
     args = ap.parse_args(argv)
 
     out_dir: Path = args.out_dir
@@ -199,16 +204,23 @@ def main(argv: list[str] | None = None) -> int:
             args.height = f"{gt['header']['figure_height_m']:.3f}"
         if args.height is not None:
             tag += f"_h{args.height}"
+        if args.tta != "none":
+            tag += f"_tta{args.tta}"
         motion_path = work_dir / f"{tag}_{args.smoothing}.npz"
         if args.cached:
             from cached_capture import capture  # noqa: PLC0415
 
+            cache = (out_dir / "observations.npz" if args.tta == "none"
+                     else work_dir / f"observations_tta_{args.tta}.npz")
+            tta_opt = {} if args.tta == "none" else {"tta": args.tta}
             t0 = time.perf_counter()
-            capture(video, motion_path, out_dir / "observations.npz", args.fov, args.smoothing,
-                    heights=args.height)
+            capture(video, motion_path, cache, args.fov, args.smoothing, heights=args.height,
+                    **tta_opt)
             capture_s = time.perf_counter() - t0
         else:
-            capture_s = run_capture(video, motion_path, args.fov, args.smoothing, args.height)
+            extra = () if args.tta == "none" else ("--tta", args.tta)
+            capture_s = run_capture(video, motion_path, args.fov, args.smoothing, args.height,
+                                    extra)
     motion = load_motion(motion_path)
     p = pick_person(motion, gt)
     frames = motion["frame_indices"]

@@ -197,6 +197,15 @@ def test_height_and_fov_reach_the_command_line(tmp_path: Path, video: Path) -> N
     assert one[one.index("--height") + 1] == "1.7"
 
 
+def test_detector_tta_reaches_the_command_line_only_when_asked(tmp_path: Path, video: Path) -> None:
+    plain = build_capture_argv("/py", CaptureRequest(video=video), tmp_path / "o.npz")
+    assert "--tta" not in plain
+    argv = build_capture_argv("/py", CaptureRequest(video=video, tta="mirror"), "o.npz")
+    assert argv[argv.index("--tta") + 1] == "mirror"
+    with pytest.raises(ValueError, match="Detector passes"):
+        validate_request(CaptureRequest(video=video, tta="twice"))
+
+
 @pytest.mark.parametrize("height, fov, message", [
     ("tall", None, "not a number of metres"), ("3", None, "0.5-2.6 m"),
     ("1:1.8,1:1.7", None, "given twice"), ("", 200.0, "Field of view"),

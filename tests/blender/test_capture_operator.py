@@ -376,6 +376,10 @@ def test_request_maps_the_panel_settings(env) -> None:
     settings.camera_motion = "static"
     tripod = operators.capture_request_from_settings(settings, operators.BackendSettings())
     assert tripod.camera == "static"
+    assert tripod.tta == "none"                                       # the default
+    settings.detector_tta = "mirror"
+    assert operators.capture_request_from_settings(
+        settings, operators.BackendSettings()).tta == "mirror"
 
 
 def test_capture_refuses_a_bad_height_clearly(env) -> None:
