@@ -242,3 +242,30 @@ def test_contact_scores_tolerate_one_frame_at_the_boundaries() -> None:
     contacts[8, 2] = 0.9                          # a right-foot contact that is not there
     s = contact_scores(contacts, np.ones(10, bool), frames, truth)
     assert s["precision"] == pytest.approx(4 / 5) and s["recall"] == 1.0
+
+
+def test_room_is_turned_by_its_yaw_around_the_camera() -> None:
+    """``--room``: floor tiles along the turned axes, upright wall and pillar faces, the camera
+    and the figure's start inside; the vanishing point of each floor direction is finite and
+    where K R d puts it (the line-based focal needs two)."""
+    from render_blender import room_geometry
+
+    sc = SceneConfig(width=640, height=360, room=True, room_yaw_deg=30.0)
+    parts = {name: (v, f) for name, v, f, _ in room_geometry(sc)}
+    floor, _ = parts["Floor"]
+    a = np.radians(30.0)
+    assert np.allclose(floor[1] - floor[0], 0.5 * np.array([np.cos(a), np.sin(a), 0.0]))
+    assert np.allclose(floor[:, 2], 0.0)
+    for name, (verts, _faces) in parts.items():
+        if name.startswith(("Wall", "Pillar")):
+            quads = verts.reshape(-1, 4, 3)
+            assert np.allclose(quads[:, 3, :2], quads[:, 0, :2])      # upright faces
+            assert np.allclose(quads[:, 2, :2], quads[:, 1, :2])
+    back = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])   # world -> room axes
+    for xy in ((0.0, 0.0), sc.start_xy):
+        local = back @ (np.array(xy) - np.array(sc.room_centre_xy))
+        assert np.abs(local).max() < sc.room_half_size_m
+    rot, _ = sc.world_to_camera()
+    for d in ([np.cos(a), np.sin(a), 0.0], [-np.sin(a), np.cos(a), 0.0]):
+        v = sc.intrinsics() @ rot @ np.array(d)
+        assert abs(v[2]) > 0.3       # a finite vanishing point

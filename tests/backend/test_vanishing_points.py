@@ -112,3 +112,37 @@ def test_lines_rank_below_the_override_and_the_camera_rotation_above_the_prior()
     assert (prior.source, prior.fov_x_deg) == ("prior", 60.0)
     assert prior_notes[0].startswith("focal length not observable; assumed a 60 deg horizontal")
     assert "--fov DEG" in prior_notes[0]
+
+
+def test_capture_of_real_people_in_a_drawn_room_takes_the_focal_from_its_lines(
+        tmp_path, make_video, make_sample_frames) -> None:
+    """End to end (decode, the real detector, the frame sampler in the decode pass, the
+    solver, the header): a room's edges drawn with a 64 deg lens over the bundled clip's
+    frames (not over its two people, who must stay detectable) are captured with
+    ``camera.focal_source = vanishing_points`` and that lens, although the clip's own
+    outdoor lines are there too; with ``--fov`` the override wins."""
+    import json
+
+    from inference_backend.config import CaptureConfig
+    from inference_backend.pipeline import run_capture
+
+    rot, t = camera(10.0, 30.0, 1.6)
+    edges = draw(room_edges(), _focal(64.0, 960), rot, t, size=(960, 540), noise=0.0) > 140
+    edges[:, 260:460] = False       # the man on the box, frames 0-29
+    edges[:, 740:900] = False       # the woman
+    frames = []
+    for frame in make_sample_frames(30):
+        frame[edges] = 230
+        frames.append(frame)
+    video = make_video(tmp_path / "room.mp4", frames)
+    out = tmp_path / "m.npz"
+    run_capture(CaptureConfig(video=video, output=out))
+    with np.load(out, allow_pickle=False) as d:
+        header = json.loads(str(d["header"]))
+    assert header["camera"]["focal_source"] == "vanishing_points"
+    assert header["camera"]["fov_x_deg"] == pytest.approx(64.0, abs=2.0)
+    assert not any("not observable" in w for w in header["warnings"])
+    run_capture(CaptureConfig(video=video, output=out, fov_deg=50.0))
+    with np.load(out, allow_pickle=False) as d:
+        header = json.loads(str(d["header"]))
+    assert (header["camera"]["focal_source"], header["camera"]["fov_x_deg"]) == ("override", 50.0)
