@@ -153,6 +153,8 @@ def observe(
     total = max(0, int(round((span_end - (decode.start or 0.0)) * info.fps))) if info.duration else 0
     if decode.start is None and decode.end is None and info.num_frames:
         total = info.num_frames
+    if line_sampler is not None:
+        line_sampler.expect(total)
     report = DecodeReport()
     timestamps: list[float] = []
     indices: list[int] = []
@@ -282,11 +284,16 @@ def run_capture(
     if config.camera != "static":
         camera_tracker = BackgroundTracker(
             BackgroundTrackingConfig(max_side=decode.track_max_side or CAMERA_TRACK_MAX_SIDE))
-    obs = observe(
-        probe, decode, config.max_people, progress, stop,
-        tracking=config.tracking_config(), detection=config.detection_config(), sink=sink,
-        camera_tracker=camera_tracker, times=times, line_sampler=line_sampler,
-    )
+    try:
+        obs = observe(
+            probe, decode, config.max_people, progress, stop,
+            tracking=config.tracking_config(), detection=config.detection_config(), sink=sink,
+            camera_tracker=camera_tracker, times=times, line_sampler=line_sampler,
+        )
+    except BaseException:   # no person, bad input, cancel: stop the line analysis too
+        if line_sampler is not None:
+            line_sampler.close()
+        raise
     for message in obs.warnings:
         reporter.warning(message)
     progress(SOLVE, 0, len(obs.timestamps))
@@ -299,6 +306,8 @@ def run_capture(
         if footage_fov is None and line_sampler is not None:
             lines = line_sampler.estimate()
             lines_fov = lines.fov_x_deg if lines.observable else None
+        if line_sampler is not None:
+            line_sampler.close()
         solution = solve_scene(solver, SolveInput(info, tuple(obs.tracks), obs.timestamps,
                                                   footage_fov, lines_fov),
                                scene_config, progress, obs.camera_matches, config.camera,

@@ -22,6 +22,7 @@ Image coordinates: pixels of the frame the segments were found in, x right, y do
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -341,11 +342,20 @@ def focal_from_frames(frames: list[tuple[np.ndarray, np.ndarray]],
 
 
 class FrameSampler:
-    """Keeps at most ``keep`` grey frames spread evenly over a clip of unknown length, with
-    the people's boxes, for ``focal_from_frames``: every ``stride``-th frame is kept, and when
-    more than ``keep`` are held every other one is dropped and the stride doubled (so 5-8
-    frames of a long clip, spaced by a power of two). Frames are downscaled to
-    ``config.max_side`` on their longer side."""
+    """Keeps at most ``keep`` grey frames spread evenly over a clip, with the people's boxes,
+    for ``focal_from_frames``, and analyses them while the capture goes on.
+
+    Told the clip's length (``expect``: the decoder's frame count, when the container says) every
+    ``ceil(expected_frames / keep)``-th frame is kept and its lines and vanishing points are
+    worked out at once on a background thread (OpenCV's segment detector releases the GIL, so
+    on a multi-core CPU it overlaps the landmark passes: ~0.1 s per 960 px frame otherwise
+    sits between detection and the solve). Without a count every frame is kept at first and,
+    when more than ``keep`` are held, every other one is dropped and the stride doubled (5-8
+    frames of a long clip, spaced by a power of two), and the analysis waits for ``estimate``.
+    Should the count prove short, the doubling takes over (already analysed frames that it
+    drops were wasted work, nothing worse). Frames are downscaled to ``config.max_side`` on
+    their longer side. ``close`` (or leaving a ``with`` block) stops the thread.
+    """
 
     def __init__(self, keep: int = 8, config: LineFocalConfig = LineFocalConfig()) -> None:
         self.keep = keep
@@ -353,6 +363,16 @@ class FrameSampler:
         self.stride = 1
         self.to_full = 1.0
         self.frames: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._early = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._analysed: dict[int, Future[FrameFocal]] = {}
+
+    def expect(self, frames: int) -> None:
+        """The clip will have about ``frames`` frames (0: unknown); call before the first
+        ``add``. Kept frames are then analysed as they arrive."""
+        if frames > 0 and not self.frames:
+            self.stride = max(1, -(-int(frames) // self.keep))
+            self._early = True
 
     def add(self, pos: int, rgb: np.ndarray, boxes: np.ndarray, scale: float = 1.0) -> None:
         """Offer frame ``pos`` (0, 1, 2, ... in order): ``rgb`` (h, w, 3) uint8, ``boxes``
@@ -369,11 +389,47 @@ class FrameSampler:
             grey = cv2.resize(grey, (max(2, round(w / shrink)), max(2, round(h / shrink))),
                               interpolation=cv2.INTER_AREA)
         self.to_full = float(scale) * shrink
-        self.frames.append((pos, grey, np.asarray(boxes, float).reshape(-1, 4) / self.to_full))
+        boxes = np.asarray(boxes, float).reshape(-1, 4) / self.to_full
+        self.frames.append((pos, grey, boxes))
         if len(self.frames) > self.keep:
             self.stride *= 2
             self.frames = [fr for fr in self.frames if fr[0] % self.stride == 0]
+            kept = {fr[0] for fr in self.frames}
+            for dropped in set(self._analysed) - kept:
+                self._analysed.pop(dropped).cancel()
+        elif self._early:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix="str-mocap-lines")
+            self._analysed[pos] = self._pool.submit(self._analyse, grey, boxes)
+
+    def _analyse(self, grey: np.ndarray, boxes: np.ndarray) -> FrameFocal:
+        h, w = grey.shape
+        return frame_focal(detect_segments(grey, boxes, self.config), w, h, self.config)
 
     def estimate(self) -> LineFocal:
-        """``focal_from_frames`` on the kept frames (full-frame pixels)."""
-        return focal_from_frames([(g, b) for _, g, b in self.frames], self.config, self.to_full)
+        """The clip's focal from the kept frames (full-frame pixels): ``combine_frames`` of
+        their per-frame results, the same as ``focal_from_frames`` on them."""
+        if not self.frames:
+            return focal_from_frames([], self.config, self.to_full)
+        results = []
+        for pos, grey, boxes in self.frames:
+            future = self._analysed.get(pos)
+            results.append(future.result() if future is not None
+                           else self._analyse(grey, boxes))
+        width = self.frames[0][1].shape[1]
+        return combine_frames(results, width, self.config, self.to_full)
+
+    def close(self) -> None:
+        """Drop analyses not yet started, wait for the running one, stop the thread."""
+        for future in self._analysed.values():
+            future.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> FrameSampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

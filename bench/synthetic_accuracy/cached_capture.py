@@ -71,8 +71,11 @@ def lines_fov(video: Path, tracks, frame_indices: np.ndarray | None = None):
 
     cfg = CaptureConfig(video=video.resolve(), output=video.with_suffix(".unused.npz"))
     sampler = FrameSampler()
+    probe = probe_video(cfg.video)
+    if hasattr(sampler, "expect"):   # as the capture's decode pass does
+        sampler.expect(probe.info.num_frames)
     spent = 0.0
-    for pos, frame in enumerate(iter_frames(probe_video(cfg.video), cfg.decode_config(),
+    for pos, frame in enumerate(iter_frames(probe, cfg.decode_config(),
                                             DecodeReport(), lambda: False)):
         boxes = np.array([t.boxes[pos] for t in tracks if pos < len(t.present) and t.present[pos]],
                          float).reshape(-1, 4)
@@ -82,6 +85,8 @@ def lines_fov(video: Path, tracks, frame_indices: np.ndarray | None = None):
     t0 = time.perf_counter()
     found = sampler.estimate()
     spent += time.perf_counter() - t0
+    if hasattr(sampler, "close"):
+        sampler.close()
     return (found.fov_x_deg if found.observable else None), found, spent
 
 

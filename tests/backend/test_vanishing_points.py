@@ -146,3 +146,36 @@ def test_capture_of_real_people_in_a_drawn_room_takes_the_focal_from_its_lines(
     with np.load(out, allow_pickle=False) as d:
         header = json.loads(str(d["header"]))
     assert (header["camera"]["focal_source"], header["camera"]["fov_x_deg"]) == ("override", 50.0)
+
+
+def test_sampler_told_the_length_analyses_frames_as_they_come_with_the_same_result() -> None:
+    """Told the clip's length, the sampler keeps ``keep`` frames spread over it and works each
+    out on its own thread while frames still arrive; the focal is what the same frames give
+    analysed at the end."""
+    img = _room(60.0, 10.0, 30.0)
+    rgb = np.repeat(img[:, :, None], 3, axis=2)
+    with vp.FrameSampler(keep=8) as sampler:
+        sampler.expect(100)
+        for pos in range(100):
+            sampler.add(pos, rgb, np.zeros((0, 4)), scale=2.0)
+        kept = [pos for pos, _, _ in sampler.frames]
+        assert kept == list(range(0, 100, 13)) and len(sampler._analysed) == 8
+        found = sampler.estimate()
+    at_end = vp.focal_from_frames([(g, b) for _, g, b in sampler.frames], to_full=2.0)
+    assert found.observable and found.frames_used == 8
+    assert found.focal == pytest.approx(at_end.focal, rel=1e-12)
+    assert found.focal / _focal(60.0, 1280) == pytest.approx(1.0, abs=0.03)
+
+
+def test_sampler_whose_clip_proves_longer_than_told_falls_back_to_doubling() -> None:
+    img = _room(60.0, 10.0, 30.0)
+    rgb = np.repeat(img[:, :, None], 3, axis=2)
+    with vp.FrameSampler(keep=4) as sampler:
+        sampler.expect(20)                 # stride 5, but 60 frames arrive
+        for pos in range(60):
+            sampler.add(pos, rgb, np.zeros((0, 4)))
+        kept = [pos for pos, _, _ in sampler.frames]
+        assert len(kept) <= 4 and kept[-1] >= 40 and all(p % 10 == 0 for p in kept)
+        assert set(sampler._analysed) <= set(kept)
+        found = sampler.estimate()
+    assert found.observable and found.frames_used == len(kept)
