@@ -188,9 +188,11 @@ def choose_intrinsics(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
         fov, source = focal.fov_x_deg, focal.source
         if focal.source == "prior":
             warnings = (f"focal length not observable; assumed a {focal.fov_x_deg:.0f} deg "
-                        "horizontal field of view (distances and the camera height scale "
-                        "with it: give --fov DEG, the capture panel's Field of View, if the "
-                        "lens is known)",)
+                        "horizontal field of view (the camera does not turn and the "
+                        "background shows no straight edges in two directions at right angles, "
+                        "such as a room's floor and walls; distances and the camera height "
+                        "scale with it: give --fov DEG, the capture panel's Field of View, "
+                        "if the lens is known)",)
     return CameraIntrinsics(intrinsics_from_fov(width, height, fov), fov, source), warnings
 
 

@@ -112,6 +112,7 @@ def test_lines_rank_below_the_override_and_the_camera_rotation_above_the_prior()
     assert (prior.source, prior.fov_x_deg) == ("prior", 60.0)
     assert prior_notes[0].startswith("focal length not observable; assumed a 60 deg horizontal")
     assert "--fov DEG" in prior_notes[0]
+    assert "straight edges in two directions at right angles" in prior_notes[0]
 
 
 def test_capture_of_real_people_in_a_drawn_room_takes_the_focal_from_its_lines(
