@@ -232,10 +232,10 @@ def _source_leg_length(source_obj: bpy.types.Object) -> float | None:
     return float(value) * scale if float(value) > 0 else None
 
 
-def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
-             target_obj: bpy.types.Object, options: RetargetOptions = RetargetOptions()
-             ) -> RetargetReport:
-    """Bake ``source_obj``'s motion onto ``target_obj`` as a new action (see module doc)."""
+def check_inputs(source_obj: bpy.types.Object | None, target_obj: bpy.types.Object | None
+                 ) -> None:
+    """Raise RetargetError (changing nothing) when this pair cannot be baked as it stands;
+    the operator checks every person first, so a bad pair leaves no half-done bake."""
     if not is_source_rig(source_obj):
         raise RetargetError(
             f"'{getattr(source_obj, 'name', source_obj)}' is not an STR (SMPL) rig: it needs the "
@@ -244,6 +244,18 @@ def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
         raise RetargetError("the target must be an armature object")
     if target_obj == source_obj:
         raise RetargetError("source and target are the same object")
+    ad = target_obj.animation_data
+    if ad is not None and ad.use_tweak_mode:
+        raise RetargetError(
+            f"'{target_obj.name}' is editing an NLA strip (tweak mode): leave it (Tab in the "
+            "NLA editor) and retarget again")
+
+
+def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
+             target_obj: bpy.types.Object, options: RetargetOptions = RetargetOptions()
+             ) -> RetargetReport:
+    """Bake ``source_obj``'s motion onto ``target_obj`` as a new action (see module doc)."""
+    check_inputs(source_obj, target_obj)
     active = context.view_layer.objects.active
     if active is not None and active.mode == "EDIT":
         bpy.ops.object.mode_set(mode="OBJECT")   # edit-mode bone changes reach the data
@@ -278,7 +290,9 @@ def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
     if anim.root_bone and target_obj.data.bones[anim.root_bone].use_connect:
         warnings.append(f"'{anim.root_bone}' is connected to its parent: Blender ignores its "
                         "location keys, so the root motion will not show")
+    warnings.extend(_scene_state_warnings(target_obj))
     name = options.action_name or f"{src_action}_{target_obj.name}"
+    previous = target_obj.animation_data.action if target_obj.animation_data else None
     channels: list[Channel] = []
     for m, bone in enumerate(anim.bones):
         path = f'pose.bones["{_escape(bone)}"].rotation_quaternion'
@@ -289,6 +303,8 @@ def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
         for i in range(3):
             channels.append(Channel(path, i, anim.root_bone, root_loc[:, i]))
     action = write_curves(target_obj, name, frames, channels)
+    action[BAKE_PROPERTY] = source_obj.name
+    warnings.extend(_keep_or_replace(previous, action, name))
     target_obj["str_retarget_source"] = source_obj.name
     unmapped = tuple(b.name for b in target_obj.data.bones if b.name not in bone_map.as_dict())
     return RetargetReport(
@@ -297,6 +313,50 @@ def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
         mapped_bones=bone_map.pairs, unmapped_bones=unmapped, method=bone_map.method,
         root_scale=float(plan.root_scale), locked_keys=int(anim.locked.any(axis=1).sum()),
         warnings=tuple(warnings))
+
+
+#: Custom property on the actions this module bakes (value: the source rig's name).
+BAKE_PROPERTY = "str_retarget_bake"
+
+
+def _keep_or_replace(previous: bpy.types.Action | None, action: bpy.types.Action,
+                     name: str) -> list[str]:
+    """Deal with the action the target had before the bake: an earlier bake of ours that
+    nothing else uses is replaced (the new one takes its name); any other action that would
+    be left without users (and so be lost when the file is saved) gets a fake user."""
+    if previous is None or previous == action or previous.users > 0:
+        return []
+    if previous.get(BAKE_PROPERTY) is not None and not previous.use_fake_user:
+        bpy.data.actions.remove(previous)
+        action.name = name
+        return []
+    if not previous.use_fake_user:
+        previous.use_fake_user = True
+        return [f"the character's action '{previous.name}' was replaced; it is kept in the "
+                "file (fake user) and can be reassigned in the Action Editor"]
+    return []
+
+
+def _scene_state_warnings(target_obj: bpy.types.Object) -> list[str]:
+    """What about the character's scene set-up changes how the bake plays back."""
+    out = []
+    ad = target_obj.animation_data
+    tracks = [t for t in ad.nla_tracks if not t.mute] if ad is not None else []
+    if tracks:
+        out.append(f"'{target_obj.name}' has {len(tracks)} unmuted NLA track(s): they still "
+                   "play under the new action, so bones it does not key (fingers, twist bones) "
+                   "follow them; mute them in the NLA editor if that is not wanted")
+    parent = target_obj.parent
+    while parent is not None:
+        pad = parent.animation_data
+        if (pad is not None and (pad.action is not None or len(pad.nla_tracks))) or any(
+                not c.mute for c in parent.constraints):
+            out.append(f"'{target_obj.name}' is parented to '{parent.name}', which moves: the "
+                       "motion is baked relative to it as it is now, so the character moves "
+                       "with it (unparent it to follow the capture in world space)")
+            break
+        parent = parent.parent
+    return out
 
 
 def _escape(name: str) -> str:
@@ -491,4 +551,4 @@ _DATA_COLLECTIONS = {"Mesh": "meshes", "Armature": "armatures", "Curve": "curves
 
 
 __all__ = ["RetargetError", "RetargetOptions", "RetargetReport", "append_target_from_blend",
-           "is_source_rig", "resolve_bone_map", "retarget", "source_rigs"]
+           "check_inputs", "is_source_rig", "resolve_bone_map", "retarget", "source_rigs"]

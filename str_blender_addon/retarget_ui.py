@@ -191,7 +191,13 @@ class STRMOCAP_OT_retarget_bake(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        from .retarget import RetargetError, RetargetOptions, retarget
+        from .retarget import (
+            RetargetError,
+            RetargetOptions,
+            check_inputs,
+            resolve_bone_map,
+            retarget,
+        )
 
         settings = _settings(context)
         jobs = [(p.source, p.target) for p in settings.persons
@@ -200,7 +206,7 @@ class STRMOCAP_OT_retarget_bake(bpy.types.Operator):
             self.report({"ERROR"}, "Pick a character for at least one captured person")
             return {"CANCELLED"}
         edited = {b.target: b.source for b in settings.bones if b.source != UNMAPPED}
-        done = []
+        planned = []
         for source, target in jobs:
             bone_map = edited if (settings.use_edited_map and edited
                                   and target == settings.map_target) else None
@@ -208,11 +214,20 @@ class STRMOCAP_OT_retarget_bake(bpy.types.Operator):
                                       foot_lock=settings.foot_lock,
                                       scale_root=settings.scale_root, bone_map=bone_map,
                                       clavicle_limit_deg=settings.clavicle_limit)
+            try:   # every person is checked before anything is baked
+                check_inputs(source, target)
+                resolve_bone_map(target, options.preset, options.bone_map)
+            except RetargetError as exc:
+                self.report({"ERROR"}, f"Nothing was baked: {exc}")
+                return {"CANCELLED"}
+            planned.append((source, target, options))
+        done = []
+        for source, target, options in planned:
             try:
                 report = retarget(context, source, target, options)
             except RetargetError as exc:
-                self.report({"ERROR"}, str(exc))
-                return {"CANCELLED"}
+                self.report({"ERROR"}, f"{exc} (baked before it: {', '.join(done) or 'none'})")
+                return {"FINISHED"} if done else {"CANCELLED"}
             for w in report.warnings:
                 self.report({"WARNING"}, f"{target.name}: {w}")
             done.append(f"{target.name} ({report.frames} keys)")

@@ -255,7 +255,7 @@ _ROLE_RULES: tuple[tuple[str, frozenset[str]], ...] = (
     ("toe", frozenset({"toe", "toes", "toebase", "ball"})),
     ("foot", frozenset({"foot", "ankle"})),
     ("forearm", frozenset({"forearm", "lowerarm", "lowarm", "elbow", "radius"})),
-    ("upperarm", frozenset({"upperarm", "uparm", "humerus", "arm"})),
+    ("upperarm", frozenset({"upperarm", "uparm", "humerus", "arm", "shldr"})),
     ("hand", frozenset({"hand", "wrist"})),
     ("shin", frozenset({"shin", "calf", "lowerleg", "lowleg", "knee", "leg", "crus"})),
     ("thigh", frozenset({"thigh", "upleg", "upperleg", "femur"})),
@@ -609,8 +609,9 @@ def map_by_hierarchy(bones: list[BoneInfo], up: tuple[float, float, float] = (0,
     hips = _find_hips(tree)
     legs, spine = _legs_and_spine(tree, hips)
     neck_chain, arms = _neck_and_arms(tree, spine[-1])
-    leg_chains = [tree.chain_from(leg)[:4] for leg in legs]
-    arm_chains = [_arm_chain(tree.chain_from(a), tree.head) for a in arms]
+    leg_chains = [_without_split_bones(tree.chain_from(leg), tree.head)[:4] for leg in legs]
+    arm_chains = [_arm_chain(_without_split_bones(tree.chain_from(a), tree.head), tree.head)
+                  for a in arms]
     left_axis = _left_axis(tree, leg_chains)
 
     def side_of(chain: list[str]) -> str:
@@ -622,6 +623,37 @@ def map_by_hierarchy(bones: list[BoneInfo], up: tuple[float, float, float] = (0,
     if sorted(sides[:2]) != ["left", "right"] or sorted(sides[2:]) != ["left", "right"]:
         raise BoneMapError("could not tell the left limbs from the right ones")
     return BoneMap(pairs=tuple(pairs), method="hierarchy")
+
+
+def _without_split_bones(chain: list[str], head: dict[str, np.ndarray]) -> list[str]:
+    """A limb's main path without the second halves of limb segments split in two (a twist
+    bone inserted *in* the chain: upper arm -> upper-arm twist -> forearm, as Daz Genesis rigs
+    have). Bone i+1 is such a half when it continues bone i's direction (within 10 degrees),
+    bone i alone is much shorter than a neighbouring segment (< 0.6x) and the two together
+    match it (0.75-1.33x): upper arm and forearm, thigh and shin are of similar length. The
+    half keeps its rest pose relative to the bone before it. Segments are head-to-head chords
+    (the last bone has none)."""
+    out = list(chain)
+
+    def length(k: int) -> float:
+        if k < 0 or k + 1 >= len(out):
+            return 0.0
+        return float(np.linalg.norm(head[out[k + 1]] - head[out[k]]))
+
+    i = 0
+    while i + 2 < len(out):
+        a = head[out[i + 1]] - head[out[i]]
+        b = head[out[i + 2]] - head[out[i + 1]]
+        la, lb = length(i), length(i + 1)
+        straight = la > 1e-9 and lb > 1e-9 and float(a @ b) / (la * lb) > np.cos(
+            np.radians(10.0))
+        halves = [n for n in (length(i - 1), length(i + 2))
+                  if n > 1e-9 and la < 0.6 * n and 0.75 < (la + lb) / n < 1.33]
+        if straight and halves:
+            del out[i + 1]
+            continue
+        i += 1
+    return out
 
 
 def _arm_chain(chain: list[str], head: dict[str, np.ndarray]) -> list[str]:

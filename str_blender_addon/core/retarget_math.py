@@ -17,7 +17,7 @@ For each mapped target bone b driven by source s:
   of the chain (e.g. shoulder -> elbow), never the bone's own axis (FBX bones often point
   anywhere); leaves (head, hand, toe) use their parent's chord;
 * a twist reference: the rig's own forward axis (``left x up``), or its up axis for bones that
-  point forward (feet); frames ``F = [dir, ref_perp, dir x ref_perp]``;
+  point forward in either rig (feet; arms of a character modelled with its arms forward); frames ``F = [dir, ref_perp, dir x ref_perp]``;
 * the rest alignment ``Q_b = F_source @ F_target^T`` (minimal rotation of the target's rest
   direction onto the source's, twist matched through the reference axis);
 * at frame t: ``W_b(t) = C_b(t) @ D_j(t) @ Q_b @ R_b``, ``D_j = R_j(t) R_j(rest)^T`` the
@@ -295,6 +295,16 @@ def _rig_axes(heads: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return fwd, up
 
 
+def _twist_reference_is_up(src_dir: np.ndarray, tgt_dir: np.ndarray, src_fwd: np.ndarray,
+                           src_up: np.ndarray, tgt_fwd: np.ndarray, tgt_up: np.ndarray) -> bool:
+    """Whether a bone's twist is referenced to the rigs' up axes rather than their forward
+    axes: when the source's or the target's rest direction (unit (3,)) points along forward
+    (feet; arms of a rig modelled with its arms held forward) and less along up."""
+    along_fwd = max(abs(float(src_dir @ src_fwd)), abs(float(tgt_dir @ tgt_fwd)))
+    along_up = max(abs(float(src_dir @ src_up)), abs(float(tgt_dir @ tgt_up)))
+    return along_fwd > 0.7 and along_up < along_fwd
+
+
 def _polyline_point(points: np.ndarray, cum: np.ndarray, u: float) -> np.ndarray:
     """Point at fraction u of a polyline; points (...,K,3), cum (K,) from 0 to 1."""
     k = int(np.clip(np.searchsorted(cum, u, side="right") - 1, 0, len(cum) - 2))
@@ -443,7 +453,8 @@ class RetargetPlan:
                     joint = poly[k]
                     rest_dir = normalize(_polyline_point(pts, cum, u1)
                                          - _polyline_point(pts, cum, u0))
-                use_up = abs(float(rest_dir @ self.src_fwd)) > 0.7
+                use_up = _twist_reference_is_up(rest_dir, normalize(chord), self.src_fwd,
+                                                self.src_up, self.tgt_fwd, self.tgt_up)
                 ref_s = self.src_up if use_up else self.src_fwd
                 ref_t = self.tgt_up if use_up else self.tgt_fwd
                 q = frame_from(rest_dir, ref_s) @ frame_from(chord, ref_t).T

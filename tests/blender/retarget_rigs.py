@@ -2,7 +2,7 @@
 
 ``build_rig(context, RigSpec(...))`` makes an armature in the naming of a preset (Mixamo,
 Rigify, Unreal UE5, VRM/VRoid, MakeHuman) or with meaningless names (``b0``, ``b1``, ...), with
-a T- or A-pose rest, random bone rolls, bones that point to their child or anywhere (FBX-like
+a T-, A- or arms-forward rest, legs apart, twist bones inside the limb chains, random bone rolls, bones that point to their child or anywhere (FBX-like
 axes), chosen proportions, an optional centimetre/Y-up data space (object rotated 90 degrees
 about X and scaled 0.01, like many FBX imports), a yaw and a location. The character faces -Y
 with its left side at +X (Blender's convention, like the imported SMPL rigs).
@@ -113,7 +113,7 @@ class RigSpec:
 
     name: str
     names: dict[str, object]
-    pose: str = "T"                      # "T" | "A" (arms 45 degrees down)
+    pose: str = "T"                      # "T" | "A" (arms 45 degrees down) | "F" (arms forward)
     scale: float = 1.0
     arm_scale: float = 1.0
     leg_scale: float = 1.0
@@ -123,6 +123,10 @@ class RigSpec:
     yaw_deg: float = 0.0
     location: tuple[float, float, float] = (0.0, 0.0, 0.0)
     extra: dict[str, object] = field(default_factory=dict)
+    leg_spread_deg: float = 0.0          # legs apart: each leg turned outwards at the hip
+    #: "" or a name format like "{bone}Twist": a twist bone inserted *in* the arm and leg chains
+    #: (upper arm -> twist -> forearm, thigh -> twist -> shin), the upper bone ending halfway
+    twist_in_chain: str = ""
 
 
 def joint_layout(spec: RigSpec) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
@@ -157,6 +161,8 @@ def joint_layout(spec: RigSpec) -> list[tuple[str, str, np.ndarray, np.ndarray]]
     for side, sx in SIDES.items():
         if spec.pose == "A":
             d = np.array([sx * math.cos(math.radians(45)), 0.0, -math.sin(math.radians(45))])
+        elif spec.pose == "F":
+            d = np.array([0.0, -1.0, 0.0])
         else:
             d = np.array([sx, 0.0, 0.0])
         clav = chest_top + v(0.03 * sx, 0, -0.03)
@@ -164,23 +170,23 @@ def joint_layout(spec: RigSpec) -> list[tuple[str, str, np.ndarray, np.ndarray]]
         elbow = shoulder + d * 0.28 * a * s
         wrist = elbow + d * 0.26 * a * s
         tip = wrist + d * 0.18 * a * s
-        names = [n[f"{side}_{r}"] for r in ("clavicle", "upperarm", "forearm", "hand")]
+        names = [str(n[f"{side}_{r}"]) for r in ("clavicle", "upperarm", "forearm", "hand")]
         pts = [clav, shoulder, elbow, wrist, tip]
-        par = chest
-        for i, nm in enumerate(names):
-            out.append((str(nm), par, pts[i], pts[i + 1]))
-            par = str(nm)
+        out.extend(_chain(chest, names, pts, spec.twist_in_chain))
         hip = v(0.09 * sx, 0, hip_z)
         knee = hip + np.array([0.0, -0.01, -0.43 * g]) * s
         ankle = v(0.09 * sx, 0.02, 0.08)
         ball = v(0.09 * sx, -0.11, 0.02)
         toe_tip = v(0.09 * sx, -0.18, 0.02)
-        names = [n[f"{side}_{r}"] for r in ("thigh", "shin", "foot", "toe")]
+        if spec.leg_spread_deg:
+            c, si = math.cos(math.radians(spec.leg_spread_deg)), math.sin(
+                math.radians(spec.leg_spread_deg))
+            turn = np.array([[c, 0.0, -sx * si], [0.0, 1.0, 0.0], [sx * si, 0.0, c]])
+            knee, ankle, ball, toe_tip = (hip + turn @ (p - hip)
+                                          for p in (knee, ankle, ball, toe_tip))
+        names = [str(n[f"{side}_{r}"]) for r in ("thigh", "shin", "foot", "toe")]
         pts = [hip, knee, ankle, ball, toe_tip]
-        par = str(n["hips"])
-        for i, nm in enumerate(names):
-            out.append((str(nm), par, pts[i], pts[i + 1]))
-            par = str(nm)
+        out.extend(_chain(str(n["hips"]), names, pts, spec.twist_in_chain))
         twist = n.get("twist")
         if twist:
             s_tag = "l" if side == "left" else "r"
@@ -188,6 +194,24 @@ def joint_layout(spec: RigSpec) -> list[tuple[str, str, np.ndarray, np.ndarray]]
                         0.5 * (shoulder + elbow), elbow))
             out.append((str(twist).format(bone="calf", s=s_tag), str(n[f"{side}_shin"]),
                         0.5 * (knee + ankle), ankle))
+    return out
+
+
+def _chain(parent: str, names: list[str], pts: list[np.ndarray], twist_fmt: str
+           ) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """Bones along ``pts``; with ``twist_fmt`` the second bone (upper arm, thigh) ends halfway
+    and a twist bone named ``twist_fmt.format(bone=name)`` covers the other half."""
+    out = []
+    for i, nm in enumerate(names):
+        if i == 1 and twist_fmt:
+            mid = 0.5 * (pts[i] + pts[i + 1])
+            out.append((nm, parent, pts[i], mid))
+            twist = twist_fmt.format(bone=nm)
+            out.append((twist, nm, mid, pts[i + 1]))
+            parent = twist
+            continue
+        out.append((nm, parent, pts[i], pts[i + 1]))
+        parent = nm
     return out
 
 

@@ -1,0 +1,181 @@
+"""Characters as users bring them (QA pass): rest poses, chains and scene states that broke or
+misled retargeting, each baked in real bpy (real importer, synthetic motion files) and checked
+by Blender's own evaluation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import retarget_rigs as rigs  # noqa: E402
+from test_retarget import MAX_ANGLE_DEG, _import, worst_direction_error  # noqa: E402
+
+from str_blender_addon import bpy_compat  # noqa: E402
+from str_blender_addon.retarget import RetargetError, RetargetOptions, retarget  # noqa: E402
+
+FRAMES = (1, 16, 32)
+
+
+def daz_names() -> dict[str, object]:
+    """Daz Genesis 8 naming: 'lShldrBend' (upper arm), 'lThighBend', abdomen/chest spine."""
+    words = {"clavicle": "Collar", "upperarm": "ShldrBend", "forearm": "ForearmBend",
+             "hand": "Hand", "thigh": "ThighBend", "shin": "Shin", "foot": "Foot", "toe": "Toe"}
+    out: dict[str, object] = {"hips": "hip", "spine": ["abdomenLower", "abdomenUpper",
+                                                      "chestLower", "chestUpper"],
+                              "neck": ["neckLower", "neckUpper"], "head": "head"}
+    for side in ("left", "right"):
+        for role, w in words.items():
+            out[f"{side}_{role}"] = side[0] + w
+    return out
+
+
+VARIANTS = {
+    # arms modelled straight forward: failed with "a bone points along the twist reference
+    # axis" (the twist reference was chosen from the source's rest direction only)
+    "arms_forward": (rigs.RigSpec("Forward", rigs.mixamo_names(), pose="F", roll_seed=2),
+                     "preset:mixamo"),
+    # twist bones *in* the arm and leg chains with meaningless names: the hierarchy method
+    # took the twist bone for the forearm/ankle (128 deg off on a real capture)
+    "twist_in_chain_unnamed": (rigs.RigSpec("Bones", rigs.unnamed_names(),
+                                            twist_in_chain="{bone}_t", roll_seed=6),
+                               "hierarchy"),
+    # Daz Genesis 8: 'Shldr' was not read as an upper arm, so it fell back to the hierarchy
+    # and hit the case above
+    "daz_genesis8": (rigs.RigSpec("Genesis8", daz_names(), twist_in_chain="{bone}Twist",
+                                  pose="A", roll_seed=8), "names"),
+    "legs_apart": (rigs.RigSpec("Legs", rigs.mixamo_names(), leg_spread_deg=20.0, roll_seed=3),
+                   "preset:mixamo"),
+}
+
+
+@pytest.mark.parametrize("case", list(VARIANTS))
+def test_rig_variant_follows_the_source(empty_scene, tmp_path, helpers, case):
+    spec, method = VARIANTS[case]
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(32, 30.0, 1))
+    tgt = rigs.build_rig(empty_scene, spec)
+    report = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
+    assert report.method == method
+    mapped = dict(report.mapped_bones)
+    assert not any(b.endswith(("_t", "Twist")) for b in mapped), mapped
+    worst = worst_direction_error(empty_scene, src, tgt, spec.names, mapped, frames=FRAMES)
+    assert worst < MAX_ANGLE_DEG, f"{case}: worst direction error {worst:.3f} deg"
+
+
+def _hero_with_idle(context):
+    tgt = rigs.build_rig(context, rigs.RigSpec("Hero", rigs.mixamo_names()))
+    pb = tgt.pose.bones["mixamorig:Head"]
+    pb.rotation_mode = "QUATERNION"
+    pb.keyframe_insert("rotation_quaternion", frame=1)
+    tgt.animation_data.action.name = "Idle"
+    return tgt
+
+
+def test_users_action_is_kept_and_a_second_bake_replaces_the_first(empty_scene, tmp_path,
+                                                                    helpers):
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(12, 30.0, 1))
+    tgt = _hero_with_idle(empty_scene)
+    first = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
+    idle = bpy.data.actions["Idle"]
+    assert idle.use_fake_user, "the user's action would be lost when the file is saved"
+    assert any("'Idle' was replaced" in w for w in first.warnings), first.warnings
+    second = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
+    assert second.action_name == first.action_name            # no '.001' left behind
+    names = [a.name for a in bpy.data.actions]
+    assert names.count(first.action_name) == 1 and not any(".001" in n for n in names), names
+    assert not second.warnings or all("replaced" not in w for w in second.warnings)
+
+
+def test_nla_tweak_mode_is_refused_and_nla_tracks_are_reported(empty_scene, tmp_path, helpers):
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(12, 30.0, 1))
+    tgt = _hero_with_idle(empty_scene)
+    idle = tgt.animation_data.action
+    track = tgt.animation_data.nla_tracks.new()
+    track.strips.new("Idle", 1, idle)
+    tgt.animation_data.action = None
+    tgt.animation_data.use_tweak_mode = True
+    with pytest.raises(RetargetError, match="tweak mode"):
+        retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
+    assert tgt.animation_data.action == idle                  # nothing was changed
+    tgt.animation_data.use_tweak_mode = False
+    tgt.animation_data.action = None
+    report = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
+    assert any("NLA track" in w for w in report.warnings), report.warnings
+
+
+def test_parent_that_moves_is_reported(empty_scene, tmp_path, helpers):
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(12, 30.0, 1))
+    tgt = rigs.build_rig(empty_scene, rigs.RigSpec("Rider", rigs.mixamo_names()))
+    carrier = bpy.data.objects.new("Carrier", None)
+    empty_scene.scene.collection.objects.link(carrier)
+    tgt.parent = carrier
+    carrier.keyframe_insert("location", frame=1)
+    report = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
+    assert any("parented to 'Carrier'" in w for w in report.warnings), report.warnings
+
+
+def _two_bone_armature(context):
+    arm = bpy.data.armatures.new("Prop")
+    obj = bpy.data.objects.new("Prop", arm)
+    context.scene.collection.objects.link(obj)
+    context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    a = arm.edit_bones.new("a")
+    a.head, a.tail = (0, 0, 0), (0, 0, 1)
+    b = arm.edit_bones.new("b")
+    b.head, b.tail, b.parent = (0, 0, 1), (0, 0, 2), a
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
+
+
+def test_operator_checks_every_person_before_baking(addon, tmp_path, helpers):
+    context = bpy.context
+    srcs = _import(context, helpers, tmp_path, helpers.synthetic_walk(12, 30.0, 2))
+    good = rigs.build_rig(context, rigs.RigSpec("Good", rigs.mixamo_names()))
+    bad = _two_bone_armature(context)                         # not a humanoid: cannot map
+    assert bpy.ops.strmocap.retarget_find_sources() == {"FINISHED"}
+    settings = context.scene.strmocap_retarget
+    settings.persons[0].target, settings.persons[1].target = good, bad
+    with pytest.raises(RuntimeError, match="Nothing was baked: cannot map 'Prop'"):
+        bpy.ops.strmocap.retarget_bake()
+    assert not bpy_compat.action_fcurves(good)                # the first person was not baked
+    assert len(srcs) == 2
+
+
+_JA = {"Hips": "センター", "Spine": "上半身", "Spine1": "上半身2", "Spine2": "上半身3",
+       "Neck": "首", "Head": "頭", "Shoulder": "肩", "Arm": "腕", "ForeArm": "ひじ",
+       "Hand": "手首", "UpLeg": "足", "Leg": "ひざ", "Foot": "足首", "ToeBase": "つま先"}
+
+
+def _japanese(name: str) -> str:
+    for side, ja in (("Left", "左"), ("Right", "右")):
+        if name.startswith(side):
+            return ja + _JA[name[len(side):]]
+    return _JA[name]
+
+
+def test_non_english_names_with_a_users_map(empty_scene, tmp_path, helpers):
+    """MMD-style Japanese names: mapped by the hierarchy, and by a user's explicit map."""
+    names = {k: [_japanese(x) for x in v] if isinstance(v, list) else _japanese(v)
+             for k, v in rigs.mixamo_names("").items()}
+    spec = rigs.RigSpec("MMD", names, roll_seed=10)
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(32, 30.0, 1))
+    tgt = rigs.build_rig(empty_scene, spec)
+    roles = {"hips": "pelvis", "head": "head", "left_clavicle": "left_collar",
+             "left_upperarm": "left_shoulder", "left_forearm": "left_elbow",
+             "left_hand": "left_wrist", "left_thigh": "left_hip", "left_shin": "left_knee",
+             "left_foot": "left_ankle", "left_toe": "left_foot"}
+    roles |= {k.replace("left", "right"): v.replace("left", "right") for k, v in roles.items()}
+    user_map = {names[k]: v for k, v in roles.items()}
+    user_map |= {b: "spine" for b in names["spine"]} | {names["neck"][0]: "neck"}
+    for options in (RetargetOptions(foot_lock=False),
+                    RetargetOptions(foot_lock=False, bone_map=user_map)):
+        report = retarget(empty_scene, src, tgt, options)
+        assert report.method == ("manual" if options.bone_map else "hierarchy")
+        worst = worst_direction_error(empty_scene, src, tgt, names, dict(report.mapped_bones),
+                                      frames=FRAMES)
+        assert worst < MAX_ANGLE_DEG, (report.method, worst)
