@@ -65,22 +65,32 @@ class _Parser(argparse.ArgumentParser):
         self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}\n")
 
 
+def _number(text: str, kind: type[float] | type[int] = float) -> float:
+    """``text`` as a number; a usage error naming the text otherwise (argparse's own message
+    would name this module's converter function)."""
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
 def _non_negative(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not value >= 0.0:
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int))
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
     return value
 
 
 def _fov(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not 5.0 <= value <= 170.0:
         raise argparse.ArgumentTypeError(f"field of view must be 5..170 degrees, got {text}")
     return value

@@ -52,6 +52,11 @@ from .video_io import DecodeReport, VideoProbe, iter_frames, prefetch, probe_vid
 
 log = logging.getLogger(__name__)
 
+#: Below this many pixels on the shorter side a "no person" error suggests the original video.
+#: The bundled sample's first 45 frames scaled down (measured, docs/bad_inputs.md): a person
+#: captured at 320x180, seen in 2 frames at 240x136, never detected at 160x90, 96x54, 64x48.
+_SMALL_PICTURE_SIDE = 180
+
 ProgressFn = Callable[[str, int, int], None]
 
 
@@ -204,11 +209,10 @@ def observe(
         tracks = tracker.finish(len(timestamps))
     progress(TRACK, 1, 1)
     if not tracks:
-        raise CaptureError(
-            ExitCode.NO_PERSON,
-            f"no person was found in {Path(info.path).name} (looked at {len(timestamps)} frames); "
-            "use a video where the whole body is visible for at least half a second",
-        )
+        ranged = decode.start is not None or decode.end is not None
+        raise CaptureError(ExitCode.NO_PERSON, no_person_message(
+            info, timestamps, tracker.frames_with_people, tracker.longest_track,
+            tracker.min_len, trk_cfg.min_track_s, ranged))
     return Observations(
         probe=probe,
         tracks=tracks,
@@ -219,6 +223,41 @@ def observe(
         camera_links=() if camera_tracker is None else tuple(camera_tracker.links),
         camera_untracked=() if camera_tracker is None else tuple(camera_tracker.untracked),
     )
+
+
+def _frames(count: int) -> str:
+    return f"{count} frame" if count == 1 else f"{count} frames"
+
+
+def no_person_message(info: VideoInfo, timestamps: Sequence[float], frames_with_people: int,
+                      longest_track: int, min_frames: int, min_seconds: float,
+                      ranged: bool = False) -> str:
+    """The NO_PERSON error, saying which of three things happened: the clip (or range) is too
+    short for any track (``min_frames`` frames and ``min_seconds`` s), nobody was detected at
+    all, or someone was seen but never followed long enough (``longest_track`` frames).
+    ``timestamps``: seconds of the frames looked at; ``frames_with_people``: how many of them
+    had a detection that passed the phantom filter."""
+    name = Path(info.path).name
+    count = len(timestamps)
+    seconds = (timestamps[-1] - timestamps[0] + 1.0 / info.fps) if count else 0.0
+    where = " in the chosen --start/--end range" if ranged else ""
+    need = f"at least {_frames(min_frames)} and {min_seconds:g} s"
+    if count < min_frames:
+        return (f"{name} is too short to capture{where}: {_frames(count)} ({seconds:.2f} s at "
+                f"{info.fps:g} fps); a person must be followed over {need}: use a longer clip"
+                + (" or a wider range" if ranged else ""))
+    size = f"{info.width}x{info.height} px"
+    if frames_with_people == 0:
+        small = ("; the picture is very small, so people in it may be too small to recognise: "
+                 "use the original, full-resolution video"
+                 if min(info.width, info.height) < _SMALL_PICTURE_SIDE else "")
+        return (f"no person was found in {name}{where} (looked at {_frames(count)}, {size}); use "
+                f"a video where the whole body is visible for at least half a second{small}")
+    return (f"no person could be followed in {name}{where}: someone was seen in "
+            f"{frames_with_people} of {_frames(count)} but followed over {_frames(longest_track)} "
+            f"at most ({need} are needed); use a video where the whole body is visible for at "
+            "least half a second (a person only partly in view, e.g. just the legs, is not "
+            "enough)")
 
 
 def scene_config_for(config: CaptureConfig) -> SceneConfig:

@@ -54,9 +54,12 @@ def _metres(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"height {text!r} is not a number of metres") from None
+        raise ValueError(f"height {text!r} is not a number of metres (write it like 1.85: a "
+                         "decimal point, no unit)") from None
     if not MIN_HEIGHT_M <= value <= MAX_HEIGHT_M:
-        raise ValueError(f"height must be {MIN_HEIGHT_M}-{MAX_HEIGHT_M} m, got {text}")
+        hint = (f" (centimetres? give metres: {value / 100:.2f})"
+                if MIN_HEIGHT_M * 100 <= value <= MAX_HEIGHT_M * 100 else "")
+        raise ValueError(f"height must be {MIN_HEIGHT_M}-{MAX_HEIGHT_M} m, got {text}{hint}")
     return value
 
 

@@ -188,6 +188,11 @@ class Tracker:
         self._done: list[_Track] = []
         self._next_key = 0
         self.num_frames = 0
+        #: frames in which at least one person passed the phantom filter, and the most frames
+        #: any track (kept or dropped as too short) followed: they tell "nobody seen" from
+        #: "seen, but too briefly" when ``finish`` returns no track
+        self.frames_with_people = 0
+        self.longest_track = 0
 
     def _pair_cost(self, uv: np.ndarray, box: np.ndarray, det: Detection) -> float:
         scale = _diag(det.box) / _diag(box)
@@ -218,8 +223,11 @@ class Tracker:
                 still_live.append(track)
             elif len(track.frames) >= self.min_len:
                 self._done.append(track)  # closed for good; too-short ones are dropped now
+            else:
+                self.longest_track = max(self.longest_track, len(track.frames))
         self._live = still_live
         dets = clean_frame(detections, self.height, self.config)
+        self.frames_with_people += bool(dets)
         unmatched = set(range(len(dets)))
         # cascade: established tracks choose first, young ones (possibly phantoms) get the rest
         established = [t for t in self._live if len(t.frames) >= _ESTABLISHED_FRAMES]
@@ -244,6 +252,7 @@ class Tracker:
         """Filter, rank and renumber tracks; arrays cover ``num_frames`` capture frames."""
         total = self.num_frames if num_frames is None else num_frames
         tracks = self._done + self._live
+        self.longest_track = max([self.longest_track, *(len(t.frames) for t in tracks)])
         tracks = [t for t in tracks if len(t.frames) >= self.min_len]
         tracks.sort(key=lambda t: -t.weight())
         tracks = tracks[: self.config.max_people]

@@ -91,21 +91,64 @@ def _normalise_rotation(rotation: float | int | None) -> int:
     return int(round(float(rotation) / 90.0)) * 90 % 360
 
 
+#: ffmpeg demuxers that read one still picture (``image2`` also reads numbered image series,
+#: but only when given a pattern, which a file path is not).
+_STILL_IMAGE_FORMATS = frozenset({"image2"})
+
+
+def _is_still_image(container: av.container.InputContainer) -> bool:
+    """True when ffmpeg recognised a still image (PNG, JPEG, BMP, TIFF, WebP...), whatever the
+    file is called: its demuxers for those are ``<kind>_pipe`` or ``image2``."""
+    names = set((container.format.name or "").split(","))
+    return bool(names & _STILL_IMAGE_FORMATS) or any(n.endswith("_pipe") for n in names)
+
+
+def _unreadable_reason(path: Path, exc: BaseException) -> str:
+    """Why ``path`` could not be opened, as advice: empty, an MP4/MOV whose index is missing
+    (a recording that was not finished or a copy that was cut short), or an unknown format."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError as os_exc:
+        return f"cannot read {path.name}: {os_exc.strerror or os_exc}"
+    if not head:
+        return f"{path.name} is empty (0 bytes); copy the video again"
+    if head[4:8] == b"ftyp":
+        return (f"{path.name} is an MP4/MOV file whose index (the 'moov' box) is missing or "
+                "damaged, which happens when a recording was not finished (the camera or phone "
+                "stopped or ran out of space) or the file was not copied completely; copy it "
+                "again from the device, or repair it with an MP4 repair tool")
+    detail = getattr(exc, "strerror", None) or str(exc)
+    return (f"cannot read {path.name} as a video ({detail}); use a common format such as "
+            "MP4/MOV/MKV")
+
+
 def _open(path: Path) -> av.container.InputContainer:
     if not path.exists():
         raise CaptureError(ExitCode.FILE_MISSING, f"video file not found: {path}")
     if not path.is_file():
-        raise CaptureError(ExitCode.NOT_A_VIDEO, f"not a file: {path}")
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise CaptureError(ExitCode.NOT_A_VIDEO, f"{path} is {kind}, not a video file")
     try:
         container = av.open(str(path), mode="r")
     except _DECODE_ERRORS as exc:
+        raise CaptureError(ExitCode.NOT_A_VIDEO, _unreadable_reason(path, exc)) from exc
+    except OSError as exc:  # e.g. permission denied
+        raise CaptureError(ExitCode.NOT_A_VIDEO,
+                           f"cannot read {path.name}: {exc.strerror or exc}") from exc
+    if _is_still_image(container):
+        kind = next((n[: -len("_pipe")].upper() for n in container.format.name.split(",")
+                     if n.endswith("_pipe")), "")
+        container.close()
         raise CaptureError(
             ExitCode.NOT_A_VIDEO,
-            f"cannot read {path.name} as a video ({exc}); use a common format such as MP4/MOV/MKV",
-        ) from exc
+            f"{path.name} is a still image{f' ({kind})' if kind else ''}, not a video; a capture "
+            "needs a video of at least half a second",
+        )
     if not container.streams.video:
+        audio_only = " (only sound)" if container.streams.audio else ""
         container.close()
-        raise CaptureError(ExitCode.NOT_A_VIDEO, f"{path.name} contains no video stream")
+        raise CaptureError(ExitCode.NOT_A_VIDEO, f"{path.name} contains no video stream{audio_only}")
     return container
 
 
@@ -239,9 +282,11 @@ def iter_frames(
         out_w, out_h, scale = _target_size(coded_w, coded_h, config.detect_max_side)
         grey_w, grey_h, grey_scale = _target_size(coded_w, coded_h, config.track_max_side)
         index = -1  # index of the last frame seen (decoded, skipped or corrupt)
+        out_of_order = 0  # frames left out for a timestamp not after the previous one
         last_time = -math.inf
         packets = container.demux(stream)
-        while True:
+        past_end = False
+        while not past_end:
             if should_stop is not None and should_stop():
                 return
             try:
@@ -265,7 +310,10 @@ def iter_frames(
                     continue
                 time = float((pts - probe.first_pts) * time_base)
                 if time <= last_time:
-                    continue  # duplicate or out of order (can happen right after a seek)
+                    # duplicate or out of order (can happen right after a seek): a motion
+                    # needs increasing times, so the frame is left out
+                    out_of_order += not seeking
+                    continue
                 last_time = time
                 if index < 0 and seeking:
                     index = int(round(time * info.fps))
@@ -274,7 +322,8 @@ def iter_frames(
                 if time + 1e-6 < start:
                     continue
                 if time > end + 1e-6:
-                    return
+                    past_end = True
+                    break
                 if getattr(frame, "is_corrupt", False):
                     report.warn(f"frame {index} at {time:.3f} s is corrupt and was skipped")
                     continue
@@ -292,12 +341,22 @@ def iter_frames(
                     index=index, time=time, rgb=rotate_frame(rgb, rotation), scale=scale,
                     grey=grey, grey_scale=grey_scale,
                 )
+        if out_of_order:
+            report.warnings.append(disordered_timestamps(out_of_order, Path(info.path).name))
+            log.warning(report.warnings[-1])
         missing = missing_tail(info, last_time, end)
         if missing:
             report.warnings.append(missing)
             log.warning(missing)
     finally:
         container.close()
+
+
+def disordered_timestamps(count: int, name: str) -> str:
+    """The warning for ``count`` frames left out because their timestamp repeated or went back."""
+    return (f"{count} frame{'s' if count != 1 else ''} of {name} had a timestamp that repeated "
+            "or went back in time and were left out (the file's timestamps are damaged, e.g. by "
+            "an editing or screen-recording tool); the motion keeps the frames in time order")
 
 
 def missing_tail(info: VideoInfo, last_time: float, end: float = math.inf) -> str:
