@@ -208,13 +208,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("motion")
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--skin", action="store_true",
+                    help="instead: skinned MakeHuman-type body, elbow/wrist skin volume per "
+                         "person with the forearm twist followed vs spread")
     args = ap.parse_args(argv)
     import str_blender_addon
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     str_blender_addon.register()
     try:
-        run(args)
+        skin(args) if args.skin else run(args)
     finally:
         str_blender_addon.unregister()
 
@@ -262,6 +265,53 @@ def run(args):
                 row += [f"locked {ft:5.2f}%", f"(src {fs:5.2f}%)"]
         print(f"{name:26s} " + "  ".join(row))
         bpy.data.objects.remove(tgt)
+
+
+def _blend_region(mesh, a, b, weight=0.2):
+    ga, gb = mesh.vertex_groups[a].index, mesh.vertex_groups[b].index
+    return np.array([v.index for v in mesh.data.vertices
+                     if {g.group for g in v.groups if g.weight >= weight} >= {ga, gb}])
+
+
+def skin(args):
+    """Convex-hull volume of the elbow and wrist skin (vertices weighted >= 0.2 to both
+    bones) against rest, worst key and 10th percentile over the keys each person was seen."""
+    import skinned_bodies as bodies
+    from test_retarget_characters import convex_hull_volume
+
+    from str_blender_addon.retarget import RetargetOptions, retarget
+
+    context = bpy.context
+    bpy.ops.strmocap.import_motion(filepath=str(Path(args.motion).resolve()),
+                                   build_body_mesh=False, create_camera=False,
+                                   video_background=False)
+    srcs = sorted((o for o in context.scene.objects if o.type == "ARMATURE"),
+                  key=lambda o: o.name)
+    arm, mesh = bodies.makehuman_character(context)
+    regions = {f"{k}.{s}": _blend_region(mesh, f"{a}.{s}", f"{b}.{s}") for s in "LR"
+               for k, a, b in (("elbow", "upperarm01", "lowerarm01"),
+                               ("wrist", "lowerarm01", "wrist"))}
+    arm.data.pose_position = "REST"
+    context.view_layer.update()
+    rest = bodies.evaluated_vertices(context, mesh)
+    rest_volume = {k: convex_hull_volume(rest[i]) for k, i in regions.items()}
+    arm.data.pose_position = "POSE"
+    for src in srcs:
+        valid = {fc.data_path: fc for fc in _fcurves(src)}.get('["str_valid"]')
+        keys = sorted({kp.co[0] for fc in _fcurves(src) for kp in fc.keyframe_points})
+        keys = [f for f in keys if valid is None or valid.evaluate(f) > 0.5]
+        for share in (None, 0.5):
+            retarget(context, src, arm, RetargetOptions(foot_lock=False,
+                                                        forearm_twist_share=share))
+            ratios = {k: [] for k in regions}
+            for f in keys:
+                context.scene.frame_set(int(f))
+                posed = bodies.evaluated_vertices(context, mesh)
+                for k, i in regions.items():
+                    ratios[k].append(convex_hull_volume(posed[i]) / rest_volume[k])
+            text = "  ".join(f"{k} {min(v):.2f}/{np.percentile(v, 10):.2f}"
+                             for k, v in ratios.items())
+            print(f"{src.name} share {share}: worst/p10 {text}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from .core.retarget_map import (
 )
 from .core.retarget_math import (
     CLAVICLE_LIMIT_DEG,
+    FOREARM_TWIST_SHARE,
     FootLockSettings,
     RetargetMathError,
     RetargetPlan,
@@ -57,7 +58,9 @@ class RetargetOptions:
     'spine'} (wins over preset). foot_lock: pin feet during contacts. scale_root: scale root
     travel by the leg-length ratio (not the ground's height: a box stays a box).
     clavicle_limit_deg: soft limit of the clavicles' rotation relative to the chest (0 = follow
-    the source's collars fully). action_name: '' = '<source action>_<target>'."""
+    the source's collars fully). forearm_twist_share: share of the upper-arm-to-hand twist the
+    forearm carries (the hand the rest; None = follow the capture's elbow, which often wraps a
+    skinned elbow). action_name: '' = '<source action>_<target>'."""
 
     preset: str = "auto"
     foot_lock: bool = True
@@ -67,6 +70,7 @@ class RetargetOptions:
     contact_threshold: float = 0.5
     blend_keys: int = 3
     clavicle_limit_deg: float = CLAVICLE_LIMIT_DEG
+    forearm_twist_share: float | None = FOREARM_TWIST_SHARE
 
 
 @dataclass(frozen=True)
@@ -271,7 +275,8 @@ def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
             _smpl_skeleton(source_obj), np.array(source_obj.matrix_world),
             skeleton_of(target_obj), np.array(target_obj.matrix_world), bone_map,
             scale_root=options.scale_root, source_leg_length=_source_leg_length(source_obj),
-            clavicle_limit_deg=options.clavicle_limit_deg)
+            clavicle_limit_deg=options.clavicle_limit_deg,
+            forearm_twist_share=options.forearm_twist_share)
         if options.foot_lock and contacts is None:
             warnings.append("source has no foot-contact keys: foot locking skipped")
         anim = solve_retarget(

@@ -24,7 +24,7 @@ from bpy.props import (
 )
 
 from .core.retarget_map import BUILTIN_PRESETS, SOURCE_NAMES, BoneMapError, save_user_preset
-from .core.retarget_math import CLAVICLE_LIMIT_DEG
+from .core.retarget_math import CLAVICLE_LIMIT_DEG, FOREARM_TWIST_SHARE
 
 USER_PRESET_FOLDER = "retarget_presets"
 
@@ -86,6 +86,11 @@ class STRMOCAP_PG_retarget(bpy.types.PropertyGroup):
         name="Clavicle Limit", default=CLAVICLE_LIMIT_DEG, min=0.0, max=180.0,
         description="Largest clavicle rotation from rest, relative to the chest, in degrees "
                     "(arms overhead: the rest goes to the upper arm). 0 follows the capture")
+    spread_forearm_twist: BoolProperty(
+        name="Spread Forearm Twist", default=True,
+        description="The forearm takes half of the twist between upper arm and hand, the hand "
+                    "the rest (captures often put it all in the elbow, which wraps a skinned "
+                    "elbow). Off: follow the capture's elbow")
     map_target: PointerProperty(name="Edit Map Of", type=bpy.types.Object, poll=_is_armature,
                                 description="Target whose bone map is listed below")
     use_edited_map: BoolProperty(
@@ -213,7 +218,10 @@ class STRMOCAP_OT_retarget_bake(bpy.types.Operator):
             options = RetargetOptions(preset=_preset_value(settings),
                                       foot_lock=settings.foot_lock,
                                       scale_root=settings.scale_root, bone_map=bone_map,
-                                      clavicle_limit_deg=settings.clavicle_limit)
+                                      clavicle_limit_deg=settings.clavicle_limit,
+                                      forearm_twist_share=(FOREARM_TWIST_SHARE
+                                                           if settings.spread_forearm_twist
+                                                           else None))
             try:   # every person is checked before anything is baked
                 check_inputs(source, target)
                 resolve_bone_map(target, options.preset, options.bone_map)
@@ -271,6 +279,7 @@ class STRMOCAP_PT_retarget(bpy.types.Panel):
         col.prop(settings, "foot_lock")
         col.prop(settings, "scale_root")
         col.prop(settings, "clavicle_limit")
+        col.prop(settings, "spread_forearm_twist")
         map_box = layout.box()
         map_box.label(text="Bone Map", icon="GROUP_BONE")
         map_box.prop(settings, "map_target")

@@ -69,6 +69,12 @@ _CLAVICLE_SOURCES = ("left_collar", "right_collar")
 #: elevation/protraction stays within about 30-45 degrees; SMPL fits put up to 100+ degrees
 #: there when the arms go overhead.
 CLAVICLE_LIMIT_DEG = 35.0
+#: Default share of the twist between upper arm and hand (about the forearm) that the forearm
+#: bone takes; the hand takes the rest. Anatomically the forearm's roll (pronation) happens
+#: along the forearm, not at the elbow, while SMPL fits often put it (up to ~180 degrees) into
+#: the elbow joint: followed literally, a skinned character's elbow wraps like a sweet wrapper.
+#: Half to the forearm halves the largest twist at any one joint.
+FOREARM_TWIST_SHARE = 0.5
 #: Source leaves whose direction is taken from their parent joint's chord.
 _LEAF_PARENT = {"head": "neck", "left_hand": "left_wrist", "right_hand": "right_wrist",
                 "left_foot": "left_ankle", "right_foot": "right_ankle"}
@@ -324,8 +330,10 @@ class RetargetPlan:
     def __init__(self, source: Skeleton, source_world: np.ndarray, target: Skeleton,
                  target_world: np.ndarray, bone_map: BoneMap, scale_root: bool = True,
                  source_leg_length: float | None = None,
-                 clavicle_limit_deg: float = CLAVICLE_LIMIT_DEG) -> None:
+                 clavicle_limit_deg: float = CLAVICLE_LIMIT_DEG,
+                 forearm_twist_share: float | None = FOREARM_TWIST_SHARE) -> None:
         self.source, self.target = source, target
+        self.forearm_twist_share = forearm_twist_share
         self.clavicle_limit = np.radians(clavicle_limit_deg) if clavicle_limit_deg > 0 else 0.0
         self.source_world = np.asarray(source_world, np.float64)
         self.target_world = np.asarray(target_world, np.float64)
@@ -483,7 +491,43 @@ class RetargetPlan:
                 chord = _polyline_point(pts, cum, d.u1) - _polyline_point(pts, cum, d.u0)
                 w = min_rotation(delta @ d.rest_dir, chord) @ w
             out[d.target] = w
-        return self._limit_clavicles(out)
+        return self._spread_forearm_twist(self._limit_clavicles(out))
+
+    def _forearm_chains(self) -> list[tuple[int, int, int, np.ndarray]]:
+        """[(upper arm, forearm, hand, forearm rest direction (3,) world)] per side where all
+        three are mapped (one forearm bone)."""
+        out = []
+        for side in ("left", "right"):
+            upper = self.by_source.get(f"{side}_shoulder")
+            fore = self.by_source.get(f"{side}_elbow")
+            hand = self.by_source.get(f"{side}_wrist")
+            if not upper or not hand or not fore or len(fore) != 1:
+                continue
+            axis = normalize(self._target_chord(f"{side}_elbow", fore, 0))
+            out.append((upper[-1], fore[0], hand[0], axis))
+        return out
+
+    def _spread_forearm_twist(self, world: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Re-roll each forearm about its own (unchanged) direction so that it carries
+        ``forearm_twist_share`` of the twist between the upper arm and the hand, measured from
+        a forearm that swings from the upper arm without twisting; the hand's world rotation
+        and every bone direction stay as they are. ``None`` follows the capture's elbow."""
+        share = self.forearm_twist_share
+        if share is None:
+            return world
+        rest = rotation_part(self.tgt_rest_world)
+        for upper, fore, hand, axis_rest in self._forearm_chains():
+            d_upper = world[upper] @ rest[upper].T
+            d_fore = world[fore] @ rest[fore].T
+            d_hand = world[hand] @ rest[hand].T
+            axis = np.einsum("fij,j->fi", d_fore, axis_rest)
+            untwisted = min_rotation(np.einsum("fij,j->fi", d_upper, axis_rest), axis) @ d_upper
+            q = matrix_to_quaternion(d_hand @ np.swapaxes(untwisted, -1, -2))
+            angle = 2.0 * np.arctan2(np.sum(q[:, 1:] * axis, axis=-1), q[:, 0])
+            angle = (angle + np.pi) % (2.0 * np.pi) - np.pi
+            roll = axis_angle_to_matrix(axis * (share * angle)[:, None])
+            world[fore] = roll @ untwisted @ rest[fore]
+        return world
 
     def _limited_bones(self) -> dict[int, int]:
         """{clavicle target bone: its nearest mapped ancestor (-1: none)}."""

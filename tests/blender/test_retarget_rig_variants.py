@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
@@ -79,7 +80,9 @@ def test_users_action_is_kept_and_a_second_bake_replaces_the_first(empty_scene, 
                                                                     helpers):
     (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(12, 30.0, 1))
     tgt = _hero_with_idle(empty_scene)
+    bpy.ops.object.mode_set(mode="POSE")                     # the user was posing it
     first = retarget(empty_scene, src, tgt, RetargetOptions(foot_lock=False))
+    assert tgt.mode == "POSE" and len(bpy_compat.action_fcurves(tgt)) > 40
     idle = bpy.data.actions["Idle"]
     assert idle.use_fake_user, "the user's action would be lost when the file is saved"
     assert any("'Idle' was replaced" in w for w in first.warnings), first.warnings
@@ -179,3 +182,50 @@ def test_non_english_names_with_a_users_map(empty_scene, tmp_path, helpers):
         worst = worst_direction_error(empty_scene, src, tgt, names, dict(report.mapped_bones),
                                       frames=FRAMES)
         assert worst < MAX_ANGLE_DEG, (report.method, worst)
+
+
+def _blend_region(mesh, a: str, b: str, weight: float = 0.2) -> np.ndarray:
+    """Vertices skinned to both ``a`` and ``b`` with at least ``weight`` (a joint's skin)."""
+    ga, gb = mesh.vertex_groups[a].index, mesh.vertex_groups[b].index
+    out = [v.index for v in mesh.data.vertices
+           if {g.group for g in v.groups if g.weight >= weight} >= {ga, gb}]
+    return np.array(out, np.int64)
+
+
+def test_forearm_twist_is_spread_so_a_skinned_elbow_keeps_its_volume(empty_scene, tmp_path,
+                                                                      helpers):
+    """The capture twists the left forearm 150 degrees at the elbow (SMPL fits do, up to
+    ~180 on the bundled sample) with the elbow bent 60: followed literally, the skin around
+    the elbow wraps and loses most of its volume; with the default share the forearm takes
+    half, the hand keeps its world rotation and every bone keeps its direction."""
+    import skinned_bodies as bodies
+    from test_retarget_characters import convex_hull_volume, standing_arrays
+
+    n = 8
+    pose = np.zeros((n, 23, 3))
+    pose[:, 17, 0] = np.radians(150.0) * np.linspace(0.0, 1.0, n)      # left elbow: twist
+    pose[:, 17, 1] = -np.radians(60.0) * np.linspace(0.0, 1.0, n)      # and bend
+    (src,) = _import(empty_scene, helpers, tmp_path, standing_arrays(helpers, n, pose,
+                                                                     np.zeros(n)))
+    arm, mesh = bodies.makehuman_character(empty_scene)
+    ids = _blend_region(mesh, "upperarm01.L", "lowerarm01.L")
+    arm.data.pose_position = "REST"
+    empty_scene.view_layer.update()
+    rest_volume = convex_hull_volume(bodies.evaluated_vertices(empty_scene, mesh)[ids])
+    arm.data.pose_position = "POSE"
+    seen = {}
+    for share in (None, 0.5):
+        retarget(empty_scene, src, arm, RetargetOptions(foot_lock=False,
+                                                        forearm_twist_share=share))
+        empty_scene.scene.frame_set(n)
+        posed = bodies.evaluated_vertices(empty_scene, mesh)
+        hand = arm.pose.bones["wrist.L"]
+        fore = arm.pose.bones["lowerarm01.L"]
+        seen[share] = (convex_hull_volume(posed[ids]) / rest_volume,
+                       np.array((arm.matrix_world @ hand.matrix).to_3x3()),
+                       np.array(fore.tail - fore.head))
+    print(f"elbow skin volume: follow the capture {seen[None][0]:.2f}, spread {seen[0.5][0]:.2f}")
+    assert seen[None][0] < 0.3, seen[None][0]          # the wrap the test guards against
+    assert seen[0.5][0] > 0.5 and seen[0.5][0] > 2.5 * seen[None][0], seen
+    np.testing.assert_allclose(seen[0.5][1], seen[None][1], atol=1e-4)    # hand unchanged
+    np.testing.assert_allclose(seen[0.5][2], seen[None][2], atol=1e-5)    # forearm direction
