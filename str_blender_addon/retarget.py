@@ -248,6 +248,11 @@ def check_inputs(source_obj: bpy.types.Object | None, target_obj: bpy.types.Obje
         raise RetargetError("the target must be an armature object")
     if target_obj == source_obj:
         raise RetargetError("source and target are the same object")
+    if target_obj.library is not None:
+        raise RetargetError(
+            f"'{target_obj.name}' is linked from {Path(target_obj.library.filepath).name}: a "
+            "bake on it would not be saved. Make it a library override (Object > Library "
+            "Override > Make) or append it, then retarget onto that")
     ad = target_obj.animation_data
     if ad is not None and ad.use_tweak_mode:
         raise RetargetError(

@@ -229,3 +229,22 @@ def test_forearm_twist_is_spread_so_a_skinned_elbow_keeps_its_volume(empty_scene
     assert seen[0.5][0] > 0.5 and seen[0.5][0] > 2.5 * seen[None][0], seen
     np.testing.assert_allclose(seen[0.5][1], seen[None][1], atol=1e-4)    # hand unchanged
     np.testing.assert_allclose(seen[0.5][2], seen[None][2], atol=1e-5)    # forearm direction
+
+
+def test_linked_character_is_refused_and_its_override_is_baked(empty_scene, tmp_path, helpers):
+    """A character linked from another file cannot keep a bake (linked data is re-read from
+    its library on load): it used to be baked anyway and the bake was lost on save."""
+    hero = rigs.build_rig(empty_scene, rigs.RigSpec("Hero", rigs.mixamo_names()))
+    bpy.data.libraries.write(str(tmp_path / "hero.blend"), {hero})
+    bpy.data.objects.remove(hero)
+    (src,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(12, 30.0, 1))
+    with bpy.data.libraries.load(str(tmp_path / "hero.blend"), link=True) as (_, data_to):
+        data_to.objects = ["Hero"]
+    linked = data_to.objects[0]
+    empty_scene.scene.collection.objects.link(linked)
+    with pytest.raises(RetargetError, match="linked from hero.blend.*library override"):
+        retarget(empty_scene, src, linked, RetargetOptions(foot_lock=False))
+    assert linked.animation_data is None                      # nothing was changed
+    override = linked.override_hierarchy_create(empty_scene.scene, empty_scene.view_layer)
+    report = retarget(empty_scene, src, override, RetargetOptions(foot_lock=False))
+    assert report.frames == 12 and bpy_compat.action_fcurves(override)
