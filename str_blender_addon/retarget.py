@@ -314,7 +314,7 @@ def retarget(context: bpy.types.Context, source_obj: bpy.types.Object,
             channels.append(Channel(path, i, anim.root_bone, root_loc[:, i]))
     action = write_curves(target_obj, name, frames, channels)
     action[BAKE_PROPERTY] = source_obj.name
-    warnings.extend(_keep_or_replace(previous, action, name))
+    warnings.extend(_keep_or_replace(previous, action, name, source_obj.name))
     target_obj["str_retarget_source"] = source_obj.name
     unmapped = tuple(b.name for b in target_obj.data.bones if b.name not in bone_map.as_dict())
     return RetargetReport(
@@ -330,13 +330,14 @@ BAKE_PROPERTY = "str_retarget_bake"
 
 
 def _keep_or_replace(previous: bpy.types.Action | None, action: bpy.types.Action,
-                     name: str) -> list[str]:
-    """Deal with the action the target had before the bake: an earlier bake of ours that
-    nothing else uses is replaced (the new one takes its name); any other action that would
-    be left without users (and so be lost when the file is saved) gets a fake user."""
+                     name: str, source_name: str) -> list[str]:
+    """Deal with the action the target had before the bake: an earlier bake from the same
+    source that nothing else uses is replaced (the new one takes its name); any other action
+    that would be left without users (and so be lost when the file is saved), a bake of
+    another person included, gets a fake user."""
     if previous is None or previous == action or previous.users > 0:
         return []
-    if previous.get(BAKE_PROPERTY) is not None and not previous.use_fake_user:
+    if previous.get(BAKE_PROPERTY) == source_name and not previous.use_fake_user:
         bpy.data.actions.remove(previous)
         action.name = name
         return []

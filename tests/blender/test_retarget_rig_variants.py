@@ -91,6 +91,12 @@ def test_users_action_is_kept_and_a_second_bake_replaces_the_first(empty_scene, 
     names = [a.name for a in bpy.data.actions]
     assert names.count(first.action_name) == 1 and not any(".001" in n for n in names), names
     assert not second.warnings or all("replaced" not in w for w in second.warnings)
+    (other,) = _import(empty_scene, helpers, tmp_path, helpers.synthetic_walk(12, 30.0, 1),
+                       name="other.npz")                      # another person's motion
+    third = retarget(empty_scene, other, tgt,
+                     RetargetOptions(foot_lock=False))
+    kept = bpy.data.actions[second.action_name]               # the first person's bake stays
+    assert kept.use_fake_user and any("was replaced" in w for w in third.warnings)
 
 
 def test_nla_tweak_mode_is_refused_and_nla_tracks_are_reported(empty_scene, tmp_path, helpers):
