@@ -254,3 +254,29 @@ def test_linked_character_is_refused_and_its_override_is_baked(empty_scene, tmp_
     override = linked.override_hierarchy_create(empty_scene.scene, empty_scene.view_layer)
     report = retarget(empty_scene, src, override, RetargetOptions(foot_lock=False))
     assert report.frames == 12 and bpy_compat.action_fcurves(override)
+
+
+def test_one_undo_step_takes_back_the_whole_bake(addon, tmp_path, helpers):
+    """Retarget bakes every person in one undo step. In module mode undo works once the undo
+    system is started with a first push and the window is in the context, but operators run
+    from Python push no step themselves: the test pushes where a button press would (after
+    the operator, as Blender does for an UNDO operator) and undoes once."""
+    context = bpy.context
+    _import(context, helpers, tmp_path, helpers.synthetic_walk(12, 30.0, 2))
+    for name, x in (("Hero", 0.0), ("Sidekick", 2.0)):
+        rigs.build_rig(context, rigs.RigSpec(name, rigs.mixamo_names(), location=(x, 0, 0)))
+    window = context.window_manager.windows[0]
+    bpy.ops.ed.undo_push(message="before")
+    assert bpy.ops.strmocap.retarget_find_sources() == {"FINISHED"}
+    settings = context.scene.strmocap_retarget
+    settings.persons[0].target = bpy.data.objects["Hero"]
+    settings.persons[1].target = bpy.data.objects["Sidekick"]
+    bpy.ops.ed.undo_push(message="targets picked")
+    assert bpy.ops.strmocap.retarget_bake() == {"FINISHED"}
+    bpy.ops.ed.undo_push(message="Retarget")
+    assert all(bpy_compat.action_fcurves(bpy.data.objects[n]) for n in ("Hero", "Sidekick"))
+    with context.temp_override(window=window, screen=window.screen):
+        assert bpy.ops.ed.undo() == {"FINISHED"}
+    for n in ("Hero", "Sidekick"):                            # both bakes gone in one step
+        assert not bpy_compat.action_fcurves(bpy.data.objects[n]), n
+    assert bpy.context.scene.strmocap_retarget.persons[1].target.name == "Sidekick"
