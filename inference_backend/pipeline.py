@@ -203,7 +203,8 @@ def observe(
         raise CaptureCancelled()
     if not timestamps:
         where = "" if decode.start is None and decode.end is None else " in the chosen time range"
-        raise CaptureError(ExitCode.ZERO_FRAMES, f"no video frames could be decoded{where}")
+        raise CaptureError(ExitCode.ZERO_FRAMES, f"no video frames could be decoded{where}"
+                           + _decoding_note(report.warnings))
     progress(TRACK, 0, 1)
     with times.measure("track"):
         tracks = tracker.finish(len(timestamps))
@@ -212,7 +213,7 @@ def observe(
         ranged = decode.start is not None or decode.end is not None
         raise CaptureError(ExitCode.NO_PERSON, no_person_message(
             info, timestamps, tracker.frames_with_people, tracker.longest_track,
-            tracker.min_len, trk_cfg.min_track_s, ranged))
+            tracker.min_len, trk_cfg.min_track_s, ranged) + _decoding_note(report.warnings))
     return Observations(
         probe=probe,
         tracks=tracks,
@@ -223,6 +224,16 @@ def observe(
         camera_links=() if camera_tracker is None else tuple(camera_tracker.links),
         camera_untracked=() if camera_tracker is None else tuple(camera_tracker.untracked),
     )
+
+
+def _decoding_note(warnings: Sequence[str]) -> str:
+    """The decoder's first warning (a truncated file, corrupt frames), to end an error message
+    with: a failed capture sends no warning events, and this is often the real cause."""
+    if not warnings:
+        return ""
+    more = len(warnings) - 1
+    return (f". Note: {warnings[0]}"
+            + (f" (and {more} more decoding warning{'s' if more != 1 else ''})" if more else ""))
 
 
 def _frames(count: int) -> str:

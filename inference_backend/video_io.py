@@ -103,7 +103,7 @@ def _is_still_image(container: av.container.InputContainer) -> bool:
     return bool(names & _STILL_IMAGE_FORMATS) or any(n.endswith("_pipe") for n in names)
 
 
-def _unreadable_reason(path: Path, exc: BaseException) -> str:
+def _unreadable_reason(path: Path, exc: BaseException | None = None) -> str:
     """Why ``path`` could not be opened, as advice: empty, an MP4/MOV whose index is missing
     (a recording that was not finished or a copy that was cut short), or an unknown format."""
     try:
@@ -118,6 +118,8 @@ def _unreadable_reason(path: Path, exc: BaseException) -> str:
                 "damaged, which happens when a recording was not finished (the camera or phone "
                 "stopped or ran out of space) or the file was not copied completely; copy it "
                 "again from the device, or repair it with an MP4 repair tool")
+    if exc is None:
+        return f"{path.name} contains no video stream"
     detail = getattr(exc, "strerror", None) or str(exc)
     return (f"cannot read {path.name} as a video ({detail}); use a common format such as "
             "MP4/MOV/MKV")
@@ -127,8 +129,8 @@ def _open(path: Path) -> av.container.InputContainer:
     if not path.exists():
         raise CaptureError(ExitCode.FILE_MISSING, f"video file not found: {path}")
     if not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file"
-        raise CaptureError(ExitCode.NOT_A_VIDEO, f"{path} is {kind}, not a video file")
+        kind = "a folder" if path.is_dir() else "a device or pipe, not a regular file"
+        raise CaptureError(ExitCode.NOT_A_VIDEO, f"{path} is {kind}; give a video file")
     try:
         container = av.open(str(path), mode="r")
     except _DECODE_ERRORS as exc:
@@ -146,14 +148,45 @@ def _open(path: Path) -> av.container.InputContainer:
             "needs a video of at least half a second",
         )
     if not container.streams.video:
-        audio_only = " (only sound)" if container.streams.audio else ""
+        audio_only = bool(container.streams.audio)
         container.close()
-        raise CaptureError(ExitCode.NOT_A_VIDEO, f"{path.name} contains no video stream{audio_only}")
+        raise CaptureError(ExitCode.NOT_A_VIDEO,
+                           f"{path.name} contains no video stream (only sound)" if audio_only
+                           else _unreadable_reason(path))  # e.g. an MP4 index cut off mid-way
     return container
 
 
+def _stream_seconds(stream: av.video.stream.VideoStream) -> float:
+    if stream.duration is None or stream.time_base is None:
+        return 0.0
+    return float(stream.duration * stream.time_base)
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The video stream to capture when a file has several: not a cover picture (ffmpeg shows
+    one as a video stream), then the longest, the one with most frames, the largest picture
+    (a short low-resolution preview stored first is passed over). A single stream is itself."""
+    streams = list(container.streams.video)
+    if len(streams) == 1:
+        return streams[0]
+    cover = int(av.stream.Disposition.attached_pic)
+    moving = [s for s in streams if not int(s.disposition) & cover] or streams
+    return max(moving, key=lambda s: (_stream_seconds(s), s.frames or 0,
+                                      (s.codec_context.width or 0) * (s.codec_context.height or 0)))
+
+
+def pixel_aspect(stream: av.video.stream.VideoStream) -> float:
+    """Width / height of one coded pixel as displayed (the sample aspect ratio; 1 when the
+    file does not say or says something unusable)."""
+    for source in (stream, stream.codec_context):
+        ratio = getattr(source, "sample_aspect_ratio", None)
+        if ratio and 0.2 <= float(ratio) <= 5.0:
+            return float(ratio)
+    return 1.0
+
+
 def _first_frame(container: av.container.InputContainer, path: Path) -> av.VideoFrame | None:
-    stream = container.streams.video[0]
+    stream = video_stream(container)
     try:
         for packet in container.demux(stream):
             try:
@@ -175,6 +208,9 @@ class VideoProbe:
     info: VideoInfo
     first_pts: int
     time_base: Fraction
+    #: the stream carries no timestamps (a raw .h264/.hevc elementary stream): frame times are
+    #: counted at ``info.fps``, the rate the stream's own timing information gives
+    untimed: bool = False
 
 
 def probe_video(path: Path | str) -> VideoProbe:
@@ -182,15 +218,29 @@ def probe_video(path: Path | str) -> VideoProbe:
     path = Path(path)
     container = _open(path)
     try:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         first = _first_frame(container, path)
         if first is None:
-            raise CaptureError(ExitCode.ZERO_FRAMES, f"{path.name} has no decodable video frames")
+            promised = int(stream.frames or 0)
+            seconds = (container.duration or 0) / 1_000_000.0
+            says = (f"holds {promised} frames" if promised
+                    else f"lasts {seconds:.2f} s" if seconds > 0 else "")
+            damaged = (f" although it says it {says}: the file is probably truncated or "
+                       "damaged; copy it again" if says else "")
+            raise CaptureError(ExitCode.ZERO_FRAMES,
+                               f"{path.name} has no decodable video frames{damaged}")
         rotation = _normalise_rotation(getattr(first, "rotation", 0))
         coded_w, coded_h = int(first.width), int(first.height)
+        # non-square pixels (DV/HDV camcorders, some broadcast files): frames are resampled to
+        # the shape a player shows, so that pixels, landmarks and the focal length are square
+        coded_w = max(1, int(round(coded_w * pixel_aspect(stream))))
         width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
         time_base = stream.time_base or Fraction(1, 1)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        untimed = first.pts is None and first.dts is None
+        if untimed:  # the demuxer's average rate is its 25 fps default, the codec's is real
+            rate = stream.guessed_rate or stream.average_rate or stream.base_rate
+        else:
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         duration = 0.0
         if stream.duration is not None:
@@ -211,7 +261,8 @@ def probe_video(path: Path | str) -> VideoProbe:
             codec=stream.codec_context.name or "",
         )
         first_pts = int(first.pts if first.pts is not None else 0)
-        return VideoProbe(info=info, first_pts=first_pts, time_base=Fraction(time_base))
+        return VideoProbe(info=info, first_pts=first_pts, time_base=Fraction(time_base),
+                          untimed=untimed)
     finally:
         container.close()
 
@@ -257,12 +308,12 @@ def iter_frames(
     threading_mode = _thread_type(info)
     container = _open(Path(info.path))
     try:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         stream.thread_type = threading_mode
         if config.threads > 0:
             stream.codec_context.thread_count = config.threads
         time_base = probe.time_base
-        seeking = start > 0.0
+        seeking = start > 0.0 and not probe.untimed  # untimed: decode from the start
         if seeking:
             target_pts = int(probe.first_pts + start / time_base)
             try:
@@ -272,7 +323,7 @@ def iter_frames(
                 log.warning("seeking to %.3f s failed (%s); decoding from the start", start, exc)
                 container.close()
                 container = _open(Path(info.path))
-                stream = container.streams.video[0]
+                stream = video_stream(container)
                 stream.thread_type = threading_mode
                 if config.threads > 0:
                     stream.codec_context.thread_count = config.threads
@@ -305,10 +356,13 @@ def iter_frames(
                 continue
             for frame in frames:
                 pts = frame.pts if frame.pts is not None else frame.dts
-                if pts is None:
+                if probe.untimed:
+                    time = (index + 1) / info.fps  # the next frame at the nominal rate
+                elif pts is None:
                     report.warn("a frame without a timestamp was skipped")
                     continue
-                time = float((pts - probe.first_pts) * time_base)
+                else:
+                    time = float((pts - probe.first_pts) * time_base)
                 if time <= last_time:
                     # duplicate or out of order (can happen right after a seek): a motion
                     # needs increasing times, so the frame is left out
@@ -341,6 +395,9 @@ def iter_frames(
                     index=index, time=time, rgb=rotate_frame(rgb, rotation), scale=scale,
                     grey=grey, grey_scale=grey_scale,
                 )
+        if probe.untimed:
+            report.warnings.append(untimed_stream(Path(info.path).name, info.fps))
+            log.warning(report.warnings[-1])
         if out_of_order:
             report.warnings.append(disordered_timestamps(out_of_order, Path(info.path).name))
             log.warning(report.warnings[-1])
@@ -350,6 +407,13 @@ def iter_frames(
             log.warning(missing)
     finally:
         container.close()
+
+
+def untimed_stream(name: str, fps: float) -> str:
+    """The warning for a stream without timestamps (frame times counted at ``fps``)."""
+    return (f"{name} has no timestamps (a raw video stream without a container): frame times "
+            f"assume its stated {fps:g} fps; if the motion's speed looks wrong, put the stream "
+            "into an MP4 or MKV with the right frame rate")
 
 
 def disordered_timestamps(count: int, name: str) -> str:

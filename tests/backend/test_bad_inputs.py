@@ -33,7 +33,7 @@ def _error_of(path: Path) -> CaptureError:
 
 def _gradient(i: int, w: int = 64, h: int = 48) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
-    return np.dstack([(xx * 4 + i) % 256, yy * 5 % 256, np.full_like(xx, 8 * i % 256)]).astype(np.uint8)
+    return np.dstack([(xx * 2 + i) % 256, yy * 5 % 256, np.full_like(xx, 8 * i % 256)]).astype(np.uint8)
 
 
 @pytest.mark.parametrize("kind", ["png", "jpg", "bmp"])
@@ -48,13 +48,18 @@ def test_a_photo_renamed_mp4_is_not_a_video(tmp_path: Path, kind: str) -> None:
     assert "photo.mp4 is a still image" in error.message and "not a video" in error.message
 
 
-def test_an_mp4_without_its_index_is_called_incomplete(tmp_path: Path, make_video) -> None:
+@pytest.mark.parametrize("cut", ["before_index", "inside_index"])
+def test_an_mp4_without_its_index_is_called_incomplete(tmp_path: Path, make_video,
+                                                       cut: str) -> None:
     # a phone that stopped recording (or a copy cut short) leaves an MP4 without its 'moov'
-    # box (written at the end): "use a common format such as MP4" was no help for an MP4
+    # box (written at the end): "use a common format such as MP4" (no index) and "contains no
+    # video stream" (half an index) were no help for an MP4
     video = make_video(tmp_path / "take.mp4", [_gradient(i) for i in range(20)])
     data = video.read_bytes()
-    assert data.rfind(b"moov") > len(data) // 2  # the index is at the end
-    video.write_bytes(data[: len(data) * 6 // 10])
+    moov = data.rfind(b"moov") - 4
+    assert moov > len(data) // 2  # the index is at the end
+    size = int.from_bytes(data[moov:moov + 4], "big")
+    video.write_bytes(data[: moov if cut == "before_index" else moov + size // 2])
     error = _error_of(video)
     assert error.code == ExitCode.NOT_A_VIDEO
     assert "'moov' box" in error.message and "copied completely" in error.message
@@ -180,3 +185,87 @@ def test_height_hints_do_not_change_valid_values() -> None:
     assert parse_heights("1.85").everyone == pytest.approx(1.85)
     with pytest.raises(ValueError, match="must be 0.5-2.6 m, got 9$"):
         parse_heights("9")
+
+
+def _encode(path: Path, streams: list[tuple[int, int, int, dict[str, str]]], fmt: str | None = None) -> Path:
+    """H.264 streams of gradient frames: each (width, height, frames, x264 options)."""
+    with av.open(str(path), "w", format=fmt) as out:
+        made = []
+        for width, height, count, options in streams:
+            stream = out.add_stream("libx264", rate=30, options=options)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            made.append((stream, count))
+        for i in range(max(count for _, count in made)):
+            for stream, count in made:
+                if i < count:
+                    frame = av.VideoFrame.from_ndarray(
+                        _gradient(i, stream.width, stream.height), format="rgb24")
+                    frame.pts = i
+                    for packet in stream.encode(frame):
+                        out.mux(packet)
+        for stream, _ in made:
+            for packet in stream.encode():
+                out.mux(packet)
+    return path
+
+
+def test_a_raw_stream_without_timestamps_is_timed_at_its_rate(tmp_path: Path) -> None:
+    # a bare .h264 (Raspberry Pi cameras, dashcams) has no timestamps at all: every frame used
+    # to be "skipped" and the capture ended with "no video frames could be decoded" (exit 5)
+    video = _encode(tmp_path / "cam.h264", [(64, 48, 20, {})], fmt="h264")
+    probe = probe_video(video)
+    assert probe.untimed and probe.info.fps == pytest.approx(30.0)  # not the demuxer's 25
+    report = DecodeReport()
+    times = [f.time for f in iter_frames(probe, report=report)]
+    assert times == pytest.approx(np.arange(20) / 30.0)
+    assert report.warnings and report.warnings[0].startswith("cam.h264 has no timestamps")
+    assert not probe_video(_encode(tmp_path / "cam.mp4", [(64, 48, 5, {})])).untimed
+
+
+def test_the_main_video_stream_is_captured_not_a_short_preview(tmp_path: Path) -> None:
+    # stream 0: a 2-frame 32x24 preview; stream 1: the 20-frame video
+    video = _encode(tmp_path / "two.mp4", [(32, 24, 2, {}), (64, 48, 20, {})])
+    probe = probe_video(video)
+    assert (probe.info.width, probe.info.height, probe.info.num_frames) == (64, 48, 20)
+    assert len(list(iter_frames(probe))) == 20
+
+
+def test_non_square_pixels_are_resampled_to_the_displayed_shape(tmp_path: Path) -> None:
+    # coded 96x48 with 4:3 pixels (an HDV-style anamorphic file) is shown 128x48
+    video = _encode(tmp_path / "hdv.mp4", [(96, 48, 3, {"x264-params": "sar=4/3"})])
+    probe = probe_video(video)
+    assert (probe.info.width, probe.info.height) == (128, 48)
+    frame = next(iter(iter_frames(probe)))
+    assert frame.rgb.shape == (48, 128, 3) and frame.scale == 1.0
+    # the red channel rises 2 per coded column: 1.5 per displayed column
+    row = frame.rgb[24, 8:120, 0].astype(float)
+    assert np.polyfit(np.arange(row.size), row, 1)[0] == pytest.approx(1.5, abs=0.1)
+
+
+def test_a_failed_capture_names_the_truncation_behind_it(tmp_path: Path, backend_cmd,
+                                                         backend_env) -> None:
+    # a failure sends no warning events, so "no person" used to hide "the file is cut short"
+    video = tmp_path / "cut.mp4"
+    with av.open(str(video), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=30, options={"g": "5"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(60):
+            frame = av.VideoFrame.from_ndarray(_gradient(i), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) * 3 // 4])
+    proc = subprocess.run(
+        [*backend_cmd, "capture", str(video), "-o", str(tmp_path / "o.npz"), "--progress",
+         "jsonl"], capture_output=True, text=True, env=backend_env, timeout=180)
+    last = json.loads(proc.stdout.splitlines()[-1])
+    assert proc.returncode == int(ExitCode.NO_PERSON) == last["code"], proc.stderr[-2000:]
+    assert ". Note: the video ends early: no frame could be read after" in last["message"], last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
+    video.write_bytes(data[: data.find(b"mdat") + 64])  # the index and hardly any frame data
+    error = _error_of(video)
+    assert error.code == ExitCode.ZERO_FRAMES
+    assert "says it holds 60 frames: the file is probably truncated" in error.message
