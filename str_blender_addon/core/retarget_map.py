@@ -629,8 +629,10 @@ def _without_split_bones(chain: list[str], head: dict[str, np.ndarray]) -> list[
     """A limb's main path without the second halves of limb segments split in two (a twist
     bone inserted *in* the chain: upper arm -> upper-arm twist -> forearm, as Daz Genesis rigs
     have). Bone i+1 is such a half when it continues bone i's direction (within 10 degrees),
-    bone i alone is much shorter than a neighbouring segment (< 0.6x) and the two together
-    match it (0.75-1.33x): upper arm and forearm, thigh and shin are of similar length. The
+    the two are of similar length (0.5-2x: not a short clavicle in line with a T-pose upper
+    arm), bone i alone is much shorter than a neighbouring segment (< 0.6x) and the two
+    together match it (0.75-1.33x): upper arm and forearm, thigh and shin are of similar
+    length. The
     half keeps its rest pose relative to the bone before it. Segments are head-to-head chords
     (the last bone has none)."""
     out = list(chain)
@@ -648,7 +650,8 @@ def _without_split_bones(chain: list[str], head: dict[str, np.ndarray]) -> list[
         straight = la > 1e-9 and lb > 1e-9 and float(a @ b) / (la * lb) > np.cos(
             np.radians(10.0))
         halves = [n for n in (length(i - 1), length(i + 2))
-                  if n > 1e-9 and la < 0.6 * n and 0.75 < (la + lb) / n < 1.33]
+                  if n > 1e-9 and la < 0.6 * n and 0.75 < (la + lb) / n < 1.33
+                  and 0.5 < la / max(lb, 1e-9) < 2.0]
         if straight and halves:
             del out[i + 1]
             continue

@@ -629,3 +629,17 @@ def test_hierarchy_mapping_skips_twist_bones_and_finds_arms_without_clavicles():
         assert got[rename[roles[role]]] == role, role
     assert "left_collar" not in got.values()
     assert not any(rename[e.name] in got for e in extra)
+
+
+def test_split_limb_halves_are_skipped_but_a_short_clavicle_in_line_is_not():
+    """Hierarchy chains: a twist bone *in* the chain (upper arm split in two halves) is
+    skipped; a short clavicle in line with a T-pose upper arm is a bone of its own."""
+    x = lambda v: np.array([v, 0.0, 0.0])  # noqa: E731
+    split = {"cl": x(0.0), "ua": x(0.14), "ua_t": x(0.28), "fa": x(0.42), "ha": x(0.68),
+             "tip": x(0.86)}
+    assert rmap._without_split_bones(list(split), split) == ["cl", "ua", "fa", "ha", "tip"]
+    short_clavicle = {"cl": x(0.0), "ua": x(0.05), "fa": x(0.33), "ha": x(0.59), "tip": x(0.77)}
+    assert rmap._without_split_bones(list(short_clavicle), short_clavicle) == list(
+        short_clavicle)
+    legs = {"th": x(0.0), "sh": x(0.43), "sh_t": x(0.655), "ft": x(0.88), "toe": x(1.0)}
+    assert rmap._without_split_bones(list(legs), legs) == ["th", "sh", "ft", "toe"]
