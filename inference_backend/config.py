@@ -15,6 +15,11 @@ TTA_MODES: tuple[str, ...] = ("none", "mirror")
 #: Longer side (pixels) of the grey frames the camera tracker follows background points in.
 CAMERA_TRACK_MAX_SIDE = 512
 
+#: Detections with a lower mean landmark visibility, or a landmark box lower than this fraction
+#: of the frame height, are phantoms (``TrackingConfig``; ``DetectionConfig``'s health test).
+PHANTOM_VISIBILITY = 0.3
+PHANTOM_BOX_FRACTION = 0.04
+
 #: Environment variables the backend reads (documented in ``doctor``).
 ENV_SMPL_DIR = "STR_MOCAP_SMPL_DIR"
 ENV_STR_CHECKPOINT = "STR_MOCAP_STR_CHECKPOINT"
@@ -49,10 +54,16 @@ class DetectionConfig:
 
     redetect_every: the full-frame person detector runs every this many frames (to pick up
         people who come into view), and also when nobody is followed or a person was lost.
-    redetect_every_one: the same with max_people == 1, where a scheduled run only looks for a
-        candidate for the spare slot (the person followed is re-found after a loss anyway):
-        15 frames, 0.5 s at 30 fps, the shortest track the tracker keeps
-        (``TrackingConfig.min_track_s``), so a better candidate still gets a track in time.
+    redetect_every_full: the same while ``max_people`` people are followed and each of them
+        is healthy (passes the tracker's phantom tests, ``healthy_visibility`` and
+        ``healthy_height``): a scheduled run then only looks for a candidate for the spare slot
+        (the people followed are re-found after a loss anyway, on the next frame): 15 frames,
+        0.5 s at 30 fps, the shortest track the tracker keeps (``TrackingConfig.min_track_s``),
+        so a better candidate still gets a track in time.
+    healthy_visibility / healthy_height: a followed person counts towards "all followed" only
+        with a mean landmark visibility and a landmark-box height (fraction of the frame
+        height) at least these: ``TrackingConfig.min_visibility`` / ``min_box_fraction``,
+        below which the tracker drops a detection as a phantom.
     landmark_threads: landmark passes of different people run in parallel on this many threads.
     detect_alongside: with more than one thread, a scheduled detector run on a frame where
         people are followed runs in parallel with their landmark passes (its regions re-seed
@@ -72,7 +83,9 @@ class DetectionConfig:
     min_pose_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     redetect_every: int = 5
-    redetect_every_one: int = 15
+    redetect_every_full: int = 15
+    healthy_visibility: float = PHANTOM_VISIBILITY
+    healthy_height: float = PHANTOM_BOX_FRACTION
     landmark_threads: int = 2
     detect_alongside: bool = True
     graph: str = "roi"
@@ -103,8 +116,8 @@ class TrackingConfig:
     min_track_s: float = 0.5
     duplicate_iou: float = 0.5
     duplicate_landmark_dist: float = 0.08
-    min_visibility: float = 0.3
-    min_box_fraction: float = 0.04
+    min_visibility: float = PHANTOM_VISIBILITY
+    min_box_fraction: float = PHANTOM_BOX_FRACTION
     max_cost: float = 0.85
     iou_weight: float = 0.5
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import percentile_filter
 
 from inference_backend.landmark_map import REST_AUX_OFFSETS
 from inference_backend.smoothing import local_linear_smooth
@@ -219,6 +218,9 @@ def contact_probabilities(heights: np.ndarray, horizontal_pos: np.ndarray, times
         sunk = sole < -config.height_off_m
     # Running low percentile, not the minimum: noise would pull a minimum below the floor.
     # Sunken heights are replaced by a height no percentile of a real floor reaches.
+    # (scipy.ndimage is imported here, not at start-up: ~0.2 s; background_imports.py)
+    from scipy.ndimage import percentile_filter
+
     floor = percentile_filter(np.where(sunk, _FAR_ABOVE_M, sole), config.floor_percentile,
                               size=(size, 1), mode="nearest")
     lv = np.asarray(levels, float)

@@ -12,8 +12,10 @@ Which graph runs them (``DetectionConfig.graph``):
   person detector graph and the single-pose landmark graph, both registered in the wheel). Each
   followed person's landmarks give the region for the next frame; the full-frame person detector
   runs only when nobody is followed, on the frame after a person was lost, and every
-  ``redetect_every`` frames (``redetect_every_one`` = 15 with one person: there it only looks for
-  a candidate for the spare slot) to pick up people who come into view (its regions re-seed the people
+  ``redetect_every`` = 5 frames to pick up people who come into view; while ``max_people`` healthy
+  people are followed (``is_healthy``: the tracker would not call them phantoms) only every
+  ``redetect_every_full`` = 15 frames, since then it only looks for a candidate for the spare
+  slot (its regions re-seed the people
   they overlap, as in mediapipe's graph, except that a person the landmark model does not find in
   the detector's region is looked for again in their own region). One more person than
   ``max_people`` is followed, so the tracker can still reject phantoms and keep the best track. Landmark passes of different people,
@@ -271,6 +273,21 @@ def distinct_people(landmarks: Sequence[np.ndarray], rois: Sequence[Roi], presen
     return sorted(kept)
 
 
+def is_healthy(image_xyv: np.ndarray, min_visibility: float, min_height: float) -> bool:
+    """Whether a followed pose (33, 3: normalised x, y, visibility) passes the tracker's phantom
+    tests: mean visibility at least ``min_visibility`` and a landmark box at least
+    ``min_height`` of the frame height (``tracking``'s rules, on normalised coordinates)."""
+    vis = np.clip(image_xyv[:, 2], 0.0, 1.0)
+    box = _box_from_landmarks(image_xyv[:, :2], vis)
+    return float(vis.mean()) >= min_visibility and float(box[3] - box[1]) >= min_height
+
+
+def detector_period(healthy_followed: int, max_people: int, every: int, every_full: int) -> int:
+    """Frames between scheduled detector runs: ``every_full`` while ``max_people`` healthy people
+    are followed (a run then only looks for a spare-slot candidate), else ``every``."""
+    return every_full if healthy_followed >= max_people else every
+
+
 def needs_detection(followed: int, slots: int, frames_since: int, lost: bool, every: int) -> bool:
     """Whether the full-frame person detector runs on this frame: never while all ``slots`` are
     followed; otherwise when nobody is followed, after a person was lost on the last frame, and
@@ -466,6 +483,7 @@ class _RoiGraph:
         self._followed: list[Roi] = []
         self._since_detection = 0
         self._lost = True
+        self._healthy = 0  # followed people that pass the tracker's phantom tests
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -570,7 +588,8 @@ class _RoiGraph:
         ``tta="mirror"`` only)."""
         cfg = self.config
         self._since_detection += 1
-        every = cfg.redetect_every_one if cfg.max_people == 1 else cfg.redetect_every
+        every = detector_period(self._healthy, cfg.max_people, cfg.redetect_every,
+                                cfg.redetect_every_full)
         due = needs_detection(len(self._followed), self.slots, self._since_detection,
                               self._lost, every)
         if due:
@@ -588,6 +607,8 @@ class _RoiGraph:
                                [p.presence for p in poses], _DUPLICATE_DISTANCE)
         poses = [poses[i] for i in keep]
         self._followed = [p.next_roi for p in poses]
+        self._healthy = sum(is_healthy(p.image_xyv, cfg.healthy_visibility, cfg.healthy_height)
+                            for p in poses)
         if cfg.tta == "mirror" and poses and rgb is not None:
             poses = self._mirror_passes(rgb, poses)
         return poses

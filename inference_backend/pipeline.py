@@ -13,13 +13,14 @@ the one scene stage (scene.py) places its tracks in the world.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .background_imports import LATER_STAGE_MODULES, BackgroundImports
 from .camera_motion import (
     FrameMatches,
     KeyframeLink,
@@ -39,7 +40,7 @@ from .detection import PoseDetector
 from .device import resolve_device
 from .errors import CaptureCancelled, CaptureError, ExitCode
 from .export import check_output_writable, write_motion_file
-from .motion_types import SceneSolution, TrackObservations, VideoInfo
+from .motion_types import Detection, SceneSolution, TrackObservations, VideoInfo
 from .ordered_worker import OrderedWorker
 from .progress import CAMERA, DECODE_DETECT, SOLVE, TRACK, WRITE, ProgressReporter
 from .scene import SceneConfig, build_scene
@@ -48,7 +49,14 @@ from .stage_times import StageTimes
 from .subject_size import parse_heights
 from .tracking import Tracker
 from .vanishing_points import FrameSampler
-from .video_io import DecodeReport, VideoProbe, iter_frames, prefetch, probe_video
+from .video_io import (
+    DecodedFrame,
+    DecodeReport,
+    VideoProbe,
+    iter_frames,
+    prefetch,
+    probe_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +91,9 @@ class Observations:
     camera_links: tuple[KeyframeLink, ...] = ()               # keyframes re-anchored to older ones
     camera_untracked: tuple[int, ...] = ()   # frames the camera tracker skipped (still view)
 
+
+#: Frames the detection thread may run ahead of the tracking (each holds one decoded frame).
+_DETECT_AHEAD = 2
 
 #: What the detect stage runs (detection.py): the pose models inside the mediapipe wheel.
 DETECTOR_MODELS: dict[str, str] = {"mediapipe": "", "pose_landmarker": "full (wheel)"}
@@ -142,6 +153,7 @@ def observe(
     camera_tracker: BackgroundTracker | None = None,
     times: StageTimes | None = None,
     line_sampler: FrameSampler | None = None,
+    after_first_frame: Callable[[], None] | None = None,
 ) -> Observations:
     """Decode, detect and track (streaming). Raises CaptureError for bad input / no person.
     The time range must have been checked (``check_time_range``).
@@ -151,7 +163,9 @@ def observe(
     (a solver's) sees every decoded frame with its detections; ``camera_tracker`` follows the
     background with the people's boxes masked out (on the decoder's grey copy when
     ``decode.track_max_side`` asks for one); ``line_sampler`` keeps a few frames with the
-    people's boxes for the focal length from the background's lines.
+    people's boxes for the focal length from the background's lines. ``after_first_frame`` is
+    called once the first frame is detected (start-up is over: work that would delay it can
+    start then).
     """
     info = probe.info
     span_end = info.duration if decode.end is None else min(decode.end, info.duration or decode.end)
@@ -174,28 +188,41 @@ def observe(
         with times.measure("camera"):
             camera_tracker.update(image, boxes, scale)
 
+    def detect(detector: PoseDetector) -> Iterator[tuple[DecodedFrame, list[Detection]]]:
+        for frame in times.timed("decode wait", frames):
+            with times.measure("detect"):
+                people = detector.detect(frame.rgb, frame.time, info.width, info.height)
+            yield frame, people
+
     # the camera tracker runs on its own thread, fed in frame order (identical results)
     camera = OrderedWorker("str-mocap-camera", wait=lambda s: times.add("camera wait", s))
     with PoseDetector(det_cfg) as detector, closing(frames), camera:
-        for pos, frame in enumerate(times.timed("decode wait", frames)):
-            with times.measure("detect"):
-                detections = detector.detect(frame.rgb, frame.time, info.width, info.height)
-            times.first_frame_done()
-            if sink is not None:
-                sink.add_frame(pos, frame.rgb, detections)
-            boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
-            if line_sampler is not None:
-                line_sampler.add(pos, frame.rgb, boxes, frame.scale)
-            if camera_tracker is not None:
-                if frame.grey is not None:
-                    camera.submit(track_camera, frame.grey, boxes, frame.grey_scale)
-                else:
-                    camera.submit(track_camera, frame.rgb, boxes, frame.scale)
-            with times.measure("track"):
-                tracker.update(pos, detections)
-            timestamps.append(frame.time)
-            indices.append(frame.index)
-            progress(DECODE_DETECT, pos + 1, max(total, pos + 1))
+        # detection runs on its own thread too, up to _DETECT_AHEAD frames ahead: the tracking,
+        # the camera's hand-over and the progress of frame t overlap the landmark passes of the
+        # next frame (the detector sees the frames in order, as before: identical detections);
+        # leaving this block stops that thread before the detector is closed
+        detected = prefetch(detect(detector), depth=_DETECT_AHEAD, name="str-mocap-detect")
+        with closing(detected):
+            for pos, (frame, detections) in enumerate(detected):
+                if pos == 0:
+                    times.first_frame_done()
+                    if after_first_frame is not None:
+                        after_first_frame()
+                if sink is not None:
+                    sink.add_frame(pos, frame.rgb, detections)
+                boxes = np.array([d.box for d in detections], float).reshape(-1, 4)
+                if line_sampler is not None:
+                    line_sampler.add(pos, frame.rgb, boxes, frame.scale)
+                if camera_tracker is not None:
+                    if frame.grey is not None:
+                        camera.submit(track_camera, frame.grey, boxes, frame.grey_scale)
+                    else:
+                        camera.submit(track_camera, frame.rgb, boxes, frame.scale)
+                with times.measure("track"):
+                    tracker.update(pos, detections)
+                timestamps.append(frame.time)
+                indices.append(frame.index)
+                progress(DECODE_DETECT, pos + 1, max(total, pos + 1))
         camera.finish()
         if camera_tracker is not None:
             times.add("camera wait", 0.0)  # listed even when the tracker never held us up
@@ -334,16 +361,21 @@ def run_capture(
     if config.camera != "static":
         camera_tracker = BackgroundTracker(
             BackgroundTrackingConfig(max_side=decode.track_max_side or CAMERA_TRACK_MAX_SIDE))
+    # the later stages' heavy imports happen on a thread once frames are being detected
+    imports = BackgroundImports(LATER_STAGE_MODULES)
     try:
         obs = observe(
             probe, decode, config.max_people, progress, stop,
             tracking=config.tracking_config(), detection=config.detection_config(), sink=sink,
             camera_tracker=camera_tracker, times=times, line_sampler=line_sampler,
+            after_first_frame=imports.start,
         )
     except BaseException:   # no person, bad input, cancel: stop the line analysis too
         if line_sampler is not None:
             line_sampler.close()
         raise
+    finally:
+        imports.join()
     for message in obs.warnings:
         reporter.warning(message)
     progress(SOLVE, 0, len(obs.timestamps))

@@ -2,9 +2,11 @@
 summary of ``--progress bar`` and for benchmarks.
 
 Decoding runs in a background thread (``video_io.prefetch``), so its seconds overlap detection;
-``decode wait`` is the time the main thread stood waiting for a decoded frame (when it is a large
-share, decoding is the bottleneck). The camera tracker, too, runs on its own thread
-(``ordered_worker``): ``camera`` is its seconds, ``camera wait`` the main thread's waiting for it.
+``decode wait`` is the time the detector stood waiting for a decoded frame (when it is a large
+share, decoding is the bottleneck). Detection, too, runs on its own thread, a frame or two ahead
+of the tracking (``detect`` is its seconds; ``track`` overlaps it). The camera tracker runs on
+its own thread (``ordered_worker``): ``camera`` is its seconds, ``camera wait`` the main
+thread's waiting for it.
 """
 
 from __future__ import annotations

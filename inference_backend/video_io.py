@@ -20,6 +20,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -29,6 +30,8 @@ from .errors import CaptureError, ExitCode
 from .motion_types import VideoInfo
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (av.error.FFmpegError, ValueError)
 
@@ -452,13 +455,14 @@ _END = object()
 
 
 def prefetch(
-    frames: Iterator[DecodedFrame], depth: int = 4
-) -> Generator[DecodedFrame, None, None]:
+    frames: Iterator[T], depth: int = 4, name: str = "str-mocap-decode"
+) -> Generator[T, None, None]:
     """Run ``frames`` (a decoding generator) in a background thread, ``depth`` frames ahead.
 
     Decoding then overlaps with detection (PyAV and the TFLite runtime release the GIL). Memory
     stays bounded by ``depth`` frames. Errors raised by the decoder are re-raised here, in
-    order; closing this generator (or an exception in the consumer) stops the thread.
+    order; closing this generator (or an exception in the consumer) stops the thread. The
+    pipeline also runs detection this way (``name`` names the thread), one stage per thread.
     """
     buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
@@ -486,7 +490,7 @@ def prefetch(
                 close()
         put(_END)
 
-    worker = threading.Thread(target=produce, name="str-mocap-decode", daemon=True)
+    worker = threading.Thread(target=produce, name=name, daemon=True)
     worker.start()
     try:
         while True:

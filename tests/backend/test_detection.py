@@ -9,11 +9,13 @@ import mediapipe
 import numpy as np
 import pytest
 
-from inference_backend.config import DecodeConfig, DetectionConfig
+from inference_backend.config import DecodeConfig, DetectionConfig, TrackingConfig
 from inference_backend.detection import (
     PoseDetector,
     Roi,
+    detector_period,
     distinct_people,
+    is_healthy,
     merge_rois,
     needs_detection,
     pose_landmarker_bundle,
@@ -154,6 +156,116 @@ def test_when_the_person_detector_runs(followed, since, lost, expected) -> None:
     assert needs_detection(followed, 3, since, lost, 5) is expected
 
 
+def test_detector_pace_while_every_wanted_person_is_followed_and_healthy() -> None:
+    # max_people healthy people followed: a scheduled run only looks for a spare-slot candidate
+    assert detector_period(2, 2, 5, 15) == 15
+    assert detector_period(1, 2, 5, 15) == 5   # a free slot: newcomers are looked for sooner
+    assert detector_period(1, 1, 5, 15) == 15  # one person wanted and followed
+    assert detector_period(0, 1, 5, 15) == 5
+    rng = np.random.default_rng(1)
+    pose = np.empty((33, 3), np.float32)
+    pose[:, 0] = rng.uniform(0.40, 0.50, 33)
+    pose[:, 1] = rng.uniform(0.20, 0.80, 33)  # 0.6 of the frame tall
+    pose[:, 2] = 0.9
+    assert is_healthy(pose, 0.3, 0.04)
+    faint = pose.copy()
+    faint[:, 2] = 0.2  # the tracker's phantom: mean visibility under 0.3
+    assert not is_healthy(faint, 0.3, 0.04)
+    tiny = pose.copy()
+    tiny[:, 1] = rng.uniform(0.50, 0.53, 33)  # 3 % of the frame tall
+    assert not is_healthy(tiny, 0.3, 0.04)
+    assert DetectionConfig().healthy_visibility == TrackingConfig().min_visibility
+    assert DetectionConfig().healthy_height == TrackingConfig().min_box_fraction
+
+
+def _man_painted_out(frames: list, paint: list[bool]) -> list[np.ndarray]:
+    """The frames' RGB with the man on the box replaced by the static background where ``paint``
+    is set (his region, bench/capture_speed.py MAN_REGION, by its per-pixel median over the
+    frames: he moves, the wall behind him does not)."""
+    x0, y0, x1, y1 = 240, 0, 640, 285
+    background = np.median(np.stack([f.rgb[y0:y1, x0:x1] for f in frames]), axis=0)
+    images = []
+    for f, hide in zip(frames, paint, strict=True):
+        rgb = f.rgb.copy()
+        if hide:
+            rgb[y0:y1, x0:x1] = background.astype(np.uint8)
+        images.append(rgb)
+    return images
+
+
+def _run(config: DetectionConfig, frames: list, images: list, w: int, h: int):
+    """People found per frame and the frames the person detector ran on."""
+    found, runs = [], []
+    with PoseDetector(config) as detector:
+        for pos, (rgb, f) in enumerate(zip(images, frames, strict=True)):
+            before = detector.stats.detector_runs
+            found.append(len(detector.detect(rgb, f.time, w, h)))
+            if detector.stats.detector_runs > before:
+                runs.append(pos)
+    return found, runs
+
+
+#: the sample's first 3 s: the woman from the first frame; the man on the box is first found by
+#: the Tasks graph (its detector runs on every frame until num_poses people are followed) at
+#: frame 14, and followed by both graphs from then on
+_MAN_FOUND_BY_TASKS = 14
+
+
+def test_two_people_followed_run_the_detector_every_15_frames(sample_clip: Path, bundle: Path) -> None:
+    """Until the man is found one slot of max_people 2 is free: the detector runs every 5
+    frames. Once both are followed (and healthy) it runs every 15 frames, and both people are
+    found in every frame with either pace."""
+    probe, frames = _frames(sample_clip, 0.0, 3.0)
+    w, h = probe.info.width, probe.info.height
+    images = [f.rgb for f in frames]
+    n = len(frames)
+    assert n >= 90
+    for every_full in (5, 15):
+        found, runs = _run(DetectionConfig(max_people=2, redetect_every_full=every_full),
+                           frames, images, w, h)
+        assert found == [1] * 15 + [2] * (n - 15), every_full
+        assert runs == [0, 5, 10] + list(range(15, n, every_full)), every_full
+
+
+def test_a_newcomer_is_picked_up_at_the_next_scheduled_run(sample_clip: Path, bundle: Path) -> None:
+    """The man on the box comes into the detector's view at frame 14 (the Tasks graph finds
+    him there). With a free slot (max_people 2) the 5-frame pace finds him one frame later; with
+    every wanted person followed (max_people 1, him as the spare slot's candidate) the 15-frame
+    pace happens to find him one frame later too, and at worst 14 frames later (0.47 s at 30
+    fps: a track shorter than 0.5 s is dropped by the tracker anyway)."""
+    probe, frames = _frames(sample_clip, 0.0, 3.0)
+    w, h = probe.info.width, probe.info.height
+    images = [f.rgb for f in frames]
+    for max_people, pace in ((2, 5), (1, 15)):
+        tasks, _ = _run(DetectionConfig(max_people=max_people, graph="tasks"), frames, images, w, h)
+        roi, runs = _run(DetectionConfig(max_people=max_people), frames, images, w, h)
+        assert tasks.index(2) == _MAN_FOUND_BY_TASKS, max_people
+        delay = roi.index(2) - tasks.index(2)
+        assert 0 <= delay < pace and delay == 1, (max_people, delay)
+        assert runs[:2] == [0, pace], max_people  # the first frame, then on schedule
+
+
+def test_a_lost_person_is_looked_for_on_the_next_frame(sample_clip: Path, bundle: Path) -> None:
+    """Both people followed (15-frame pace), then the man is painted out from frame 40: the frame
+    after the one where he is no longer found, the detector runs; from then on every 5 frames
+    with max_people 2 (a slot is free), every 15 with max_people 1 (the woman fills it)."""
+    probe, frames = _frames(sample_clip, 0.0, 3.0)
+    w, h = probe.info.width, probe.info.height
+    gone = 40
+    images = _man_painted_out(frames, [pos >= gone for pos in range(len(frames))])
+    # max_people 1 with both followed: every slot (max_people + 1) is taken, no scheduled run
+    schedule = {2: [0, 5, 10, 15, 30], 1: [0, 15]}
+    for max_people, pace in ((2, 5), (1, 15)):
+        found, runs = _run(DetectionConfig(max_people=max_people), frames, images, w, h)
+        lost_at = found.index(1, _MAN_FOUND_BY_TASKS + 1)  # first frame with him not found
+        assert gone <= lost_at <= gone + 3 and max(found[lost_at:]) == 1, max_people
+        before = [r for r in runs if r <= lost_at]
+        assert before == schedule[max_people], (max_people, runs)
+        assert runs[len(before)] == lost_at + 1, (max_people, runs)
+        gaps = np.diff(runs[len(before):])
+        assert gaps.size >= 2 and gaps.max() <= pace, (max_people, runs)
+
+
 def test_roi_graph_matches_the_tasks_graph_with_fewer_detector_runs(
     sample_clip: Path, bundle: Path
 ) -> None:
@@ -259,7 +371,7 @@ def test_one_person_capture_runs_the_detector_every_15_frames(sample_clip: Path,
     w, h = probe.info.width, probe.info.height
     found, runs = {}, {}
     for every in (5, 15):
-        config = DetectionConfig(max_people=1, redetect_every_one=every)
+        config = DetectionConfig(max_people=1, redetect_every_full=every)
         with PoseDetector(config) as detector:
             found[every] = [len(detector.detect(rgb, f.time, w, h))
                             for rgb, f in zip(images, frames, strict=True)]
@@ -269,4 +381,4 @@ def test_one_person_capture_runs_the_detector_every_15_frames(sample_clip: Path,
     assert found[5] == found[15] == [1] * n
     # first frame, then every 5th / 15th (no loss on this clip)
     assert runs[5] == 1 + (n - 1) // 5 and runs[15] == 1 + (n - 1) // 15
-    assert DetectionConfig().redetect_every_one == 15
+    assert DetectionConfig().redetect_every_full == 15
