@@ -15,7 +15,9 @@ The pipeline calls it once, whichever solver ran. Order:
    (pose_limits.py), smoothing (smoothing.py; kernels widened by the track's noise scale),
    foot contacts judged on the preset's own smoothing through the camera (contacts.py),
    feet on the ground (lifted along the camera's view rays, the pelvis kept on its ray by
-   bending the legs), planted feet pinned (the root follows them), forward kinematics.
+   bending the legs), planted feet pinned (the root follows them), forward kinematics, and
+   the legs re-solved so each planted foot's lowest sole point stays put within its contact
+   (foot_lock.py).
 
 World frame: Y up, ground at y = 0, metres (docs/motion_file.md). Pure numpy; memory is
 bounded per frame (chunks of ``CHUNK_FRAMES``), see tests/backend/test_solver_memory.py.
@@ -36,6 +38,7 @@ from inference_backend.camera_motion import (
     to_first_camera_rotations,
 )
 from inference_backend.contacts import ContactConfig, ContactView, foot_contacts
+from inference_backend.foot_lock import FootLockConfig, lock_planted_feet, planted_shifts
 from inference_backend.kinematics import (
     axis_angle_to_quat,
     fk_axis_angle,
@@ -116,6 +119,8 @@ class SceneConfig:
         floor_on_m=0.1, floor_off_m=0.25, depth_tolerance=0.03))
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     pose_limits: PoseLimits = field(default_factory=PoseLimits)
+    #: Planted feet held still by re-solving the legs (foot_lock.py), after the root moved.
+    foot_lock: FootLockConfig = field(default_factory=FootLockConfig)
     #: Known standing heights (``--height``): those tracks are scaled to them before the ground
     #: is found, so the skeleton, the trajectory and the camera height follow.
     subject_heights: SubjectHeights | None = None
@@ -463,6 +468,13 @@ def place_in_world(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
     transl, bp = settle_legs(rest, go, bp, seen, transl, valid, centre, config.trajectory)
     transl = hold_invalid(transl, valid)      # corrections never move held frames
     joints3d = _fk_float32(rest, go, bp, transl)
+    if config.foot_lock.enabled:
+        # One root offset cannot hold two planted feet nor the legs' own jitter: each leg
+        # reaches for where its planted point stands (foot_lock.py); the root stays.
+        shifts = planted_shifts(joints3d[:, :feet], contacts, times, valid, config.foot_lock)
+        if np.abs(shifts).max(initial=0.0) > 0:
+            bp = lock_planted_feet(rest, go, bp, transl, shifts, config.foot_lock, CHUNK_FRAMES)
+            joints3d = _fk_float32(rest, go, bp, transl)
     info = {"height_m": standing_height(rest), **tr.info,
             "first_frame": int(np.argmax(valid)) if valid.any() else 0,
             "last_frame": int(n_frames - 1 - np.argmax(valid[::-1])) if valid.any() else 0,

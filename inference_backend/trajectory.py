@@ -347,26 +347,44 @@ def keep_pelvis_on_view_ray(rest: np.ndarray, local_rots: np.ndarray, transl_see
     keep = scale > 0                                # legs that cannot reach: left alone
     act, pos, glob = act[keep], pos[keep], glob[keep]
     delta = delta[keep] * scale[keep, None]
-    for (h, k, a), (l1, l2) in zip(_LEGS, lengths, strict=True):
-        hip = pos[:, h] + delta
-        knee = pos[:, k] + delta
-        target = pos[:, a]
-        to_target = target - hip
-        dist = np.clip(np.linalg.norm(to_target, axis=-1), abs(l1 - l2) + 1e-6,
-                       config.leg_reach_fraction * (l1 + l2))
-        axis = _unit(to_target)
-        pole = (knee - hip) - np.sum((knee - hip) * axis, -1, keepdims=True) * axis
-        x = (l1 * l1 - l2 * l2 + dist * dist) / (2.0 * dist)
-        y = np.sqrt(np.maximum(l1 * l1 - x * x, 0.0))
-        knee_new = hip + x[:, None] * axis + y[:, None] * _unit(pole)
-        turn_thigh = _min_rotation(knee - hip, knee_new - hip)          # (A, 3, 3)
-        g_hip = turn_thigh @ glob[:, h]
-        g_knee = turn_thigh @ glob[:, k]
-        shin_now = turn_thigh @ (pos[:, a] + delta - knee)[..., None]
-        g_knee = _min_rotation(shin_now[..., 0], target - knee_new) @ g_knee
-        parent = glob[:, 0]                                            # hips hang off the pelvis
-        local[act, h] = np.swapaxes(parent, -1, -2) @ g_hip
-        local[act, k] = np.swapaxes(g_hip, -1, -2) @ g_knee
-        local[act, a] = np.swapaxes(g_knee, -1, -2) @ glob[:, a]
+    for leg, leg_lengths in zip(_LEGS, lengths, strict=True):
+        rots = leg_to_target(pos, glob, leg, leg_lengths, delta, pos[:, leg[2]],
+                             config.leg_reach_fraction)
+        for j, r in zip(leg, rots, strict=True):
+            local[act, j] = r
     t[act] += delta
     return local, t
+
+
+def leg_to_target(pos: np.ndarray, glob: np.ndarray, leg: tuple[int, int, int],
+                  lengths: tuple[float, float], hip_shift: np.ndarray, target: np.ndarray,
+                  reach_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two-bone solve of one leg: local rotations (hip, knee, ankle), each (A, 3, 3), that put
+    the ankle on ``target`` (A, 3) with the hip moved by ``hip_shift`` (A, 3) (the pelvis moves
+    rigidly with it), the knee bending in the plane through its current position and the foot
+    keeping its world orientation.
+
+    pos, glob: (A, 24, 3) / (A, 24, 3, 3) world joints and rotations before the change; leg:
+    (hip, knee, ankle) joint indices; lengths: (thigh, shin) m. A target farther than
+    ``reach_fraction`` of the leg's length is reached as far as that (the leg points at it).
+    """
+    h, k, a = leg
+    l1, l2 = lengths
+    hip = pos[:, h] + hip_shift
+    knee = pos[:, k] + hip_shift
+    to_target = target - hip
+    dist = np.clip(np.linalg.norm(to_target, axis=-1), abs(l1 - l2) + 1e-6,
+                   reach_fraction * (l1 + l2))
+    axis = _unit(to_target)
+    pole = (knee - hip) - np.sum((knee - hip) * axis, -1, keepdims=True) * axis
+    x = (l1 * l1 - l2 * l2 + dist * dist) / (2.0 * dist)
+    y = np.sqrt(np.maximum(l1 * l1 - x * x, 0.0))
+    knee_new = hip + x[:, None] * axis + y[:, None] * _unit(pole)
+    turn_thigh = _min_rotation(knee - hip, knee_new - hip)          # (A, 3, 3)
+    g_hip = turn_thigh @ glob[:, h]
+    g_knee = turn_thigh @ glob[:, k]
+    shin_now = turn_thigh @ (pos[:, a] + hip_shift - knee)[..., None]
+    g_knee = _min_rotation(shin_now[..., 0], target - knee_new) @ g_knee
+    parent = glob[:, 0]                                            # hips hang off the pelvis
+    return (np.swapaxes(parent, -1, -2) @ g_hip, np.swapaxes(g_hip, -1, -2) @ g_knee,
+            np.swapaxes(g_knee, -1, -2) @ glob[:, a])
