@@ -14,9 +14,10 @@ ankle travels while the toe is planted and only the lower point must stay. The h
 slide of that point summed over the segment's steps gives, per frame, how far the fit let it
 wander; the foot is shifted back by that amount minus the segment's mean (so the pinned spot
 is where the fit put the foot on average, and the path does not drift), the shift capped at
-``max_shift_m``. Steps in which the foot turns about the vertical faster than ``pivot_dps``
-(a stepping turn pivots on the floor) are the foot's own motion and are not taken back. Outside a segment
-the shift fades linearly to zero over ``ramp_s`` (no pop where the foot lands or lifts).
+``max_shift_m``. Steps in which the body turns about the vertical faster than ``pivot_dps``
+(a stepping turn pivots on the floor) are the foot's own motion and are not taken back.
+Outside a segment
+the shift eases (smoothstep) to zero over ``ramp_s`` (no pop where the foot lands or lifts).
 The root is left alone: walked distance and pelvis path do not change.
 """
 
@@ -47,9 +48,9 @@ class FootLockConfig:
     ramp_s: float = 0.12
     #: A shift longer than this (m) is capped: a contact that long is more likely a swing the
     #: contact judge missed than a planted foot sliding, and a leg reaching that far looks wrong.
-    max_shift_m: float = 0.1
-    #: Steps in which the foot turns about the vertical faster than this (deg/s) are a pivot
-    #: (a stepping turn), the foot's own motion: kept, not pinned.
+    max_shift_m: float = 0.3
+    #: Steps in which the body (its hip line) turns about the vertical faster than this
+    #: (deg/s) are a pivot (a stepping turn), the foot's own motion: kept, not pinned.
     pivot_dps: float = 60.0
     pivot_window_s: float = 0.2
     #: Legs reach at most this fraction of their length (as ``keep_pelvis_on_view_ray``).
@@ -80,6 +81,13 @@ def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
     out = np.zeros((n, 2, 3))
     on = (np.asarray(contacts) >= config.contact_threshold) & np.asarray(valid, bool)[:, None]
     clearance = np.asarray(CHANNEL_CLEARANCE_M, float)
+    # The body's heading: the hip line's direction about the vertical (the fitted feet's own
+    # yaw jitters by tens of degrees per second on real footage; the hips' much less), its
+    # rate judged over +-pivot_window_s, per frame step.
+    hips = j[:, 1] - j[:, 2]
+    heading = np.unwrap(np.arctan2(hips[:, 0], hips[:, 2]))
+    turning = (np.abs(_windowed_rate(heading, t, config.pivot_window_s))
+               >= np.radians(config.pivot_dps)) if n > 1 else np.zeros(0, bool)
     for foot, chans in enumerate(_CHANNELS):
         idx = [CONTACT_JOINTS[c] for c in chans]
         pts = j[:, idx]                                             # (F, 2, 3) heel-ish, ball
@@ -92,11 +100,8 @@ def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
             low = np.argmin(sole[a:b - 1], axis=1)                  # the planted point per step
             step = np.diff(pts[a:b][..., [0, 2]], axis=0)           # (L-1, 2, 2)
             step = step[np.arange(b - a - 1), low]                  # (L-1, 2)
-            # A foot turning about the vertical pivots: its points move by themselves.
-            heading = np.unwrap(np.arctan2(*(pts[a:b, 1] - pts[a:b, 0])[:, [0, 2]].T))
-            # judged over +-pivot_window_s (jitter of the fitted foot's yaw averages out)
-            turn = np.abs(_windowed_rate(heading, t[a:b], config.pivot_window_s))
-            step = np.where((turn < np.radians(config.pivot_dps))[:, None], step, 0.0)
+            # While the body turns, a planted foot pivots: its points move by themselves.
+            step = np.where(turning[a:b - 1, None], 0.0, step)
             slide = np.concatenate([np.zeros((1, 2)), np.cumsum(step, axis=0)])
             s = slide.mean(0) - slide                               # (L, 2), mean zero
             norm = np.linalg.norm(s, axis=1, keepdims=True)
@@ -111,9 +116,20 @@ def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
         gap = np.minimum(np.abs(t - kt[np.clip(i - 1, 0, kt.size - 1)]),
                          np.abs(kt[np.clip(i, 0, kt.size - 1)] - t))
         anchor = known | (gap >= config.ramp_s)
-        for d in range(2):
-            out[:, foot, [0, 2][d]] = np.interp(t, t[anchor], shift[anchor, d])
+        out[:, foot][:, [0, 2]] = _smooth_interp(t, t[anchor], shift[anchor])
     return out
+
+
+def _smooth_interp(t: np.ndarray, tk: np.ndarray, vk: np.ndarray) -> np.ndarray:
+    """Values (F, D) at times t (F,) between knots (tk (K,) increasing, vk (K, D)), eased
+    with smoothstep (no velocity step at a knot, unlike linear), held beyond the ends."""
+    i = np.clip(np.searchsorted(tk, t, side="right"), 1, max(len(tk) - 1, 1))
+    if len(tk) == 1:
+        return np.repeat(vk[:1], len(t), axis=0)
+    t0, t1 = tk[i - 1], tk[i]
+    u = np.clip((t - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)
+    w = (u * u * (3.0 - 2.0 * u))[:, None]
+    return vk[i - 1] + w * (vk[i] - vk[i - 1])
 
 
 def _windowed_rate(x: np.ndarray, t: np.ndarray, half_s: float) -> np.ndarray:

@@ -63,8 +63,8 @@ def test_a_sliding_contact_is_held_still_mean_zero_and_faded_out() -> None:
 def test_scene_holds_jittering_planted_feet_without_moving_the_root() -> None:
     """A walk whose leg pose jitters (2-3 deg per frame at hips, knees and ankles, as a
     monocular fit's does): after the scene stage the planted point's path within each
-    contact is below 1 cm in the median and 4 cm at most (4-9 cm in the median without the
-    lock; the largest left is a step the pivot rule takes for a turn), the root is the same, and no
+    contact is below 0.5 cm in the median and 2 cm at most (over 5 cm in the median without the
+    lock), the root is the same, and no
     frame-to-frame ankle step is larger than without the lock by more than 2 cm (no pop
     where a foot lands or lifts)."""
     times = np.arange(N) / FPS
@@ -87,7 +87,7 @@ def test_scene_holds_jittering_planted_feet_without_moving_the_root() -> None:
     slid_locked = _slide_in_contacts(locked.joints3d, locked.contacts)
     assert len(slid_locked) >= 4
     assert np.median(slid_free) > 0.05, slid_free
-    assert np.median(slid_locked) < 0.01 and max(slid_locked) < 0.04, slid_locked
+    assert np.median(slid_locked) < 0.005 and max(slid_locked) < 0.02, slid_locked
     for j in (7, 8):
         step_l = np.linalg.norm(np.diff(locked.joints3d[:, j], axis=0), axis=1)
         step_f = np.linalg.norm(np.diff(free.joints3d[:, j], axis=0), axis=1)
