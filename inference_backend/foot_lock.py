@@ -5,7 +5,8 @@ but one root offset cannot pin two planted feet whose fitted positions jitter in
 nor the jitter of the leg's own pose: on the benchmark's renders the planted point still
 travelled 10-30 cm within a contact. Here each leg is re-solved (two-bone hip -> knee ->
 ankle, the foot keeping its world orientation) so that, within every contact segment of a
-foot, its *planted point* does not move horizontally.
+foot, its *planted point* does not move horizontally and its lowest sole point stands on its
+support (the ground or a platform the ground fit found).
 
 The planted point of a foot is, frame step by frame step, the lower of its two sole points
 (the ankle channel's heel and the ball-of-foot channel's toe, heights minus
@@ -53,12 +54,16 @@ class FootLockConfig:
     #: (deg/s) are a pivot (a stepping turn), the foot's own motion: kept, not pinned.
     pivot_dps: float = 60.0
     pivot_window_s: float = 0.2
+    #: A contact whose lowest sole point stands (median) within this of a support level (the
+    #: ground, a platform) is put on it, by at most this much (m): the ground stage's median
+    #: leaves single feet a few centimetres above or under the floor.
+    level_snap_m: float = 0.1
     #: Legs reach at most this fraction of their length (as ``keep_pelvis_on_view_ray``).
     leg_reach_fraction: float = 0.995
 
     def __post_init__(self) -> None:
-        if self.ramp_s < 0 or self.max_shift_m < 0:
-            raise ValueError("ramp_s and max_shift_m must be >= 0")
+        if self.ramp_s < 0 or self.max_shift_m < 0 or self.level_snap_m < 0:
+            raise ValueError("ramp_s, max_shift_m and level_snap_m must be >= 0")
 
 
 def contact_segments(planted: np.ndarray) -> list[tuple[int, int]]:
@@ -68,13 +73,19 @@ def contact_segments(planted: np.ndarray) -> list[tuple[int, int]]:
 
 
 def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
-                   valid: np.ndarray, config: FootLockConfig = FootLockConfig()) -> np.ndarray:
-    """Horizontal shifts (F, 2, 3) (left / right foot; y = 0) that hold each planted foot's
-    planted point still within its contact segments, faded out around them.
+                   valid: np.ndarray, config: FootLockConfig = FootLockConfig(),
+                   levels: tuple[float, ...] = (0.0,)) -> np.ndarray:
+    """Shifts (F, 2, 3) (left / right foot) that hold each planted foot's planted point still
+    within its contact segments and its lowest sole point on its support, faded out around
+    them.
 
     joints: (F, >=12, 3) world SMPL joints, Y up; contacts: (F, 4) channel probabilities
-    (left ankle, left ball, right ankle, right ball); times: (F,) s; valid: (F,) bool.
+    (left ankle, left ball, right ankle, right ball); times: (F,) s; valid: (F,) bool;
+    levels: support heights (m): the ground (0) and any platform the ground fit found. A
+    contact whose lowest sole point stands within ``level_snap_m`` of one (median over the
+    contact) is put on it frame by frame (vertical shift at most ``level_snap_m``).
     """
+    lv = np.asarray(levels if len(levels) else (0.0,), float)
     j = np.asarray(joints, float)
     t = np.asarray(times, float)
     n = len(t)
@@ -92,7 +103,7 @@ def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
         idx = [CONTACT_JOINTS[c] for c in chans]
         pts = j[:, idx]                                             # (F, 2, 3) heel-ish, ball
         sole = pts[..., 1] - clearance[list(chans)]                 # (F, 2)
-        shift = np.zeros((n, 2))
+        shift = np.zeros((n, 3))
         known = np.zeros(n, bool)
         for a, b in contact_segments(on[:, chans].any(1)):
             if b - a < 2:
@@ -106,7 +117,13 @@ def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
             s = slide.mean(0) - slide                               # (L, 2), mean zero
             norm = np.linalg.norm(s, axis=1, keepdims=True)
             s *= np.minimum(1.0, config.max_shift_m / np.maximum(norm, 1e-12))
-            shift[a:b] = s
+            shift[a:b, [0, 2]] = s
+            lowest = sole[a:b].min(1)                               # (L,) the sole's low point
+            level = lv[np.argmin(np.abs(lv - np.median(lowest)))]
+            if abs(np.median(lowest) - level) <= config.level_snap_m:
+                # only down: a floating planted foot is an error of the fit; one a centimetre
+                # under is left to the ground stage (it sets the body's height)
+                shift[a:b, 1] = np.clip(level - lowest, -config.level_snap_m, 0.0)
             known[a:b] = True
         if not known.any():
             continue
@@ -116,7 +133,7 @@ def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
         gap = np.minimum(np.abs(t - kt[np.clip(i - 1, 0, kt.size - 1)]),
                          np.abs(kt[np.clip(i, 0, kt.size - 1)] - t))
         anchor = known | (gap >= config.ramp_s)
-        out[:, foot][:, [0, 2]] = _smooth_interp(t, t[anchor], shift[anchor])
+        out[:, foot] = _smooth_interp(t, t[anchor], shift[anchor])
     return out
 
 
@@ -143,6 +160,20 @@ def _windowed_rate(x: np.ndarray, t: np.ndarray, half_s: float) -> np.ndarray:
     return (x[hi] - x[lo]) / np.maximum(t[hi] - t[lo], 1e-9)
 
 
+def _reachable(shift: np.ndarray, hip: np.ndarray, ankle: np.ndarray, reach: float
+               ) -> np.ndarray:
+    """shift (A, 3) with its vertical part reduced (toward 0) where the ankle would end out of
+    the leg's ``reach`` (m) from the hip (A, 3): a straight leg cannot put its foot lower, and a
+    clamped reach would move the foot sideways instead."""
+    out = np.array(shift, float, copy=True)
+    rel = ankle + out - hip
+    horiz2 = rel[:, 0] ** 2 + rel[:, 2] ** 2
+    low = -np.sqrt(np.maximum(reach * reach - horiz2, 0.0))      # lowest reachable rel. y
+    want = np.maximum(rel[:, 1], low) - (ankle[:, 1] - hip[:, 1])
+    out[:, 1] = np.clip(want, np.minimum(shift[:, 1], 0.0), np.maximum(shift[:, 1], 0.0))
+    return out
+
+
 def lock_planted_feet(rest: np.ndarray, global_orient: np.ndarray, body_pose: np.ndarray,
                       transl: np.ndarray, shifts: np.ndarray,
                       config: FootLockConfig = FootLockConfig(), chunk: int = 512) -> np.ndarray:
@@ -167,8 +198,10 @@ def lock_planted_feet(rest: np.ndarray, global_orient: np.ndarray, body_pose: np
             act = np.abs(sh).sum(1) > 1e-9
             if not act.any():
                 continue
+            sh = _reachable(sh[act], pos[act, leg[0]], pos[act, leg[2]],
+                            config.leg_reach_fraction * sum(lengths[foot]))
             rots = leg_to_target(pos[act], glob[act], leg, lengths[foot], np.zeros((act.sum(), 3)),
-                                 pos[act, leg[2]] + sh[act], config.leg_reach_fraction)
+                                 pos[act, leg[2]] + sh, config.leg_reach_fraction)
             rows = f[act]
             for jnt, r in zip(leg, rots, strict=True):
                 body_pose[rows, jnt - 1] = log_map(r)

@@ -471,7 +471,8 @@ def place_in_world(tr: CameraTrack, world: cam.WorldFrame, times: np.ndarray,
     if config.foot_lock.enabled:
         # One root offset cannot hold two planted feet nor the legs' own jitter: each leg
         # reaches for where its planted point stands (foot_lock.py); the root stays.
-        shifts = planted_shifts(joints3d[:, :feet], contacts, times, valid, config.foot_lock)
+        shifts = planted_shifts(joints3d[:, :feet], contacts, times, valid, config.foot_lock,
+                                levels or (0.0,))
         if np.abs(shifts).max(initial=0.0) > 0:
             bp = lock_planted_feet(rest, go, bp, transl, shifts, config.foot_lock, CHUNK_FRAMES)
             joints3d = _fk_float32(rest, go, bp, transl)

@@ -92,3 +92,28 @@ def test_scene_holds_jittering_planted_feet_without_moving_the_root() -> None:
         step_l = np.linalg.norm(np.diff(locked.joints3d[:, j], axis=0), axis=1)
         step_f = np.linalg.norm(np.diff(free.joints3d[:, j], axis=0), axis=1)
         assert (step_l - step_f).max() < 0.02, (j, (step_l - step_f).max())
+
+
+def test_a_floating_planted_foot_is_put_down_on_its_level_and_a_sunk_one_left() -> None:
+    """Contacts whose lowest sole point floats 5 cm over the ground, or 4 cm over a 0.5 m
+    platform, are lowered onto it frame by frame; one a centimetre under the ground is left
+    to the ground stage; one far from any level (0.3 m up, a missed swing) is not moved."""
+    n = 40
+    t = np.arange(n) / FPS
+    joints = np.zeros((n, 12, 3))
+    contacts = np.zeros((n, 4))
+    contacts[5:35] = 1.0
+    heights = {}
+    for name, sole_y, levels in (("float", 0.05, (0.0,)), ("platform", 0.54, (0.0, 0.5)),
+                                 ("sunk", -0.01, (0.0,)), ("far", 0.3, (0.0,))):
+        joints[:, [7, 8], 1] = sole_y + 0.07
+        joints[:, [10, 11], 1] = sole_y + 0.043 + 0.01       # the heel is the lower point
+        joints[:, [10, 11], 2] = 0.15
+        joints[:, 1], joints[:, 2] = [0.1, 0.9, 0.0], [-0.1, 0.9, 0.0]
+        sh = planted_shifts(joints, contacts, t, np.ones(n, bool), FootLockConfig(), levels)
+        heights[name] = sh[5:35, :, 1]
+        assert np.all(sh[..., [0, 2]] == 0)                   # nothing slid: nothing horizontal
+        assert np.all(sh[:5 - 4, :, 1] == 0) and np.all(sh[35 + 4:, :, 1] == 0)
+    assert np.allclose(heights["float"], -0.05)
+    assert np.allclose(heights["platform"], -0.04)
+    assert np.all(heights["sunk"] == 0) and np.all(heights["far"] == 0)
