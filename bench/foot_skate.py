@@ -22,8 +22,11 @@ the segments of at least 3 frames:
 as median / p90 / max over the segments, in metres and as a fraction of leg length (hip-knee-
 ankle, median over frames). With ``--gt`` the same numbers are printed for the truth's own
 joints within the truth's contacts (``contact_truth``, lowest foot vertex within 3 cm of the
-floor) and for the truth's joints within *our* segments: if the truth's foot moves inside our
-segments, our segments run into the swing; if it does not while ours does, we skate.
+floor; on these renders they also cover low swings, so they are no reference for stillness) and
+for the truth's joints within *our* segments: if the truth's foot moves inside our segments,
+our segments run into the swing; if it does not while ours does, we skate. ``ours, truth
+still`` is the skating itself: our planted point's path (``pivot``) over the steps of our
+contacts in which the truth's planted point stands still.
 """
 
 from __future__ import annotations
@@ -56,10 +59,20 @@ def leg_length(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray) -> float:
                               + np.linalg.norm(knee - ankle, axis=-1)))
 
 
+def planted_speed(ankle: np.ndarray, toe: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """(F-1,) horizontal speed (m/s) of the lower of ankle / toe at each frame step."""
+    low_is_toe = toe[:-1, 1] < ankle[:-1, 1]
+    step = np.where(low_is_toe, np.linalg.norm(np.diff(toe[:, [0, 2]], axis=0), axis=1),
+                    np.linalg.norm(np.diff(ankle[:, [0, 2]], axis=0), axis=1))
+    return step / np.maximum(np.diff(times), 1e-6)
+
+
 def segment_drift(ankle: np.ndarray, toe: np.ndarray, times: np.ndarray,
-                  segs: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+                  segs: list[tuple[int, int]], steps: np.ndarray | None = None
+                  ) -> dict[str, np.ndarray]:
     """Per segment: ankle / toe travel (m), planted-point path (m), still fraction.
-    ankle, toe: (F, 3) world, Y up; times: (F,) s."""
+    ankle, toe: (F, 3) world, Y up; times: (F,) s; steps: (F-1,) bool, only these frame steps
+    count toward the planted-point path (None: all)."""
     out = {"ankle": [], "toe": [], "pivot": [], "still": []}
     for a, b in segs:
         an, to = ankle[a:b], toe[a:b]
@@ -70,7 +83,7 @@ def segment_drift(ankle: np.ndarray, toe: np.ndarray, times: np.ndarray,
         step_t = np.linalg.norm(np.diff(to[:, [0, 2]], axis=0), axis=1)
         step = np.where(low_is_toe, step_t, step_a)
         dt = np.maximum(np.diff(times[a:b]), 1e-6)
-        out["pivot"].append(step.sum())
+        out["pivot"].append(step.sum() if steps is None else step[steps[a:b - 1]].sum())
         out["still"].append(float(np.mean(step / dt < STILL_MPS)))
     return {k: np.asarray(v, float) for k, v in out.items()}
 
@@ -131,6 +144,12 @@ def report_motion(m: dict, persons: list[int], gt: dict | None = None) -> dict:
                 f"{name} truth in true contacts", segment_drift(g_an, g_to, times, tsegs), gleg)
             res[p][name]["truth_in_ours"] = summarise(
                 f"{name} truth in our contacts", segment_drift(g_an, g_to, times, segs), gleg)
+            # The skating itself: our planted point's path over the steps of our contacts in
+            # which the truth's planted point stands still (< STILL_MPS).
+            still = planted_speed(g_an, g_to, times) < STILL_MPS
+            res[p][name]["ours_truth_still"] = summarise(
+                f"{name} ours, truth still", segment_drift(
+                    j[:, SMPL["ankle"][side]], j[:, SMPL["toe"][side]], times, segs, still), leg)
             res[p][name]["ours_in_truth"] = summarise(
                 f"{name} ours in true contacts",
                 segment_drift(j[:, SMPL["ankle"][side]], j[:, SMPL["toe"][side]], times, tsegs),

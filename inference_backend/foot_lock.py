@@ -5,8 +5,8 @@ but one root offset cannot pin two planted feet whose fitted positions jitter in
 nor the jitter of the leg's own pose: on the benchmark's renders the planted point still
 travelled 10-30 cm within a contact. Here each leg is re-solved (two-bone hip -> knee ->
 ankle, the foot keeping its world orientation) so that, within every contact segment of a
-foot, its *planted point* does not move horizontally and its lowest sole point stands on its
-support (the ground or a platform the ground fit found).
+foot, its *planted point* does not move horizontally, and a planted foot floating above its
+support (the ground or a platform the ground fit found) is lowered onto it.
 
 The planted point of a foot is, frame step by frame step, the lower of its two sole points
 (the ankle channel's heel and the ball-of-foot channel's toe, heights minus
@@ -58,6 +58,10 @@ class FootLockConfig:
     #: ground, a platform) is put on it, by at most this much (m): the ground stage's median
     #: leaves single feet a few centimetres above or under the floor.
     level_snap_m: float = 0.1
+    #: A step whose planted point is more than this (m) above its median height in the
+    #: contact is a landing or lift-off, not a slide: the benchmark's contact definition
+    #: (lowest point within 3 cm of the floor).
+    lift_m: float = 0.03
     #: Legs reach at most this fraction of their length (as ``keep_pelvis_on_view_ray``).
     leg_reach_fraction: float = 0.995
 
@@ -83,7 +87,7 @@ def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
     (left ankle, left ball, right ankle, right ball); times: (F,) s; valid: (F,) bool;
     levels: support heights (m): the ground (0) and any platform the ground fit found. A
     contact whose lowest sole point stands within ``level_snap_m`` of one (median over the
-    contact) is put on it frame by frame (vertical shift at most ``level_snap_m``).
+    contact) and above it is lowered by that median onto it (never raised).
     """
     lv = np.asarray(levels if len(levels) else (0.0,), float)
     j = np.asarray(joints, float)
@@ -111,19 +115,24 @@ def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
             low = np.argmin(sole[a:b - 1], axis=1)                  # the planted point per step
             step = np.diff(pts[a:b][..., [0, 2]], axis=0)           # (L-1, 2, 2)
             step = step[np.arange(b - a - 1), low]                  # (L-1, 2)
-            # While the body turns, a planted foot pivots: its points move by themselves.
-            step = np.where(turning[a:b - 1, None], 0.0, step)
+            # While the body turns, a planted foot pivots: its points move by themselves. A
+            # foot whose low point is more than lift_m above its usual height in the contact
+            # is landing or leaving (the segment's ends), not sliding.
+            lowest = sole[a:b].min(1)                               # (L,) the sole's low point
+            up = lowest[:-1] - np.median(lowest) > config.lift_m
+            step = np.where((turning[a:b - 1] | up)[:, None], 0.0, step)
             slide = np.concatenate([np.zeros((1, 2)), np.cumsum(step, axis=0)])
             s = slide.mean(0) - slide                               # (L, 2), mean zero
             norm = np.linalg.norm(s, axis=1, keepdims=True)
             s *= np.minimum(1.0, config.max_shift_m / np.maximum(norm, 1e-12))
             shift[a:b, [0, 2]] = s
-            lowest = sole[a:b].min(1)                               # (L,) the sole's low point
-            level = lv[np.argmin(np.abs(lv - np.median(lowest)))]
-            if abs(np.median(lowest) - level) <= config.level_snap_m:
-                # only down: a floating planted foot is an error of the fit; one a centimetre
-                # under is left to the ground stage (it sets the body's height)
-                shift[a:b, 1] = np.clip(level - lowest, -config.level_snap_m, 0.0)
+            usual = float(np.median(lowest))
+            level = lv[np.argmin(np.abs(lv - usual))]
+            if abs(usual - level) <= config.level_snap_m:
+                # only down, the whole contact by its median: a floating planted foot is an
+                # error of the fit; one a centimetre under is left to the ground stage (it
+                # sets the body's height), and a foot lifting at a contact's end keeps its lift
+                shift[a:b, 1] = min(level - usual, 0.0)
             known[a:b] = True
         if not known.any():
             continue
