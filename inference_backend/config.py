@@ -68,6 +68,11 @@ class DetectionConfig:
     detect_alongside: with more than one thread, a scheduled detector run on a frame where
         people are followed runs in parallel with their landmark passes (its regions re-seed
         those people one frame later); False runs it first, as mediapipe's graph does.
+    chain_ahead: each followed person's landmark pass on the next frame starts as soon as
+        their pass on this frame has given the next region (one chain per person, on that
+        person's landmark thread) instead of after every person's pass and the frame's
+        bookkeeping; the pass is used only if the next frame follows exactly that region (no
+        detector re-seed, no duplicate dropped), else discarded: detections are identical.
     graph: "roi" (our region-of-interest tracking over the wheel's models, the default), "tasks"
         (mediapipe's multi-person PoseLandmarker, the reference the "roi" graph was checked
         against) or "legacy" (``mp.solutions.pose``, one person; only with max_people == 1).
@@ -88,6 +93,7 @@ class DetectionConfig:
     healthy_height: float = PHANTOM_BOX_FRACTION
     landmark_threads: int = 2
     detect_alongside: bool = True
+    chain_ahead: bool = True
     graph: str = "roi"
     tta: str = "none"
     #: Folder of the built pose-landmarker bundle (None: the platform's user cache folder,

@@ -20,7 +20,12 @@ Which graph runs them (``DetectionConfig.graph``):
   the detector's region is looked for again in their own region). One more person than
   ``max_people`` is followed, so the tracker can still reject phantoms and keep the best track. Landmark passes of different people,
   and a scheduled detector run, go to parallel threads (TFLite releases the GIL), so on a
-  multi-core CPU several people cost about one landmark pass of wall time each frame.
+  multi-core CPU several people cost about one landmark pass of wall time each frame. Each
+  landmark model has its own thread, and with ``chain_ahead`` each person is a chain on it: when
+  the caller hands over the next frame (``PoseDetector.detect(..., upcoming=)``), a person's pass
+  on that frame starts as soon as their pass on this one has given the region, not after the
+  other people's passes and the frame's bookkeeping; the frame uses it only if it follows that
+  very region (else it is discarded), so the detections are the same as frame by frame.
   With ``tta="mirror"`` every person found also gets a landmark pass on the mirrored frame in
   the mirrored region; the two are averaged (``pose_tta.py``), the plain pass's region is
   followed.
@@ -53,8 +58,8 @@ import os
 import sys
 import tempfile
 import zipfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -304,6 +309,8 @@ class DetectionStats:
     frames: int = 0
     detector_runs: int = 0
     landmark_runs: int = 0
+    ahead_used: int = 0  # chain_ahead passes whose result a frame used (in landmark_runs)
+    ahead_wasted: int = 0  # chain_ahead passes run and then discarded (not in landmark_runs)
 
 
 def bundle_models(bundle: Path) -> tuple[bytes, bytes]:
@@ -479,7 +486,13 @@ class _RoiGraph:
         self._detector_model, self._landmark_model = bundle_models(bundle)
         self._detector = _PersonDetector(self._detector_model, config, self.slots)
         self._models = [_LandmarkModel(self._landmark_model, config)]
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None  # the detector's thread (detect_alongside)
+        self._lanes: list[ThreadPoolExecutor] = []  # one thread per landmark model
+        # chain_ahead: passes already started on the next frame's packet, by region identity
+        self._ahead: dict[int, tuple[Roi, Future[_Pose | None], int]] = {}
+        self._ahead_image: Any = None
+        self._ready: dict[int, tuple[Roi, Future[_Pose | None], int]] = {}  # this frame's
+        self._ready_image: Any = None
         self._followed: list[Roi] = []
         self._since_detection = 0
         self._lost = True
@@ -499,39 +512,91 @@ class _RoiGraph:
             self._models.append(_LandmarkModel(self._landmark_model, self.config))
         return self._models[:wanted]
 
-    def _landmarks(self, image: Any, rois: list[Roi]) -> list[_Pose | None]:
-        """Landmark passes over ``rois``: the calling thread takes every n-th region, the pool's
-        threads the others (each thread with its own model)."""
+    def _lane(self, k: int) -> ThreadPoolExecutor:
+        """Landmark model ``k``'s thread: every pass of that model runs there, in order."""
+        while len(self._lanes) <= k:
+            self._lanes.append(ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"str-mocap-pose{len(self._lanes)}"))
+        return self._lanes[k]
+
+    def _landmarks(self, image: Any, rois: list[Roi], upcoming: Any = None,
+                   reseeded: Callable[[Roi], bool] | None = None) -> list[_Pose | None]:
+        """Landmark passes over ``rois``: model ``k`` takes every n-th region, on its own thread
+        (``_lane``). A region whose pass already ran ahead (``chain_ahead``: the very region
+        object a pose of the last frame gave, on this very image) is not run again. With
+        ``upcoming`` (the next frame's Image packet) each pose found starts its person's pass on
+        the next frame in its ``next_roi`` at once, on the same thread (``_ahead``), unless
+        ``reseeded(roi)`` says a detector region will replace that person's next region (the
+        pass would be discarded)."""
         models = self._landmark_models(len(rois))
         fallbacks: list[Roi] = []  # list.append is thread-safe
+        chained: list[tuple[Roi, Future[_Pose | None], int]] = []
 
-        def run(model: _LandmarkModel, roi: Roi) -> _Pose | None:
-            pose = model.run(image, roi)
-            if pose is None and roi.fallback is not None:  # see merge_rois
-                fallbacks.append(roi.fallback)
-                pose = model.run(image, roi.fallback)
+        def follow(k: int, pose: _Pose | None, roi: Roi) -> _Pose | None:
+            """On lane ``k``: start ``pose``'s person's pass on the upcoming frame there."""
+            if (pose is not None and upcoming is not None and pose.next_roi.fallback is None
+                    and (reseeded is None or not reseeded(roi))):
+                roi = pose.next_roi
+                chained.append((roi, self._lane(k).submit(self._models[k].run, upcoming, roi), k))
             return pose
 
-        def share(k: int) -> list[_Pose | None]:
-            return [run(models[k], roi) for roi in rois[k :: len(models)]]
+        def run(k: int, roi: Roi) -> _Pose | None:
+            pose = self._models[k].run(image, roi)
+            if pose is None and roi.fallback is not None:  # see merge_rois
+                fallbacks.append(roi.fallback)
+                pose = self._models[k].run(image, roi.fallback)
+            return follow(k, pose, roi)
 
-        futures = [self._executor().submit(share, k) for k in range(1, len(models))]
-        shares = [share(0)] + [f.result() for f in futures]
-        results: list[_Pose | None] = [None] * len(rois)
-        for k, part in enumerate(shares):
-            results[k :: len(models)] = part
+        def resume(k: int, ahead: Future[_Pose | None], roi: Roi) -> _Pose | None:
+            return follow(k, ahead.result(), roi)  # ran earlier on this same lane: done
+
+        ready = self._ready if self._ready_image is image else {}
+        futures: list[Future[_Pose | None]] = []
+        for i, roi in enumerate(rois):
+            found = ready.pop(id(roi), None)
+            if found is not None and found[0] is roi:
+                self.stats.ahead_used += 1
+                k = found[2]
+                futures.append(self._lane(k).submit(resume, k, found[1], roi))
+                continue
+            k = i % len(models)
+            futures.append(self._lane(k).submit(run, k, roi))
+        results = [f.result() for f in futures]
         self.stats.landmark_runs += len(fallbacks)
+        if upcoming is not None:
+            self._ahead.update({id(roi): (roi, f, k) for roi, f, k in chained})
+            self._ahead_image = upcoming
         return results
 
-    def _detect_then_landmarks(self, image: Any, due: bool) -> tuple[list[_Pose], int]:
+    def _take_ahead(self, image: Any) -> None:
+        """Start of a frame: the passes run ahead on ``image`` become usable; any others are
+        dropped."""
+        self._drop_ready()
+        if self._ahead_image is image:
+            self._ready, self._ready_image = self._ahead, image
+        else:
+            self._ready = self._ahead
+            self._drop_ready()
+        self._ahead, self._ahead_image = {}, None
+
+    def _drop_ready(self) -> None:
+        """Passes run ahead that this frame did not use: cancelled if not started yet."""
+        for _, future, _ in self._ready.values():
+            if not future.cancel():
+                self.stats.ahead_wasted += 1
+        self._ready, self._ready_image = {}, None
+
+    def _detect_then_landmarks(self, image: Any, due: bool,
+                               upcoming: Any = None) -> tuple[list[_Pose], int]:
         """mediapipe's order: detector first, its regions re-seed the people they overlap."""
         cfg = self.config
         detected = self._detector.regions(image) if due else []
         rois = merge_rois(self._followed, detected, cfg.min_tracking_confidence, self.slots)
-        results = self._landmarks(image, rois)
+        results = self._landmarks(image, rois, upcoming)
         return [p for p in results if p is not None], len(rois)
 
-    def _detect_alongside_landmarks(self, image: Any) -> tuple[list[_Pose], int]:
+    def _detect_alongside_landmarks(self, image: Any,
+                                    upcoming: Any = None) -> tuple[list[_Pose], int]:
         """The detector on a pool thread while the followed people's landmarks run; a detection
         overlapping a person found on this frame re-seeds that person's region for the next
         frame (one frame later than mediapipe's order, at no extra landmark pass); the others
@@ -539,7 +604,10 @@ class _RoiGraph:
         cfg = self.config
         pending = self._executor().submit(self._detector.regions, image)
         followed = self._followed
-        results = self._landmarks(image, followed)
+        def reseeded(roi: Roi) -> bool:  # on a landmark thread; see below
+            return any(d.same_person(roi, cfg.min_tracking_confidence) for d in pending.result())
+
+        results = self._landmarks(image, followed, upcoming, reseeded)
         detected = pending.result()
         poses: list[_Pose] = []
         for roi, pose in zip(followed, results, strict=True):
@@ -553,7 +621,8 @@ class _RoiGraph:
         fresh = [d for d in detected
                  if not any(d.same_person(roi, cfg.min_tracking_confidence) for roi in found)]
         fresh = fresh[: max(0, self.slots - len(found))]
-        poses += [p for p in self._landmarks(image, fresh) if p is not None] if fresh else []
+        poses += ([p for p in self._landmarks(image, fresh, upcoming) if p is not None]
+                  if fresh else [])
         return poses, len(followed) + len(fresh)
 
     def _mirror_passes(self, rgb: np.ndarray, poses: list[_Pose]) -> list[_Pose]:
@@ -583,10 +652,16 @@ class _RoiGraph:
             out[k] = dataclasses.replace(poses[k], image_xyv=image, world_xyz=world)
         return out
 
-    def detect(self, image: Any, rgb: np.ndarray | None = None) -> list[_Pose]:
+    def detect(self, image: Any, rgb: np.ndarray | None = None,
+               upcoming: Any = None) -> list[_Pose]:
         """The people in ``image`` (a mediapipe Image packet of ``rgb``; ``rgb`` is needed for
-        ``tta="mirror"`` only)."""
+        ``tta="mirror"`` only). ``upcoming``: the next frame's Image packet, if known (then,
+        with ``chain_ahead``, each person's pass on it starts as soon as possible; the next call
+        must then pass that very packet as ``image`` to use them)."""
         cfg = self.config
+        self._take_ahead(image)
+        if not cfg.chain_ahead:
+            upcoming = None
         self._since_detection += 1
         every = detector_period(self._healthy, cfg.max_people, cfg.redetect_every,
                                 cfg.redetect_every_full)
@@ -596,9 +671,9 @@ class _RoiGraph:
             self._since_detection = 0
             self.stats.detector_runs += 1
         if due and self._followed and cfg.landmark_threads > 1 and cfg.detect_alongside:
-            poses, passes = self._detect_alongside_landmarks(image)
+            poses, passes = self._detect_alongside_landmarks(image, upcoming)
         else:
-            poses, passes = self._detect_then_landmarks(image, due)
+            poses, passes = self._detect_then_landmarks(image, due, upcoming)
         self.stats.landmark_runs += passes
         # lost: fewer people found than were followed (a detector region where the landmark
         # model sees nobody is a phantom, not a loss: it must not trigger the detector again)
@@ -614,6 +689,11 @@ class _RoiGraph:
         return poses
 
     def close(self) -> None:
+        self._take_ahead(None)  # cancels the passes not started yet
+        self._drop_ready()
+        for lane in self._lanes:
+            lane.shutdown(wait=True, cancel_futures=True)
+        self._lanes = []
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -641,6 +721,7 @@ class PoseDetector:
         self.stats = DetectionStats()
         lean_mediapipe()
         self._last_ms = -1
+        self._upcoming: tuple[np.ndarray, Any] | None = None  # (next frame, its Image packet)
         self._graph = self.config.graph
         if self._graph == "legacy" and self.config.max_people != 1:
             self._graph = "tasks"  # the legacy graph follows one person only
@@ -707,8 +788,13 @@ class PoseDetector:
         self._last_ms = ms
         return ms
 
-    def detect(self, rgb: np.ndarray, time_s: float, width: int, height: int) -> list[Detection]:
-        """People in one RGB uint8 frame (h, w, 3) shown at ``time_s`` seconds."""
+    def detect(self, rgb: np.ndarray, time_s: float, width: int, height: int,
+               upcoming: np.ndarray | None = None) -> list[Detection]:
+        """People in one RGB uint8 frame (h, w, 3) shown at ``time_s`` seconds. ``upcoming``:
+        the next frame, when the caller already has it (the "roi" graph then starts the people's
+        passes on it early, ``DetectionConfig.chain_ahead``); the next call must pass that
+        same array. The detections do not depend on it."""
+        given = rgb
         rgb = np.ascontiguousarray(rgb)
         ms = self._timestamp_ms(time_s)
         self.stats.frames += 1
@@ -721,9 +807,14 @@ class PoseDetector:
             world = _landmark_array(result.pose_world_landmarks.landmark, False)
             return [make_detection(image, world, width, height)]
         if self._graph == "roi":
+            ahead, self._upcoming = self._upcoming, None
+            image = ahead[1] if ahead is not None and ahead[0] is given else image_packet(rgb)
+            if upcoming is not None and self.config.chain_ahead:
+                self._upcoming = (upcoming, image_packet(np.ascontiguousarray(upcoming)))
             return [
                 make_detection(pose.image_xyv, pose.world_xyz, width, height)
-                for pose in self._impl.detect(image_packet(rgb), rgb)
+                for pose in self._impl.detect(
+                    image, rgb, self._upcoming[1] if self._upcoming is not None else None)
             ]
         from mediapipe.python._framework_bindings.image import Image
         from mediapipe.python._framework_bindings.image_frame import ImageFormat

@@ -189,10 +189,17 @@ def observe(
             camera_tracker.update(image, boxes, scale)
 
     def detect(detector: PoseDetector) -> Iterator[tuple[DecodedFrame, list[Detection]]]:
-        for frame in times.timed("decode wait", frames):
+        # one frame of look-ahead: the detector starts each person's pass on the next frame as
+        # soon as their pass on this one is done (DetectionConfig.chain_ahead)
+        decoded = iter(times.timed("decode wait", frames))
+        frame = next(decoded, None)
+        while frame is not None:
+            upcoming = next(decoded, None)
             with times.measure("detect"):
-                people = detector.detect(frame.rgb, frame.time, info.width, info.height)
+                people = detector.detect(frame.rgb, frame.time, info.width, info.height,
+                                         upcoming.rgb if upcoming is not None else None)
             yield frame, people
+            frame = upcoming
 
     # the camera tracker runs on its own thread, fed in frame order (identical results)
     camera = OrderedWorker("str-mocap-camera", wait=lambda s: times.add("camera wait", s))

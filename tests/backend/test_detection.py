@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import mediapipe
 import numpy as np
@@ -382,3 +383,71 @@ def test_one_person_capture_runs_the_detector_every_15_frames(sample_clip: Path,
     # first frame, then every 5th / 15th (no loss on this clip)
     assert runs[5] == 1 + (n - 1) // 5 and runs[15] == 1 + (n - 1) // 15
     assert DetectionConfig().redetect_every_full == 15
+
+
+def _chained(config: DetectionConfig, frames: list, images: list, w: int, h: int,
+             upcoming: list) -> tuple[list, Any]:
+    """Detections per frame, the caller handing each call ``upcoming[pos]`` as the next frame;
+    the detector's stats."""
+    out = []
+    with PoseDetector(config) as detector:
+        for pos, (rgb, f) in enumerate(zip(images, frames, strict=True)):
+            out.append(detector.detect(rgb, f.time, w, h, upcoming[pos]))
+        stats = detector.stats
+    return out, stats
+
+
+def _same_detections(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(
+        len(x) == len(y) and all(
+            np.array_equal(p.image_landmarks, q.image_landmarks)
+            and np.array_equal(p.world_landmarks, q.world_landmarks)
+            and np.array_equal(p.box, q.box) and p.score == q.score for p, q in zip(x, y, strict=True))
+        for x, y in zip(a, b, strict=True))
+
+
+def test_chain_ahead_keeps_each_person_in_frame_order(sample_clip: Path, bundle: Path) -> None:
+    """One chain per person (each person's pass on the next frame starts as soon as their pass
+    on this frame gives the next region): on the sample's first 3 s with the man painted out
+    from frame 40 (a newcomer, scheduled detector runs re-seeding people, a loss), every frame's
+    detections are bit-identical to the frame-by-frame schedule, with the same passes counted;
+    most passes ran ahead. Handed a next frame the caller then does not pass (a copy), the
+    passes run ahead are discarded, never used for another image."""
+    probe, frames = _frames(sample_clip, 0.0, 3.0)
+    w, h = probe.info.width, probe.info.height
+    images = _man_painted_out(frames, [pos >= 40 for pos in range(len(frames))])
+    n = len(frames)
+    nexts = images[1:] + [None]
+    for max_people in (2, 1):
+        plain, plain_stats = _chained(DetectionConfig(max_people=max_people, chain_ahead=False),
+                                      frames, images, w, h, nexts)
+        chain, chain_stats = _chained(DetectionConfig(max_people=max_people), frames, images,
+                                      w, h, nexts)
+        assert plain_stats.ahead_used == 0 and plain_stats.ahead_wasted == 0
+        assert _same_detections(plain, chain), max_people
+        assert sum(map(len, chain)) > n, max_people  # two people on most frames
+        assert (chain_stats.landmark_runs, chain_stats.detector_runs) == (
+            plain_stats.landmark_runs, plain_stats.detector_runs), max_people
+        assert chain_stats.ahead_used > 0.8 * chain_stats.landmark_runs, (max_people, chain_stats)
+        copies, copy_stats = _chained(DetectionConfig(max_people=max_people), frames, images,
+                                      w, h, [None if x is None else x.copy() for x in nexts])
+        assert _same_detections(plain, copies), max_people
+        assert copy_stats.ahead_used == 0 and copy_stats.ahead_wasted > 0, max_people
+
+
+def test_closing_mid_chain_stops_the_landmark_threads(sample_clip: Path, bundle: Path) -> None:
+    """Closing the detector while passes on the next frames are queued or running (a cancel
+    mid-chain): close returns, the landmark threads are gone, and a new detector still gives
+    the same detections for those frames."""
+    import threading
+
+    probe, frames = _frames(sample_clip, 0.5, 1.0)
+    w, h = probe.info.width, probe.info.height
+    detector = PoseDetector(DetectionConfig(max_people=2))
+    first = [detector.detect(frames[k].rgb, frames[k].time, w, h, frames[k + 1].rgb)
+             for k in range(3)]  # frame 3's passes are now running ahead
+    assert detector.stats.ahead_used > 0
+    detector.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("str-mocap-pose")]
+    with PoseDetector(DetectionConfig(max_people=2, chain_ahead=False)) as again:
+        assert _same_detections(first, [again.detect(f.rgb, f.time, w, h) for f in frames[:3]])
