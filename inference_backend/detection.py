@@ -57,6 +57,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -528,16 +529,28 @@ class _RoiGraph:
         the next frame in its ``next_roi`` at once, on the same thread (``_ahead``), unless
         ``reseeded(roi)`` says a detector region will replace that person's next region (the
         pass would be discarded)."""
-        models = self._landmark_models(len(rois))
+        # one model per person (up to landmark_threads), counting the chains already started
+        # on this frame (detect_alongside's second call: newcomers)
+        ready = self._ready if self._ready_image is image else {}
+        models = self._landmark_models(max([len(rois) + len(self._ahead)]
+                                           + [k + 1 for _, _, k in ready.values()]))
         fallbacks: list[Roi] = []  # list.append is thread-safe
         chained: list[tuple[Roi, Future[_Pose | None], int]] = []
+        load = [0] * len(models)  # chains started on each lane for the upcoming frame
+        for _, _, k in self._ahead.values():
+            load[k] += 1
+        lock = threading.Lock()
 
-        def follow(k: int, pose: _Pose | None, roi: Roi) -> _Pose | None:
-            """On lane ``k``: start ``pose``'s person's pass on the upcoming frame there."""
+        def follow(pose: _Pose | None, roi: Roi) -> _Pose | None:
+            """Start ``pose``'s person's pass on the upcoming frame, on the lane with the fewest
+            such passes (people spread over the threads)."""
             if (pose is not None and upcoming is not None and pose.next_roi.fallback is None
                     and (reseeded is None or not reseeded(roi))):
                 roi = pose.next_roi
-                chained.append((roi, self._lane(k).submit(self._models[k].run, upcoming, roi), k))
+                with lock:
+                    k = load.index(min(load))
+                    load[k] += 1
+                    chained.append((roi, self._lane(k).submit(models[k].run, upcoming, roi), k))
             return pose
 
         def run(k: int, roi: Roi) -> _Pose | None:
@@ -545,23 +558,27 @@ class _RoiGraph:
             if pose is None and roi.fallback is not None:  # see merge_rois
                 fallbacks.append(roi.fallback)
                 pose = self._models[k].run(image, roi.fallback)
-            return follow(k, pose, roi)
+            return follow(pose, roi)
 
-        def resume(k: int, ahead: Future[_Pose | None], roi: Roi) -> _Pose | None:
-            return follow(k, ahead.result(), roi)  # ran earlier on this same lane: done
+        def resume(ahead: Future[_Pose | None], roi: Roi) -> _Pose | None:
+            return follow(ahead.result(), roi)  # ran earlier on this same lane: done
 
-        ready = self._ready if self._ready_image is image else {}
-        futures: list[Future[_Pose | None]] = []
+        futures: dict[int, Future[_Pose | None]] = {}
+        busy = [0] * len(models)  # this frame's passes on each lane
+        todo = []
         for i, roi in enumerate(rois):
             found = ready.pop(id(roi), None)
             if found is not None and found[0] is roi:
                 self.stats.ahead_used += 1
-                k = found[2]
-                futures.append(self._lane(k).submit(resume, k, found[1], roi))
-                continue
-            k = i % len(models)
-            futures.append(self._lane(k).submit(run, k, roi))
-        results = [f.result() for f in futures]
+                busy[found[2]] += 1
+                futures[i] = self._lane(found[2]).submit(resume, found[1], roi)
+            else:
+                todo.append(i)
+        for i in todo:  # the other regions on the least busy lanes
+            k = busy.index(min(busy))
+            busy[k] += 1
+            futures[i] = self._lane(k).submit(run, k, rois[i])
+        results = [futures[i].result() for i in range(len(rois))]
         self.stats.landmark_runs += len(fallbacks)
         if upcoming is not None:
             self._ahead.update({id(roi): (roi, f, k) for roi, f, k in chained})
