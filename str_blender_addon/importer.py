@@ -67,6 +67,7 @@ class ImportResult:
     frame_start: int
     frame_end: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    lens: str = ""    # Motion.lens_summary: the lens the capture solved with, for the report
 
 
 def load_any_motion(path: str | Path, smpl_dir: str = "") -> Motion:
@@ -163,7 +164,7 @@ def import_motion(
     return ImportResult(
         armatures=tuple(armatures), meshes=tuple(meshes), camera=camera_obj,
         action_names=tuple(actions), frame_start=frame_start, frame_end=frame_end,
-        warnings=tuple(dict.fromkeys(warnings)))
+        warnings=tuple(dict.fromkeys(warnings)), lens=motion.lens_summary)
 
 
 def _load_smpl(options: ImportOptions, motion: Motion, warnings: list[str]):

@@ -262,6 +262,8 @@ class CaptureSession:
                 armatures = tuple(obj.name for obj in imported.armatures)
                 result = "FINISHED"
                 message = f"Imported {len(armatures)} person(s), {state.frames} frames"
+                if imported.lens:
+                    message += f"; {imported.lens}"
                 reports.append(("INFO", f"STR Mocap: {message}"))
                 seen: set[str] = set()
                 for warning in (*state.warnings, *imported.warnings):
@@ -482,7 +484,8 @@ class STRMOCAP_OT_import_motion(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         for warning in result.warnings:
             self.report({"WARNING"}, warning)
-        self.report({"INFO"}, f"Imported {len(result.armatures)} person(s)")
+        lens = f"; {result.lens}" if result.lens else ""
+        self.report({"INFO"}, f"Imported {len(result.armatures)} person(s){lens}")
         if context.scene is not None and hasattr(context.scene, "str_mocap"):
             context.scene.str_mocap.last_persons = len(result.armatures)
         return {"FINISHED"}

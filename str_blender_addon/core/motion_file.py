@@ -26,6 +26,15 @@ MAX_FRAMES = 1_048_574
 MAX_PERSONS = 1000
 
 #: key -> (shape template, dtype kind). Letters: P persons, F frames.
+#: How each ``camera.focal_source`` (docs/motion_file.md) reads after "lens N° wide".
+_LENS_SOURCE_WORDS: dict[str, str] = {
+    "override": " (as given)",
+    "camera_rotation": ", measured from the camera's turning",
+    "vanishing_points": ", measured from the background's straight edges",
+    "estimated": ", estimated from the people's perspective",
+    "prior": " assumed (not measurable from this video: see the warning)",
+}
+
 _ARRAY_SPEC: dict[str, tuple[tuple[Any, ...], str]] = {
     "timestamps": (("F",), "f"),
     "frame_indices": (("F",), "iu"),
@@ -125,6 +134,20 @@ class Motion:
             return True
         return bool(np.allclose(self.cam_R, self.cam_R[:1], atol=1e-7)
                     and np.allclose(self.cam_t, self.cam_t[:1], atol=1e-7))
+
+    @property
+    def lens_summary(self) -> str:
+        """One line for the user: the horizontal field of view the capture solved with and
+        where it came from (``camera.focal_source``); "" when the file has no camera."""
+        cam = self.header.get("camera") or {}
+        try:
+            fov = float(cam["fov_x_deg"])
+        except (KeyError, TypeError, ValueError):
+            return ""
+        if not math.isfinite(fov):
+            return ""
+        how = _LENS_SOURCE_WORDS.get(str(cam.get("focal_source", "")), "")
+        return f"lens {fov:.0f}° wide{how}"
 
     def person_index(self, track_id: int) -> int:
         hits = np.nonzero(self.track_ids == int(track_id))[0]

@@ -133,3 +133,24 @@ def test_core_never_imports_bpy_or_torch():
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("source", "words"), [
+    ("vanishing_points", "lens 62° wide, measured from the background's straight edges"),
+    ("camera_rotation", "lens 62° wide, measured from the camera's turning"),
+    ("override", "lens 62° wide (as given)"),
+    ("prior", "lens 62° wide assumed (not measurable from this video: see the warning)"),
+    ("something_newer", "lens 62° wide"),
+])
+def test_lens_summary_names_the_field_of_view_and_where_it_came_from(tmp_path, source, words):
+    arrays = synthetic_walk(5)
+    header = make_header(arrays)
+    header["camera"] = {**header.get("camera", {}), "fov_x_deg": 61.7, "focal_source": source}
+    assert read_motion_file(_write(tmp_path, arrays, header)).lens_summary == words
+
+
+def test_lens_summary_is_empty_without_a_camera_field_of_view(tmp_path):
+    arrays = synthetic_walk(5)
+    header = make_header(arrays)
+    header["camera"] = {k: v for k, v in header.get("camera", {}).items() if k != "fov_x_deg"}
+    assert read_motion_file(_write(tmp_path, arrays, header)).lens_summary == ""

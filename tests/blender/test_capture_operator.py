@@ -113,7 +113,8 @@ def write_motion_file(
         "video": {"name": "clip.mp4", "path": "/nonexistent/clip.mp4", "width": 960,
                   "height": 540, "rotation": 0, "fps": fps, "num_frames": F,
                   "duration": F / fps, "start_time": 0.0, "end_time": F / fps},
-        "camera": {"model": "pinhole_opencv", "static": True, "fov_y_deg": 37.3, "height_m": 1.4},
+        "camera": {"model": "pinhole_opencv", "static": True, "fov_y_deg": 37.3, "height_m": 1.4,
+                   "fov_x_deg": 61.9, "focal_source": "vanishing_points"},
         "solver": {"name": "default", "version": "0.1.0", "models": {}},
         "smoothing": "medium",
         "persons": [{"track_id": 1, "first_frame": 0, "last_frame": F - 1, "height_m": 1.6},
@@ -252,7 +253,8 @@ def test_modal_method_follows_timer_events(env) -> None:
         time.sleep(0.05)
         results.append(operators.STRMOCAP_OT_capture.modal(fake_op, bpy.context, timer))
     assert results[-1] == {"FINISHED"}
-    assert ({"INFO"}, "STR Mocap: Imported 2 person(s), 30 frames") in reports
+    assert ({"INFO"}, "STR Mocap: Imported 2 person(s), 30 frames; lens 62° wide, measured from "
+                      "the background's straight edges") in reports
     assert len([o for o in bpy.data.objects if o.type == "ARMATURE"]) == 2
 
 
