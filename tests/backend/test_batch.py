@@ -49,13 +49,15 @@ def ray_cluster(model_cache: Path):
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory, make_video, make_sample_frames) -> Path:
-    """library/a.mp4, library/sub/b.mp4 (30 frames, 480x270, one person) and library/bad.mp4
+    """library/a.mp4, library/sub/b.mp4 (30 frames each, 640x360: frames 20-49 and 45-74 of
+    the sample, a person followed in 26-29 of them, well above the tracker's 15-frame minimum;
+    frames 0-29 at 480x270 gave 17-18 and one CI run's encoding of them 4) and library/bad.mp4
     (random bytes)."""
     root = tmp_path_factory.mktemp("library")
-    frames = make_sample_frames(60, size=(480, 270))
-    make_video(root / "a.mp4", frames[:30])
+    frames = make_sample_frames(75, size=(640, 360))
+    make_video(root / "a.mp4", frames[20:50])
     (root / "sub").mkdir()
-    make_video(root / "sub" / "b.mp4", frames[25:55])
+    make_video(root / "sub" / "b.mp4", frames[45:75])
     (root / "bad.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, np.uint8).tobytes())
     return root
 

@@ -47,9 +47,9 @@ def test_videos_spread_over_two_nodes(two_node_cluster: str, tmp_path: Path, bac
                                       make_video, make_sample_frames) -> None:
     library = tmp_path / "lib"
     library.mkdir()
-    frames = make_sample_frames(55, size=(480, 270))
-    make_video(library / "a.mp4", frames[:30])
-    make_video(library / "b.mp4", frames[25:55])
+    frames = make_sample_frames(75, size=(640, 360))
+    make_video(library / "a.mp4", frames[20:50])
+    make_video(library / "b.mp4", frames[45:75])
     out = tmp_path / "out"
     env = dict(backend_env)
     env.update({k: os.environ[k] for k in ("RAY_AUTH_MODE",) if k in os.environ})
