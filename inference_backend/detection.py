@@ -500,10 +500,11 @@ class _RoiGraph:
         self._healthy = 0  # followed people that pass the tracker's phantom tests
 
     def _executor(self) -> ThreadPoolExecutor:
+        """The person detector's thread (``detect_alongside``); landmark passes run on their
+        own lanes (``_lane``)."""
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=max(1, self.config.landmark_threads), thread_name_prefix="str-mocap-pose"
-            )
+            self._pool = ThreadPoolExecutor(max_workers=1,
+                                            thread_name_prefix="str-mocap-person-detector")
         return self._pool
 
     def _landmark_models(self, wanted: int) -> list[_LandmarkModel]:

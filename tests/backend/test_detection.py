@@ -448,6 +448,6 @@ def test_closing_mid_chain_stops_the_landmark_threads(sample_clip: Path, bundle:
              for k in range(3)]  # frame 3's passes are now running ahead
     assert detector.stats.ahead_used > 0
     detector.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("str-mocap-pose")]
+    assert not [t for t in threading.enumerate() if t.name.startswith(("str-mocap-pose", "str-mocap-person-detector"))]
     with PoseDetector(DetectionConfig(max_people=2, chain_ahead=False)) as again:
         assert _same_detections(first, [again.detect(f.rgb, f.time, w, h) for f in frames[:3]])
