@@ -55,6 +55,14 @@ class LimbDepthConfig:
     #: clips (docs/accuracy.md, issue 17 item 6).
     min_depth_fraction: float = 1.0
     min_weight: float = 0.5          # both ends of a bone need at least this landmark weight
+    #: Anatomical order for the bones in ``front_bones``: where the image's depth offset exceeds
+    #: this fraction of the bone length, the child goes on the candidate in front of the body
+    #: (the torso's facing from the detector's shoulders and hips), whatever the detector's
+    #: depth says. 1.0 turns it off.
+    front_fraction: float = 1.0
+    #: (parent, child) landmark names the anatomical order applies to.
+    front_bones: tuple[tuple[str, str], ...] = (("left_shoulder", "left_elbow"),
+                                                ("right_shoulder", "right_elbow"))
 
 
 def view_rays(image: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -77,6 +85,21 @@ def bone_candidates(parent: np.ndarray, ray: np.ndarray, length: float
     return (mid - half)[:, None] * ray, (mid + half)[:, None] * ray
 
 
+def torso_forward(points: np.ndarray) -> np.ndarray:
+    """Unit vectors (F, 3) out of the chest of the torsos in points (F, 33, 3) (camera axes:
+    x right, y down, z forward): left x up, with left from the right to the left shoulder and
+    hip, up from the mid-hip to the mid-shoulder. NaN where the torso is degenerate."""
+    p = np.asarray(points, float)
+    ls, rs, lh, rh = (p[:, LM[n]] for n in ("left_shoulder", "right_shoulder", "left_hip",
+                                              "right_hip"))
+    up = 0.5 * (ls + rs - lh - rh)
+    left = 0.5 * (ls - rs + lh - rh)
+    fwd = np.cross(left, up)
+    norm = np.linalg.norm(fwd, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 1e-9, fwd / norm, np.nan)
+
+
 def lift_limbs(metric: np.ndarray, image: np.ndarray, weights: np.ndarray, K: np.ndarray,
                root: np.ndarray, config: LimbDepthConfig = LimbDepthConfig()) -> np.ndarray:
     """Copy of a track's metric landmarks (F, 33, 3) (camera axes, origin the mid-hip) with
@@ -93,12 +116,13 @@ def lift_limbs(metric: np.ndarray, image: np.ndarray, weights: np.ndarray, K: np
     met = np.asarray(metric, float)
     w = np.asarray(weights, float)
     root = np.asarray(root, float)
-    if config.min_depth_fraction >= 1.0 or met.shape[0] == 0:
+    if min(config.min_depth_fraction, config.front_fraction) >= 1.0 or met.shape[0] == 0:
         return met.copy()
     cam = met + root[:, None, :]
     ray = view_rays(image, K)
     out = cam.copy()
     usable = np.all(np.isfinite(cam), -1) & np.isfinite(root).all(-1)[:, None]
+    forward = torso_forward(cam)
     for pa, ch in LIMB_BONES:
         ia, ib = LM[pa], LM[ch]
         keep = out[:, ia] + (cam[:, ib] - cam[:, ia])    # the detector's offset from the parent
@@ -115,6 +139,12 @@ def lift_limbs(metric: np.ndarray, image: np.ndarray, weights: np.ndarray, K: np
             deep = np.minimum(out[:, ia, 2] - near[:, 2], far[:, 2] - out[:, ia, 2])
             use = ok & (deep > config.min_depth_fraction * length)
             pick = np.abs(near[:, 2] - keep[:, 2]) <= np.abs(far[:, 2] - keep[:, 2])
+            if (pa, ch) in config.front_bones and config.front_fraction < 1.0:
+                front = ok & (deep > config.front_fraction * length) & np.isfinite(forward).all(-1)
+                in_front = (np.sum((near - out[:, ia]) * forward, -1)
+                            >= np.sum((far - out[:, ia]) * forward, -1))
+                pick = np.where(front, in_front, pick)
+                use |= front
             lifted = np.where(pick[:, None], near, far)
             new = np.where(use[:, None], lifted, keep)
         new = np.where(usable[:, ib, None], new, out[:, ib])

@@ -187,7 +187,7 @@ def _fit_track(tr: TrackObservations, frames: np.ndarray, img: np.ndarray, met: 
         for d in range(3):
             root0[bad, d] = np.interp(np.where(bad)[0], good, root0[good, d])
     scale = noise_scale(met, times[frames], config) if config.adapt_to_noise else 1.0
-    if config.limb_depth.min_depth_fraction < 1.0:
+    if min(config.limb_depth.min_depth_fraction, config.limb_depth.front_fraction) < 1.0:
         # Limb depths from the image where it determines them (root from the detector's pose).
         met = lift_limbs(met, img, w, K, root0, config.limb_depth)
         t3, c3 = smpl_targets(met, w)
