@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from inference_backend.landmark_map import LM
-from inference_backend.limb_depth import LimbDepthConfig, bone_candidates, lift_limbs
+from inference_backend.limb_depth import (
+    LimbDepthConfig,
+    bone_candidates,
+    lift_limbs,
+    torso_forward,
+)
 
 K = np.array([[800.0, 0, 320], [0, 800.0, 180], [0, 0, 1]])
 
@@ -67,3 +72,76 @@ def test_inclined_bone_gets_the_image_depth_with_the_detector_sign() -> None:
     # Off (the default): the input unchanged.
     off = lift_limbs(det, img, w, K, roots)
     assert np.array_equal(off, det)
+
+
+def _torso(frames: int, facing_camera: bool) -> np.ndarray:
+    """Camera-frame landmarks (F, 33, 3) of an upright torso 4 m away, hips 0.2 m and
+    shoulders 0.4 m wide, facing the camera (its left on the image's right) or away."""
+    side = 1.0 if facing_camera else -1.0
+    pts = np.zeros((frames, 33, 3))
+    pts[..., 2] = 4.0
+    pts[:, LM["left_hip"]] = [0.1 * side, 0.0, 4.0]
+    pts[:, LM["right_hip"]] = [-0.1 * side, 0.0, 4.0]
+    pts[:, LM["left_shoulder"]] = [0.2 * side, -0.5, 4.0]
+    pts[:, LM["right_shoulder"]] = [-0.2 * side, -0.5, 4.0]
+    return pts
+
+
+def test_torso_forward_points_out_of_the_chest() -> None:
+    assert np.allclose(torso_forward(_torso(2, True)), [0.0, 0.0, -1.0])
+    assert np.allclose(torso_forward(_torso(2, False)), [0.0, 0.0, 1.0])
+    flat = np.zeros((1, 33, 3))
+    assert np.isnan(torso_forward(flat)).all()
+
+
+def _arm_case(facing_camera: bool, forward_m: float, detector_back_m: float
+              ) -> tuple[np.ndarray, ...]:
+    """Three equal frames (``lift_limbs`` measures a bone on >= 3): the left upper arm (0.3 m) reaching ``forward_m`` in front of the body; the
+    detector has the elbow ``detector_back_m`` behind it at the same bone length. Returns
+    (truth, detector metric, image, weights, root) as ``lift_limbs`` takes them."""
+    truth = _torso(3, facing_camera)
+    toward = -1.0 if facing_camera else 1.0          # camera z of 'in front of the body'
+    shoulder = truth[0, LM["left_shoulder"]]
+    truth[:, LM["left_elbow"]] = shoulder + [0.0, np.sqrt(0.09 - forward_m ** 2),
+                                             toward * forward_m]
+    truth[:, LM["left_wrist"]] = truth[:, LM["left_elbow"]] + [0.0, 0.25, 0.0]
+    root = 0.5 * (truth[:, LM["left_hip"]] + truth[:, LM["right_hip"]])
+    det = truth - root[:, None]
+    det[:, LM["left_elbow"]] = det[:, LM["left_shoulder"]] + [
+        0.0, np.sqrt(0.09 - detector_back_m ** 2), -toward * detector_back_m]
+    det[:, LM["left_wrist"]] = det[:, LM["left_elbow"]] + [0.0, 0.25, 0.0]
+    return truth, det, _project(truth), np.ones((3, 33)), root
+
+
+def test_front_order_puts_an_inclined_upper_arm_in_front_of_the_body() -> None:
+    for facing in (True, False):
+        truth, det, img, w, root = _arm_case(facing, forward_m=0.18, detector_back_m=0.05)
+        config = LimbDepthConfig(front_fraction=0.2)
+        out = lift_limbs(det, img, w, K, root, config) + root[:, None]
+        elbow, wrist = LM["left_elbow"], LM["left_wrist"]
+        assert np.linalg.norm(out[:, elbow] - truth[:, elbow], axis=-1).max() < 0.005, facing
+        # the forearm keeps the detector's offset from the moved elbow
+        assert np.allclose(out[:, wrist] - out[:, elbow], [0.0, 0.25, 0.0], atol=1e-9)
+        # the detector's own order (the limb lift alone) keeps the elbow behind
+        behind = lift_limbs(det, img, w, K, root, LimbDepthConfig(min_depth_fraction=0.2))
+        toward = -1.0 if facing else 1.0
+        assert (toward * (behind[:, elbow, 2] - behind[:, LM["left_shoulder"], 2]) < -0.1).all()
+        # off by default: unchanged
+        assert np.array_equal(lift_limbs(det, img, w, K, root), det)
+
+
+def test_front_order_leaves_arms_near_the_image_plane_and_other_bones() -> None:
+    # inclined 0.1 of its length (below the 0.2 threshold): the detector's offset stays
+    truth, det, img, w, root = _arm_case(True, forward_m=0.03, detector_back_m=0.05)
+    out = lift_limbs(det, img, w, K, root, LimbDepthConfig(front_fraction=0.2))
+    assert np.allclose(out, det, atol=1e-9)
+    # a thigh the detector puts behind stays behind: the order applies to the upper arms only
+    n = 4
+    body = _body(n, np.full(n, 0.25))
+    body[:, LM["left_shoulder"]] = [0.2, -0.5, 4.0]
+    body[:, LM["right_shoulder"]] = [-0.2, -0.5, 4.0]
+    root = 0.5 * (body[:, LM["left_hip"]] + body[:, LM["right_hip"]])
+    metric = body - root[:, None]
+    out = lift_limbs(metric, _project(body), np.ones((n, 33)), K, root,
+                     LimbDepthConfig(front_fraction=0.2))
+    assert np.allclose(out, metric, atol=1e-9)
