@@ -16,7 +16,8 @@ candidate cue says on the frames where the detector is right and where it is wro
   (flexion is far more common than extension and larger), the knee never bending forwards for
   the shins, the elbow bending towards the front of the upper arm for the forearms (body
   frame from the detector's shoulders and hips).
-- ``vis``: visibility alone (child visibility below the median of the bone means behind).
+- ``vis<thr``: frames whose child visibility is below the bone's median (and 0.99), where the
+  detector is wrong / right.
 
 Reads a bench clip's cached ``observations.npz`` (run_bench.py --cached) and ``scene_gt.npz``;
 no capture. Only the tuning clips may steer choices (docs/accuracy.md).
@@ -33,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from raw_landmarks import MP_COMPARE, best_track  # noqa: E402
+from raw_landmarks import best_track  # noqa: E402
 
 MP = {"l_sh": 11, "r_sh": 12, "l_el": 13, "r_el": 14, "l_wr": 15, "r_wr": 16, "l_hip": 23,
       "r_hip": 24, "l_kn": 25, "r_kn": 26, "l_an": 27, "r_an": 28, "nose": 0}
@@ -100,8 +101,7 @@ def body_frame(world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     left = 0.5 * (ls - rs) + 0.5 * (lh - rh)
     left -= np.sum(left * up, -1, keepdims=True) * up
     left /= np.linalg.norm(left, axis=-1, keepdims=True)
-    # forward = out of the chest. With (left, up, forward) right-handed in a Y-up frame a person
-    # facing -z... decided numerically below by a T-pose check in camera axes (y down).
+    # out of the chest: left x up (camera axes, y down; checked against the nose below)
     fwd = np.cross(left, up)
     return up, left, fwd
 
@@ -174,7 +174,6 @@ def main(argv: list[str] | None = None) -> int:
             fires = says_front | says_behind
             occ_right = (says_front & t_front) | (says_behind & ~t_front)
             # body prior
-            vec_front = -np.array([0, 0, 1.0])          # towards the camera
             if kind == "root":
                 # child in front of the body: pick the candidate whose offset has fwd > 0
                 body_front = fwd[:, 2] < 0               # front of body = nearer camera iff facing

@@ -37,6 +37,7 @@ def parse_setting(text: str) -> tuple[str, dict]:
 
 def solve(clip: Path, out: Path, fields: dict) -> None:
     import cached_capture  # noqa: PLC0415
+
     from inference_backend import pipeline  # noqa: PLC0415
     from inference_backend.limb_depth import LimbDepthConfig  # noqa: PLC0415
 
