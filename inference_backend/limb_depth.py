@@ -18,7 +18,13 @@ offset from its (possibly moved) parent. Measured alternatives, all worse on the
 track by a two-state Viterbi (detector disagreement + joint motion).
 
 Not on by default (``LimbDepthConfig.min_depth_fraction`` = 1.0): it helped on the tuning
-clips only. Order: thighs and upper arms from the detector's hips and shoulders, then shins and forearms
+clips only. The upper arms can take their order from anatomy instead
+(``front_fraction``: the elbow in front of the body where the image shows the upper arm
+inclined; the detector's elbow depth hardly moves with the arm on our renders): also off by
+default, better on the tuning clips and six of eight held-out ones, worse on both 80° clips,
+where walking arms swing back (docs/accuracy.md, "Item 6: the limb depth order").
+
+Order: thighs and upper arms from the detector's hips and shoulders, then shins and forearms
 from the (possibly moved) knees and elbows. The foot and hand landmarks move with their ankle
 and wrist. Pure numpy; shapes in the docstrings, metres and pixels.
 """
