@@ -39,45 +39,52 @@ def solve_root_translation(metric: np.ndarray, image: np.ndarray, weights: np.nd
     re-weighted by 1/depth so that residuals are in pixels. Frames with fewer than 3 weighted
     points get NaN. Returns (T, rms reprojection error in pixels (F,)).
     """
-    P = np.asarray(metric, float)
-    uv = np.asarray(image, float)
-    w = np.clip(np.asarray(weights, float), 0.0, None)
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    return _root_translation(np.asarray(metric, float), np.asarray(image, float),
+                             np.clip(np.asarray(weights, float), 0.0, None), fx, fy, cx, cy,
+                             iterations)
+
+
+def _root_translation(P: np.ndarray, uv: np.ndarray, w: np.ndarray, fx: float | np.ndarray,
+                      fy: float | np.ndarray, cx: float, cy: float, iterations: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """``solve_root_translation`` with the focal lengths fx, fy either numbers or (G, 1)
+    arrays of G candidates: then T is (G, F, 3) and the rms (G, F), each candidate's the same
+    numbers as on its own (``estimate_focal`` tries a grid of focals at once)."""
     du, dv = uv[..., 0] - cx, uv[..., 1] - cy
-    n_frames = P.shape[0]
+    batch = np.ndim(fx) > 0
+    fxp, fyp = (np.asarray(fx)[..., None], np.asarray(fy)[..., None]) if batch else (fx, fy)
     # Rows: [fx, 0, -du] T = du Z - fx X ; [0, fy, -dv] T = dv Z - fy Y. The normal equations
     # are written out (both rows of a point share its weight): no (F, 2N, 3) design matrix.
-    bu = du * P[..., 2] - fx * P[..., 0]
-    bv = dv * P[..., 2] - fy * P[..., 1]
+    bu = du * P[..., 2] - fxp * P[..., 0]
+    bv = dv * P[..., 2] - fyp * P[..., 1]
     ww = w
-    T = np.full((n_frames, 3), np.nan)
-    enough = (w > 0).sum(axis=1) >= 3
-    ata = np.empty((n_frames, 3, 3))
-    atb = np.empty((n_frames, 3))
+    enough = (w > 0).sum(axis=-1) >= 3
+    ata = np.empty(bu.shape[:-1] + (3, 3))
+    atb = np.empty(bu.shape[:-1] + (3,))
+    T = np.full(bu.shape[:-1] + (3,), np.nan)
     for _ in range(iterations):
-        sw = ww.sum(1)
-        swu = np.sum(ww * du, 1)
-        swv = np.sum(ww * dv, 1)
-        ata[:, 0, 0] = fx * fx * sw + 1e-9
-        ata[:, 1, 1] = fy * fy * sw + 1e-9
-        ata[:, 0, 1] = ata[:, 1, 0] = 0.0
-        ata[:, 0, 2] = ata[:, 2, 0] = -fx * swu
-        ata[:, 1, 2] = ata[:, 2, 1] = -fy * swv
-        ata[:, 2, 2] = np.sum(ww * (du * du + dv * dv), 1) + 1e-9
-        atb[:, 0] = fx * np.sum(ww * bu, 1)
-        atb[:, 1] = fy * np.sum(ww * bv, 1)
-        atb[:, 2] = -np.sum(ww * (du * bu + dv * bv), 1)
+        sw = ww.sum(-1)
+        swu = np.sum(ww * du, -1)
+        swv = np.sum(ww * dv, -1)
+        ata[..., 0, 0] = fx * fx * sw + 1e-9
+        ata[..., 1, 1] = fy * fy * sw + 1e-9
+        ata[..., 0, 1] = ata[..., 1, 0] = 0.0
+        ata[..., 0, 2] = ata[..., 2, 0] = -fx * swu
+        ata[..., 1, 2] = ata[..., 2, 1] = -fy * swv
+        ata[..., 2, 2] = np.sum(ww * (du * du + dv * dv), -1) + 1e-9
+        atb[..., 0] = fx * np.sum(ww * bu, -1)
+        atb[..., 1] = fy * np.sum(ww * bv, -1)
+        atb[..., 2] = -np.sum(ww * (du * bu + dv * bv), -1)
         T = np.linalg.solve(ata, atb[..., None])[..., 0]
-        z = np.maximum(P[..., 2] + T[:, None, 2], 0.05)
+        z = np.maximum(P[..., 2] + T[..., None, 2], 0.05)
         ww = w / z ** 2
-    xc = P + T[:, None, :]
+    xc = P + T[..., None, :]
     z = np.maximum(xc[..., 2], 1e-3)
-    proj = np.stack([fx * xc[..., 0] / z + cx, fy * xc[..., 1] / z + cy], -1)
-    err2 = np.sum((proj - uv) ** 2, -1)
-    rms = np.sqrt(np.sum(w * err2, 1) / np.maximum(np.sum(w, 1), 1e-9))
-    T[~enough] = np.nan
-    rms[~enough] = np.nan
-    return T, rms
+    err2 = (fxp * xc[..., 0] / z + cx - uv[..., 0]) ** 2
+    err2 += (fyp * xc[..., 1] / z + cy - uv[..., 1]) ** 2
+    rms = np.sqrt(np.sum(w * err2, -1) / np.maximum(np.sum(w, -1), 1e-9))
+    return np.where(enough[:, None], T, np.nan), np.where(enough, rms, np.nan)
 
 
 @dataclass(frozen=True)
@@ -117,17 +124,26 @@ def estimate_focal(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], wid
         return FocalEstimate(f_prior, prior_fov_deg, "prior")
     fovs = np.linspace(fov_range[0], fov_range[1], 35)
 
-    def mse(fov: float) -> float:
-        K = intrinsics_from_fov(width, height, fov)
-        num = den = 0.0
-        for metric, image, weights in subs:
-            _, rms = solve_root_translation(metric, image, weights, K)
-            ok = np.isfinite(rms)
-            num += float(np.sum(rms[ok] ** 2))
-            den += float(ok.sum())
-        return num / max(den, 1.0)
+    subs = [(np.asarray(m, float), np.asarray(i, float), np.clip(np.asarray(w, float), 0.0, None))
+            for m, i, w in subs]
 
-    errs = np.array([mse(f) for f in fovs])
+    def mse_many(fov: np.ndarray) -> np.ndarray:
+        # the grid of focals at once (the numbers of one at a time, far fewer numpy calls)
+        f = np.array([intrinsics_from_fov(width, height, v)[0, 0] for v in fov])[:, None]
+        num, den = np.zeros(len(fov)), np.zeros(len(fov))
+        for metric, image, weights in subs:
+            _, rms = _root_translation(metric, image, weights, f, f, 0.5 * width,
+                                       0.5 * height, 2)
+            for g, row in enumerate(rms):
+                ok = np.isfinite(row)
+                num[g] += float(np.sum(row[ok] ** 2))
+                den[g] += float(ok.sum())
+        return num / np.maximum(den, 1.0)
+
+    def mse(fov: float) -> float:
+        return float(mse_many(np.array([fov]))[0])
+
+    errs = mse_many(fovs)
     floor = max(errs.min(), 1e-6)
 
     def cost(fov: float, err: float) -> float:

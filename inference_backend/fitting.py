@@ -24,6 +24,8 @@ Steps (all vectorised over frames):
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +76,9 @@ class FitConfig:
     #: Context frames refined with each chunk, each side, then dropped. None = exact
     #: (``refine_halo``: 54 frames); 32 changes results by < 0.01 deg / 0.1 mm at the seams.
     chunk_halo: int | None = 32
+    #: Windows refined at once on threads (the result does not depend on it); 0 = one per
+    #: CPU core, at most 4. Memory grows by about 15 MB per window.
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -439,6 +444,14 @@ class _PointSums:
     torque_3: np.ndarray   # (F,A,3)
 
 
+def _split_last(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A view of ``a`` (..., m*n) as (..., m, n) (for ``out=``; a unit-stride last axis always
+    splits without a copy)."""
+    view = a.reshape(a.shape[:-1] + shape)
+    assert np.shares_memory(view, a)
+    return view
+
+
 def _point_sums(p: np.ndarray, mid: np.ndarray, root: np.ndarray, w3: np.ndarray,
                 w2: np.ndarray, tgt3: np.ndarray, tgt2: np.ndarray, K: np.ndarray,
                 st: _Structure) -> _PointSums:
@@ -468,16 +481,22 @@ def _point_sums(p: np.ndarray, mid: np.ndarray, root: np.ndarray, w3: np.ndarray
     zb = sw2[..., None] * np.stack([zeros, by, bz], -1)
     za = np.concatenate([za, np.cross(za, p)], -1)                 # (F,N,6)
     zb = np.concatenate([zb, np.cross(zb, p)], -1)
-    outer = (za[..., :, None] * za[..., None, :] + zb[..., :, None] * zb[..., None, :])
-    ge = za * ru[..., None] + zb * rv[..., None]                   # (e2, e2 x p)
-    del za, zb
-    e3 = w3[..., None] * ((p - mid[:, None]) - tgt3)              # (F,N,3)
-    wp = w3[..., None] * p
-    feats = np.concatenate([
-        outer.reshape(n_frames, -1, 36), ge, w3[..., None], wp,
-        (wp[..., :, None] * p[..., None, :]).reshape(n_frames, -1, 9), e3, np.cross(p, e3)],
-        axis=-1)                                                  # (F,N,61)
-    del outer, ge, e3, wp
+    # The per-point features, written in place into one (F,N,61) array (no concatenation):
+    # [z z^T (36), (e2, e2 x p) (6), w3, w3 p (3), w3 p p^T (9), e3 (3), p x e3 (3)].
+    feats = np.empty(p.shape[:2] + (61,))
+    outer = _split_last(feats[..., :36], (6, 6))
+    np.multiply(za[..., :, None], za[..., None, :], out=outer)
+    outer += zb[..., :, None] * zb[..., None, :]
+    np.add(za * ru[..., None], zb * rv[..., None], out=feats[..., 36:42])  # (e2, e2 x p)
+    del za, zb, outer
+    feats[..., 42] = w3
+    wp = feats[..., 43:46]
+    np.multiply(w3[..., None], p, out=wp)
+    np.multiply(wp[..., :, None], p[..., None, :], out=_split_last(feats[..., 46:55], (3, 3)))
+    e3 = feats[..., 55:58]
+    np.multiply(w3[..., None], (p - mid[:, None]) - tgt3, out=e3)
+    feats[..., 58:61] = np.cross(p, e3)
+    del wp, e3
     # Sums over the points each active joint moves.
     sums = np.matmul(st.moved.T, feats)                           # (F,A,61)
     del feats
@@ -508,8 +527,9 @@ def _data_terms(sums: _PointSums, p_joints: np.ndarray, mid: np.ndarray, st: _St
     # C_i U_j - V_j with U_j = S1_j - S0_j C_j, V_j = S2_j + S1_j^T C_j.
     u_3 = s1_3 - sw_3 * c
     u_3[:, 0] = s1_3[:, 0] - sw_3[:, 0] * c_mid
-    v_3 = s2_3 + np.swapaxes(s1_3, -1, -2) @ c
-    v_3[:, 0] = s2_3[:, 0] + np.swapaxes(s1_3[:, 0], -1, -2) @ c_mid
+    s1_3t = _transposed(s1_3)
+    v_3 = s2_3 + s1_3t @ c
+    v_3[:, 0] = s2_3[:, 0] + s1_3t[:, 0] @ c_mid
     u = s1_2 - s0_2 @ c + u_3
     v = s2_2 + np.swapaxes(s1_2, -1, -2) @ c + v_3
     pi, pj = st.pair_i, st.pair_j
@@ -641,6 +661,12 @@ def _inv3(m: np.ndarray) -> np.ndarray:
     return inv
 
 
+def _transposed(m: np.ndarray) -> np.ndarray:
+    """C-ordered copy of the transposes of 3x3 matrices (..., 3, 3): matmul runs several times
+    faster on it than on ``swapaxes`` views, with the same result."""
+    return np.ascontiguousarray(np.swapaxes(m, -1, -2))
+
+
 def _tree_solve(blocks: np.ndarray, h_wt: np.ndarray, h_tt: np.ndarray, g_w: np.ndarray,
                 g_t: np.ndarray, st: _Structure) -> tuple[np.ndarray, np.ndarray]:
     """Solve the per-frame normal equations H x = g exploiting the kinematic tree.
@@ -665,10 +691,13 @@ def _tree_solve(blocks: np.ndarray, h_wt: np.ndarray, h_tt: np.ndarray, g_w: np.
             y = blocks[:, st.chain_pair[b]]                      # H_ab (F,m,3,3)
             w = y @ inv_b[:, None]                                # H_ab D_b^-1
             k1, k2 = st.chain_k1[b], st.chain_k2[b]
-            blocks[:, st.chain_upd[b]] -= w[:, k1] @ np.swapaxes(y[:, k2], -1, -2)
+            # (matmul is several times faster on C-ordered 3x3s than on transposed views,
+            # with the same result: the transposes are copied first, here and below)
+            y_t = np.ascontiguousarray(np.swapaxes(y, -1, -2))
+            blocks[:, st.chain_upd[b]] -= w[:, k1] @ y_t[:, k2]
             h_wt[:, chain] -= w @ h_bt[:, None]
             g_w[:, chain] -= (w @ g_b[:, None])[..., 0]
-        w_t = np.swapaxes(h_bt, -1, -2) @ inv_b                   # H_Tb D_b^-1
+        w_t = _transposed(h_bt) @ inv_b                           # H_Tb D_b^-1
         h_tt -= w_t @ h_bt
         g_t -= (w_t @ g_b)[..., 0]
     x_t = (_inv3(h_tt) @ g_t[..., None])[..., 0]
@@ -715,7 +744,8 @@ def refine(local_rots: np.ndarray, root_cam: np.ndarray, rest: np.ndarray,
     each side, which are refined too and then dropped. With ``chunk_halo=None`` the halo is
     ``refine_halo`` (every frame the kept part depends on), so the windowed result equals the
     all-at-once one up to rounding; the default 32 frames costs less and the influence of
-    farther frames has decayed to < 0.01 deg / 0.1 mm. Memory is bounded by the window size.
+    farther frames has decayed to < 0.01 deg / 0.1 mm. Memory is bounded by the window size
+    (times ``config.workers``: windows are refined side by side on threads).
     Returns (local_rots, root_cam).
     """
     local_all = np.asarray(local_rots, dtype=np.float64)
@@ -726,7 +756,8 @@ def refine(local_rots: np.ndarray, root_cam: np.ndarray, rest: np.ndarray,
     chunk = max(config.chunk_frames if config.chunk_frames > 0 else n_frames, 1)
     halo = refine_halo(config) if config.chunk_halo is None else config.chunk_halo
     out_local, out_root = np.empty_like(local_all), np.empty_like(root_all)
-    for start in range(0, n_frames, chunk):
+
+    def refine_window(start: int) -> None:
         stop = min(n_frames, start + chunk)
         lo, hi = max(0, start - halo), min(n_frames, stop + halo)
         # Weights and targets of the window only (nothing per frame is kept but the output).
@@ -752,7 +783,27 @@ def refine(local_rots: np.ndarray, root_cam: np.ndarray, rest: np.ndarray,
                                        aux is not None)
         out_local[start:stop] = local[start - lo: stop - lo]
         out_root[start:stop] = root[start - lo: stop - lo]
+
+    # Windows are independent (each reads only the inputs and writes only its own frames of
+    # the output), so they run side by side: numpy releases the GIL in the array maths.
+    starts = range(0, n_frames, chunk)
+    workers = min(len(starts), _window_workers(config))
+    if workers <= 1:
+        for start in starts:
+            refine_window(start)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="str-mocap-fit") as pool:
+            for done in [pool.submit(refine_window, start) for start in starts]:
+                done.result()
     return out_local, out_root
+
+
+def _window_workers(config: FitConfig) -> int:
+    """Windows ``refine`` works on at once: ``config.workers``, or (0) one per CPU core, at
+    most 4 (each holds about 15 MB)."""
+    if config.workers > 0:
+        return config.workers
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def fit_skeleton(metric_landmarks: np.ndarray, targets3d: np.ndarray, conf3d: np.ndarray,

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .background_imports import LATER_STAGE_MODULES, BackgroundImports
 from .camera_motion import (
+    CameraChoice,
     FrameMatches,
     KeyframeLink,
     choose_camera,
@@ -40,7 +42,13 @@ from .detection import PoseDetector
 from .device import resolve_device
 from .errors import CaptureCancelled, CaptureError, ExitCode
 from .export import check_output_writable, write_motion_file
-from .motion_types import Detection, SceneSolution, TrackObservations, VideoInfo
+from .motion_types import (
+    CameraIntrinsics,
+    Detection,
+    SceneSolution,
+    TrackObservations,
+    VideoInfo,
+)
 from .ordered_worker import OrderedWorker
 from .progress import CAMERA, DECODE_DETECT, SOLVE, TRACK, WRITE, ProgressReporter
 from .scene import SceneConfig, build_scene
@@ -323,14 +331,30 @@ def solve_scene(solver: Solver, observed: SolveInput, scene: SceneConfig,
     intrinsics and applies ``camera_mode`` (camera_motion.choose_camera); without matches the
     camera is static."""
     report = progress or (lambda stage, done, total: None)
-    solved = solver.solve(observed, report)
-    camera = None
-    if camera_matches is not None:
+    if camera_matches is None:
+        return build_scene(solver.solve(observed, report), observed.video, observed.timestamps,
+                           scene, report, None)
+
+    def fit_camera(K: np.ndarray) -> tuple[np.ndarray, CameraChoice]:
+        motion = solve_camera_motion(list(camera_matches), len(observed.timestamps), K,
+                                     links=list(camera_links), untracked=camera_untracked)
+        return K, choose_camera(motion, camera_mode)
+
+    # The camera stage needs only the intrinsics: it runs on a thread beside the fit from the
+    # moment the solver has chosen them (numpy releases the GIL; the same result as after it).
+    with ThreadPoolExecutor(1, thread_name_prefix="str-mocap-camera-solve") as pool:
+        started: list[Future[tuple[np.ndarray, CameraChoice]]] = []
+
+        def chosen(intrinsics: CameraIntrinsics) -> None:
+            if not started:
+                started.append(pool.submit(fit_camera, np.array(intrinsics.K, float)))
+
+        solved = solver.solve(replace(observed, intrinsics_chosen=chosen), report)
         report(CAMERA, 0, 1)
-        motion = solve_camera_motion(list(camera_matches), len(observed.timestamps),
-                                     solved.intrinsics.K, links=list(camera_links),
-                                     untracked=camera_untracked)
-        camera = choose_camera(motion, camera_mode)
+        K = np.asarray(solved.intrinsics.K, float)
+        used, camera = started[0].result() if started else (None, None)
+        if camera is None or not np.array_equal(used, K):
+            _, camera = fit_camera(K)
         report(CAMERA, 1, 1)
     return build_scene(solved, observed.video, observed.timestamps, scene, report, camera)
 

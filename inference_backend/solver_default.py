@@ -22,6 +22,7 @@ from inference_backend.limb_depth import LimbDepthConfig, lift_limbs
 from inference_backend.motion_types import (
     KEY_JOINTS,
     CameraFrameTracks,
+    CameraIntrinsics,
     CameraTrack,
     TrackObservations,
     VideoInfo,
@@ -81,7 +82,7 @@ class DefaultSolver:
     def solve(self, observed: SolveInput, progress: Progress) -> CameraFrameTracks:
         return solve_default(list(observed.tracks), observed.video, observed.timestamps,
                              self.config, progress, observed.footage_fov_deg,
-                             observed.lines_fov_deg)
+                             observed.lines_fov_deg, observed.intrinsics_chosen)
 
 
 def _check_inputs(tracks: list[TrackObservations], timestamps: np.ndarray) -> None:
@@ -103,13 +104,16 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
                   config: SolverConfig = SolverConfig(),
                   progress: Progress | None = None,
                   footage_fov_deg: float | None = None,
-                  lines_fov_deg: float | None = None) -> CameraFrameTracks:
+                  lines_fov_deg: float | None = None,
+                  intrinsics_chosen: Callable[[CameraIntrinsics], None] | None = None
+                  ) -> CameraFrameTracks:
     """Fit every track's SMPL skeleton in the camera frame, with one focal length for all.
 
     tracks: observations over the capture's F frames; timestamps: (F,) seconds;
     footage_fov_deg: a field of view measured from the camera's turning (used unless
     ``config.fov_deg`` overrides; see camera.choose_intrinsics); lines_fov_deg: one from the
-    background's straight lines (used when neither is given). Progress is
+    background's straight lines (used when neither is given); intrinsics_chosen: called with
+    the intrinsics once chosen, before the fits (solvers.SolveInput). Progress is
     reported as (progress.SOLVE, i, n) per person.
     """
     _check_inputs(tracks, timestamps)
@@ -138,6 +142,8 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
                                               config.prior_fov_deg, footage_fov_deg,
                                               lines_fov_deg)
     warnings.extend(notes)
+    if intrinsics_chosen is not None:
+        intrinsics_chosen(intrinsics)
     K = intrinsics.K
     # Tracks wait for their fit in their own (float32) precision: exact, half the memory.
     waiting: list[tuple[TrackObservations, np.ndarray, np.ndarray, np.ndarray, np.ndarray]

@@ -320,6 +320,8 @@ class StrSolver:
         warnings = list(models.notes)
         intrinsics = _intrinsics(observed.video, observed.tracks, self.config.fov_deg, warnings,
                                  observed.footage_fov_deg, observed.lines_fov_deg)
+        if observed.intrinsics_chosen is not None:
+            observed.intrinsics_chosen(intrinsics)
         K = intrinsics.K
         focal, principal = float(K[0, 0]), (float(K[0, 2]), float(K[1, 2]))
         todo = [tr for tr in observed.tracks if np.asarray(tr.present, bool).any()]

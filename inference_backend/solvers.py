@@ -21,7 +21,7 @@ import numpy as np
 
 from .config import CaptureConfig
 from .errors import CaptureError, ExitCode
-from .motion_types import CameraFrameTracks, TrackObservations, VideoInfo
+from .motion_types import CameraFrameTracks, CameraIntrinsics, TrackObservations, VideoInfo
 
 if TYPE_CHECKING:
     from .motion_types import Detection
@@ -36,13 +36,17 @@ class SolveInput:
     measured from the footage itself (the camera's own turning,
     camera_motion.focal_from_rotation), which solvers use instead of estimating one from the
     people when there is no ``--fov`` override; ``lines_fov_deg``: one measured from the
-    background's straight lines (vanishing_points.py), used when there is neither."""
+    background's straight lines (vanishing_points.py), used when there is neither.
+    ``intrinsics_chosen``: called with the intrinsics the solver will return as soon as it has
+    chosen them, before it fits anyone (the pipeline starts the camera stage then, beside the
+    fit); a solver need not call it (the camera stage then waits for ``solve``)."""
 
     video: VideoInfo
     tracks: tuple[TrackObservations, ...]
     timestamps: np.ndarray
     footage_fov_deg: float | None = None
     lines_fov_deg: float | None = None
+    intrinsics_chosen: Callable[[CameraIntrinsics], None] | None = None
 
 
 class FrameSink(Protocol):
