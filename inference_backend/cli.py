@@ -287,6 +287,16 @@ def _run_export_amass(args: argparse.Namespace) -> int:
     return _guarded(run)
 
 
+#: Commands after which ``python -m inference_backend`` ends without the interpreter's
+#: teardown (process_exit.py): they register no exit handlers.
+ENDS_AT_ONCE: frozenset[str] = frozenset({"capture"})
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command word of a command line (its first argument not starting with '-')."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -294,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         a == "--progress=jsonl" or (a == "--progress" and i + 1 < len(argv) and argv[i + 1] == "jsonl")
         for i, a in enumerate(argv)
     )
-    command = next((a for a in argv if not a.startswith("-")), None)
+    command = command_of(argv)
     plugin = command if command in PLUGIN_COMMANDS else None
     try:
         parser = build_parser(plugin, jsonl)

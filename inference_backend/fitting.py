@@ -76,8 +76,8 @@ class FitConfig:
     #: Context frames refined with each chunk, each side, then dropped. None = exact
     #: (``refine_halo``: 54 frames); 32 changes results by < 0.01 deg / 0.1 mm at the seams.
     chunk_halo: int | None = 32
-    #: Windows refined at once on threads (the result does not depend on it); 0 = one per
-    #: CPU core, at most 4. Memory grows by about 15 MB per window.
+    #: Windows refined at once on threads (the result does not depend on it); 0 = two on a
+    #: CPU with two cores or more. Each window's working set is about 20 MB.
     workers: int = 0
 
 
@@ -799,11 +799,11 @@ def refine(local_rots: np.ndarray, root_cam: np.ndarray, rest: np.ndarray,
 
 
 def _window_workers(config: FitConfig) -> int:
-    """Windows ``refine`` works on at once: ``config.workers``, or (0) one per CPU core, at
-    most 4 (each holds about 15 MB)."""
+    """Windows ``refine`` works on at once: ``config.workers``, or (0) two when the CPU has
+    two cores or more (a 540-frame track has three windows; each holds about 20 MB)."""
     if config.workers > 0:
         return config.workers
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def fit_skeleton(metric_landmarks: np.ndarray, targets3d: np.ndarray, conf3d: np.ndarray,

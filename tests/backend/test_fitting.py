@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -248,19 +249,36 @@ def test_chunked_refinement_matches_all_at_once() -> None:
     assert geodesic_deg(chunked.local_rots[1:], whole.local_rots[:-1]).max() > 1.0
 
 
+def test_windows_refined_side_by_side_give_the_same_fit() -> None:
+    """``refine``'s windows on threads (``FitConfig.workers``) read only the inputs and write
+    only their own frames: the fit is bit-identical to one window after the other."""
+    met, img, vis, t3, c3, t2, c2, root0, cam = _fit_inputs(300, seed=5)
+    rest = build_rest_joints(estimate_bone_lengths(t3, c3))
+    local = globals_to_locals(initial_global_rotations(t3, met, rest))
+    args = [np.concatenate([x, x[::-1], x[:100]]) for x in (local, root0, t3, c3, t2, c2)]
+    aux = tuple(np.concatenate([x, x[::-1], x[:100]]) for x in (met, img, vis))
+    fits = [refine(args[0], args[1], rest, *args[2:], cam.K,
+                   FitConfig(iterations=2, chunk_frames=128, workers=w), aux=aux)
+            for w in (1, 3)]
+    assert len(args[0]) == 700     # six windows, three at a time
+    for one, side_by_side in zip(*fits, strict=True):
+        assert np.array_equal(one, side_by_side)
+
+
 def test_refinement_memory_is_bounded() -> None:
     """Peak memory of ``refine`` (tracemalloc) over 3000 vs 300 frames (the same per-frame
     data tiled). Its working memory (peak minus the returned arrays, 1.75 kB per frame) must
     stay within 1.3x + 1 MB, and the whole peak grow by at most 4 kB per frame (all frames
     in one system needed ~580 kB per frame). One iteration: the windows' working set does not
-    depend on the iteration count."""
+    depend on the iteration count. Windows refined side by side (``FitConfig.workers``) hold
+    one working set each: two of them at most twice one's, whatever the length."""
     met, img, vis, t3, c3, t2, c2, root0, cam = _fit_inputs(300, seed=22)
     lengths = estimate_bone_lengths(t3, c3)
     rest = build_rest_joints(lengths)
     local = globals_to_locals(initial_global_rotations(t3, met, rest))
-    config = FitConfig(iterations=1)
+    config = FitConfig(iterations=1, workers=1)
 
-    def peak_and_output_bytes(reps: int) -> tuple[int, int]:
+    def peak_and_output_bytes(reps: int, config: FitConfig = config) -> tuple[int, int]:
         args = [np.concatenate([x] * reps) for x in (local, root0, t3, c3, t2, c2)]
         aux = tuple(np.concatenate([x] * reps) for x in (met, img, vis))
         tracemalloc.start()
@@ -278,3 +296,6 @@ def test_refinement_memory_is_bounded() -> None:
     report = {"short_mb": short / 1e6, "long_mb": long / 1e6, "outputs_mb": long_out / 1e6}
     assert long - long_out <= 1.3 * (short - short_out) + 1e6, report
     assert (long - short) / 2700 < 4096, report
+    pair, pair_out = peak_and_output_bytes(10, replace(config, workers=2))
+    report["two_windows_at_once_mb"] = pair / 1e6
+    assert pair - pair_out <= 2.3 * (long - long_out) + 1e6, report
