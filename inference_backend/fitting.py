@@ -444,6 +444,12 @@ class _PointSums:
     torque_3: np.ndarray   # (F,A,3)
 
 
+#: Upper triangle (i <= j) of a 6x6 matrix: rows, columns; and each entry's place in it.
+_UPPER6 = np.triu_indices(6)
+_SYM6 = np.zeros((6, 6), int)
+_SYM6[_UPPER6] = _SYM6.T[_UPPER6] = np.arange(len(_UPPER6[0]))
+
+
 def _split_last(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A view of ``a`` (..., m*n) as (..., m, n) (for ``out=``; a unit-stride last axis always
     splits without a copy)."""
@@ -481,33 +487,36 @@ def _point_sums(p: np.ndarray, mid: np.ndarray, root: np.ndarray, w3: np.ndarray
     zb = sw2[..., None] * np.stack([zeros, by, bz], -1)
     za = np.concatenate([za, np.cross(za, p)], -1)                 # (F,N,6)
     zb = np.concatenate([zb, np.cross(zb, p)], -1)
-    # The per-point features, written in place into one (F,N,61) array (no concatenation):
-    # [z z^T (36), (e2, e2 x p) (6), w3, w3 p (3), w3 p p^T (9), e3 (3), p x e3 (3)].
-    feats = np.empty(p.shape[:2] + (61,))
-    outer = _split_last(feats[..., :36], (6, 6))
-    np.multiply(za[..., :, None], za[..., None, :], out=outer)
-    outer += zb[..., :, None] * zb[..., None, :]
-    np.add(za * ru[..., None], zb * rv[..., None], out=feats[..., 36:42])  # (e2, e2 x p)
-    del za, zb, outer
-    feats[..., 42] = w3
-    wp = feats[..., 43:46]
+    # The per-point features, written in place into one (F,N,46) array (no concatenation):
+    # [z z^T upper triangle (21: it is symmetric), (e2, e2 x p) (6), w3, w3 p (3),
+    # w3 p p^T (9), e3 (3), p x e3 (3)].
+    feats = np.empty(p.shape[:2] + (46,))
+    # one (F,N) product per entry, on component-major copies (whole-array operations instead
+    # of gathers along a length-6 axis: ~6x faster, the same numbers)
+    za_c, zb_c = np.moveaxis(za, -1, 0).copy(), np.moveaxis(zb, -1, 0).copy()
+    for k, (i, j) in enumerate(zip(*_UPPER6, strict=True)):
+        feats[..., k] = za_c[i] * za_c[j] + zb_c[i] * zb_c[j]
+    np.add(za * ru[..., None], zb * rv[..., None], out=feats[..., 21:27])  # (e2, e2 x p)
+    del za, zb, za_c, zb_c
+    feats[..., 27] = w3
+    wp = feats[..., 28:31]
     np.multiply(w3[..., None], p, out=wp)
-    np.multiply(wp[..., :, None], p[..., None, :], out=_split_last(feats[..., 46:55], (3, 3)))
-    e3 = feats[..., 55:58]
+    np.multiply(wp[..., :, None], p[..., None, :], out=_split_last(feats[..., 31:40], (3, 3)))
+    e3 = feats[..., 40:43]
     np.multiply(w3[..., None], (p - mid[:, None]) - tgt3, out=e3)
-    feats[..., 58:61] = np.cross(p, e3)
+    feats[..., 43:46] = np.cross(p, e3)
     del wp, e3
     # Sums over the points each active joint moves.
-    sums = np.matmul(st.moved.T, feats)                           # (F,A,61)
+    sums = np.matmul(st.moved.T, feats)                           # (F,A,46)
     del feats
-    blk = sums[..., :36].reshape(n_frames, n_act, 6, 6)
-    swpp_3 = sums[..., 46:55].reshape(n_frames, n_act, 3, 3)
+    swpp_3 = sums[..., 31:40].reshape(n_frames, n_act, 3, 3)
     return _PointSums(
-        s0_2=blk[..., :3, :3], s1_2=blk[..., :3, 3:], s2_2=-blk[..., 3:, 3:],
-        esum_2=sums[..., 36:39], torque_2=-sums[..., 39:42], sw_3=sums[..., 42, None, None],
-        s1_3=skew(sums[..., 43:46]),
+        s0_2=sums[..., _SYM6[:3, :3]], s1_2=sums[..., _SYM6[:3, 3:]],
+        s2_2=-sums[..., _SYM6[3:, 3:]],
+        esum_2=sums[..., 21:24], torque_2=-sums[..., 24:27], sw_3=sums[..., 27, None, None],
+        s1_3=skew(sums[..., 28:31]),
         s2_3=swpp_3 - np.trace(swpp_3, axis1=-2, axis2=-1)[..., None, None] * np.eye(3),
-        esum_3=sums[..., 55:58], torque_3=sums[..., 58:61])
+        esum_3=sums[..., 40:43], torque_3=sums[..., 43:46])
 
 
 def _data_terms(sums: _PointSums, p_joints: np.ndarray, mid: np.ndarray, st: _Structure
