@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from synthetic_landmarks import make_camera, observe, video_info, walking_person
 
+from inference_backend.camera_motion import FrameMatches, choose_camera, solve_camera_motion
 from inference_backend.kinematics import fk_axis_angle, geodesic_deg, rodrigues
 from inference_backend.motion_types import SceneSolution, TrackObservations, VideoInfo
 from inference_backend.pipeline import solve_scene
-from inference_backend.scene import SceneConfig
+from inference_backend.scene import SceneConfig, build_scene
 from inference_backend.solver_default import DefaultSolver, SolverConfig
 from inference_backend.solvers import SolveInput
 from inference_backend.trajectory import CHANNEL_CLEARANCE_M
@@ -335,3 +336,33 @@ def test_flickering_landmarks_at_a_track_start_carry_no_weight() -> None:
     assert flags[0, ankle] and flags[2, ankle] and flags.sum() == 2
     _, _, w = clean_landmarks(img, track.world_landmarks, track.boxes, 0.3)
     assert w[0, ankle] == 0 and w[2, ankle] == 0 and w[1, ankle] > 0
+
+
+def test_camera_stage_beside_the_fit_gives_the_same_scene(scene) -> None:
+    """``solve_scene`` runs the camera stage on a thread from the moment the solver has chosen
+    its intrinsics (``SolveInput.intrinsics_chosen``): the same scene as the stages one after
+    the other. The background: points 10 m away seen by a camera panning 6 degrees."""
+    n = N_FRAMES
+    rots = rodrigues(np.stack([np.zeros(n), np.radians(np.linspace(0, 6, n)), np.zeros(n)], 1))
+    pts = np.c_[np.random.default_rng(1).uniform(-3, 3, (100, 2)), np.full(100, 10.0)]
+    K = scene["cam"].K
+
+    def project(points: np.ndarray) -> np.ndarray:
+        uv = points @ K.T
+        return (uv[:, :2] / uv[:, 2:]).astype(np.float32)
+
+    matches = [FrameMatches(f, 0, project(pts), project(pts @ rots[f].T)) for f in range(1, n)]
+    observed = SolveInput(video_info(n), tuple(scene["tracks"]), scene["times"])
+    solver = DefaultSolver()
+    together = solve_scene(solver, observed, SceneConfig(), None, matches, "moving")
+    chosen: list = []
+    solved = solver.solve(replace(observed, intrinsics_chosen=chosen.append),
+                          lambda *a: None)
+    assert len(chosen) == 1 and np.array_equal(chosen[0].K, solved.intrinsics.K)
+    camera = choose_camera(solve_camera_motion(matches, n, solved.intrinsics.K), "moving")
+    assert camera.rel is not None              # the camera did turn
+    apart = build_scene(solved, observed.video, observed.timestamps, SceneConfig(), None, camera)
+    assert np.array_equal(together.camera.R, apart.camera.R)
+    for a, b in zip(together.persons, apart.persons, strict=True):
+        for name in ("global_orient", "body_pose", "transl", "joints3d", "contacts"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
