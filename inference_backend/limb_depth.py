@@ -23,6 +23,13 @@ clips only. The upper arms can take their order from anatomy instead
 inclined; the detector's elbow depth hardly moves with the arm on our renders): also off by
 default, better on the tuning clips and six of eight held-out ones, worse on both 80° clips,
 where walking arms swing back (docs/accuracy.md, "Item 6: the limb depth order").
+The shoulder's range of motion (``range_of_motion``, ``ShoulderRange``: take the elbow's
+candidate inside the published clinical range where the other is outside it) was meant to
+keep walking back-swings and fix the arms raised forwards; off by default: on the tuning
+clips it decides none of the frames where the detector's order is wrong, even with exact
+geometry, because the mirror of the squat's forward arm on its ray is a nearly hanging arm
+(0-12 deg behind the body), well inside every published range (docs/accuracy.md, "Item 6:
+the shoulder's range of motion").
 
 Order: thighs and upper arms from the detector's hips and shoulders, then shins and forearms
 from the (possibly moved) knees and elbows. The foot and hand landmarks move with their ankle
@@ -51,6 +58,54 @@ CARRIED: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
+class ShoulderRange:
+    """How far the upper arm can point behind the body (the torso's frontal plane), by how high
+    it is raised; clinical active ranges of the glenohumeral joint with the shoulder girdle,
+    not fitted to any clip.
+
+    Published normal ranges (American Academy of Orthopaedic Surgeons, "Joint Motion: Method
+    of Measuring and Recording", 1965, and Greene & Heckman, "The Clinical Measurement of Joint
+    Motion", AAOS 1994; the same figures in common physiotherapy goniometry tables, e.g.
+    Norkin & White, "Measurement of Joint Motion"): flexion 0-180 deg, extension 0-60 deg,
+    abduction 0-180 deg, horizontal abduction (extension: the arm raised sideways to shoulder
+    height, moved back behind the frontal plane) 0-45 deg. Flexion and abduction reach
+    overhead, so in front of the frontal plane every direction is in range.
+
+    Behind it, the angle b between the arm and the frontal plane is limited by the elevation e
+    (the angle from hanging straight down): ``extension_deg`` while the arm is lower than that
+    (pure extension from hanging), ``horizontal_extension_deg`` at shoulder height (e = 90),
+    0 overhead (e = 180, flexion and abduction end there); linear in e between these anchors
+    (the interpolation is ours; the ``margin_deg`` covers it and the torso frame's error).
+    """
+
+    extension_deg: float = 60.0
+    horizontal_extension_deg: float = 45.0
+    #: A direction counts as out of range only this far past the limit.
+    margin_deg: float = 10.0
+
+    def behind_limit_deg(self, elevation_deg: np.ndarray) -> np.ndarray:
+        """Largest angle (deg) behind the frontal plane at elevations (...,) deg."""
+        e = np.asarray(elevation_deg, float)
+        return np.interp(e, [0.0, self.extension_deg, 90.0, 180.0],
+                         [self.extension_deg, self.extension_deg,
+                          self.horizontal_extension_deg, 0.0])
+
+    def out_of_range(self, direction: np.ndarray, up: np.ndarray, forward: np.ndarray
+                     ) -> np.ndarray:
+        """Upper-arm directions (F, 3) (shoulder to elbow, any length) past the range by more
+        than the margin, in the torso frame of unit vectors up and forward (F, 3): (F,) bool
+        (False where anything is NaN)."""
+        d = np.asarray(direction, float)
+        n = np.linalg.norm(d, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = d / n[:, None]
+            elevation = np.degrees(np.arccos(np.clip(-np.sum(d * up, -1), -1.0, 1.0)))
+            behind = np.degrees(np.arcsin(np.clip(-np.sum(d * forward, -1), -1.0, 1.0)))
+            out = behind > self.behind_limit_deg(elevation) + self.margin_deg
+        return out & np.isfinite(behind) & np.isfinite(elevation) & (n > 0)
+
+
+@dataclass(frozen=True)
 class LimbDepthConfig:
     """Where the image's depth replaces the detector's, and the landmarks it trusts."""
 
@@ -69,6 +124,23 @@ class LimbDepthConfig:
     #: (parent, child) landmark names the anatomical order applies to.
     front_bones: tuple[tuple[str, str], ...] = (("left_shoulder", "left_elbow"),
                                                 ("right_shoulder", "right_elbow"))
+    #: The shoulder's range of motion decides the upper arms' order where it can: of the
+    #: elbow's two candidates, one outside the range (``shoulder_range``) and one inside, the
+    #: elbow goes onto the inside one; elsewhere the detector's depth stays. Off by default:
+    #: it never corrects the detector on the tuning clips (see the module docstring).
+    range_of_motion: bool = False
+    shoulder_range: ShoulderRange = ShoulderRange()
+
+
+#: The upper arms (shoulder, elbow), whose order the shoulder's range of motion can decide.
+ARMS: tuple[tuple[str, str], ...] = (("left_shoulder", "left_elbow"),
+                                     ("right_shoulder", "right_elbow"))
+
+
+def lifts(config: LimbDepthConfig) -> bool:
+    """Whether ``lift_limbs`` changes anything with this config."""
+    return (min(config.min_depth_fraction, config.front_fraction) < 1.0
+            or config.range_of_motion)
 
 
 def view_rays(image: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -106,6 +178,35 @@ def torso_forward(points: np.ndarray) -> np.ndarray:
         return np.where(norm > 1e-9, fwd / norm, np.nan)
 
 
+def torso_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal (up, forward) unit vectors (F, 3) of the torsos in points (F, 33, 3)
+    (camera axes): up from the mid-hip to the mid-shoulder, forward out of the chest
+    (``torso_forward``'s, made perpendicular to up). NaN where the torso is degenerate."""
+    p = np.asarray(points, float)
+    ls, rs, lh, rh = (p[:, LM[n]] for n in ("left_shoulder", "right_shoulder", "left_hip",
+                                              "right_hip"))
+    up = 0.5 * (ls + rs - lh - rh)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        up = up / np.linalg.norm(up, axis=-1, keepdims=True)
+        fwd = torso_forward(p)
+        fwd = fwd - np.sum(fwd * up, -1, keepdims=True) * up
+        fwd = fwd / np.linalg.norm(fwd, axis=-1, keepdims=True)
+    bad = ~(np.isfinite(up).all(-1) & np.isfinite(fwd).all(-1))
+    up[bad] = np.nan
+    fwd[bad] = np.nan
+    return up, fwd
+
+
+def range_pick(parent: np.ndarray, near: np.ndarray, far: np.ndarray, up: np.ndarray,
+               forward: np.ndarray, limits: ShoulderRange) -> tuple[np.ndarray, np.ndarray]:
+    """Which of an elbow's two candidates (F, 3) the shoulder's range of motion allows, the
+    shoulder at parent (F, 3), torso axes up and forward (F, 3): (decided, near_ok) (F,) bool,
+    decided where exactly one candidate is out of range, near_ok where that one is the far."""
+    near_out = limits.out_of_range(near - parent, up, forward)
+    far_out = limits.out_of_range(far - parent, up, forward)
+    return near_out != far_out, far_out
+
+
 def lift_limbs(metric: np.ndarray, image: np.ndarray, weights: np.ndarray, K: np.ndarray,
                root: np.ndarray, config: LimbDepthConfig = LimbDepthConfig()) -> np.ndarray:
     """Copy of a track's metric landmarks (F, 33, 3) (camera axes, origin the mid-hip) with
@@ -122,13 +223,14 @@ def lift_limbs(metric: np.ndarray, image: np.ndarray, weights: np.ndarray, K: np
     met = np.asarray(metric, float)
     w = np.asarray(weights, float)
     root = np.asarray(root, float)
-    if min(config.min_depth_fraction, config.front_fraction) >= 1.0 or met.shape[0] == 0:
+    if not lifts(config) or met.shape[0] == 0:
         return met.copy()
     cam = met + root[:, None, :]
     ray = view_rays(image, K)
     out = cam.copy()
     usable = np.all(np.isfinite(cam), -1) & np.isfinite(root).all(-1)[:, None]
     forward = torso_forward(cam)
+    up, fwd_ortho = torso_axes(cam)
     for pa, ch in LIMB_BONES:
         ia, ib = LM[pa], LM[ch]
         keep = out[:, ia] + (cam[:, ib] - cam[:, ia])    # the detector's offset from the parent
@@ -151,6 +253,12 @@ def lift_limbs(metric: np.ndarray, image: np.ndarray, weights: np.ndarray, K: np
                             >= np.sum((far - out[:, ia]) * forward, -1))
                 pick = np.where(front, in_front, pick)
                 use |= front
+            if (pa, ch) in ARMS and config.range_of_motion:
+                decided, near_ok = range_pick(out[:, ia], near, far, up, fwd_ortho,
+                                              config.shoulder_range)
+                decided &= ok
+                pick = np.where(decided, near_ok, pick)
+                use |= decided
             lifted = np.where(pick[:, None], near, far)
             new = np.where(use[:, None], lifted, keep)
         new = np.where(usable[:, ib, None], new, out[:, ib])

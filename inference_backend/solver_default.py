@@ -18,7 +18,7 @@ from inference_backend.config import CaptureConfig
 from inference_backend.fitting import FitConfig, fit_skeleton
 from inference_backend.kinematics import log_map
 from inference_backend.landmark_map import clean_landmarks, smpl_targets
-from inference_backend.limb_depth import LimbDepthConfig, lift_limbs
+from inference_backend.limb_depth import LimbDepthConfig, lift_limbs, lifts
 from inference_backend.motion_types import (
     KEY_JOINTS,
     CameraFrameTracks,
@@ -193,7 +193,7 @@ def _fit_track(tr: TrackObservations, frames: np.ndarray, img: np.ndarray, met: 
         for d in range(3):
             root0[bad, d] = np.interp(np.where(bad)[0], good, root0[good, d])
     scale = noise_scale(met, times[frames], config) if config.adapt_to_noise else 1.0
-    if min(config.limb_depth.min_depth_fraction, config.limb_depth.front_fraction) < 1.0:
+    if lifts(config.limb_depth):
         # Limb depths from the image where it determines them (root from the detector's pose).
         met = lift_limbs(met, img, w, K, root0, config.limb_depth)
         t3, c3 = smpl_targets(met, w)

@@ -19,6 +19,14 @@ candidate cue says on the frames where the detector is right and where it is wro
 - ``vis<thr``: frames whose child visibility is below the bone's median (and 0.99), where the
   detector is wrong / right.
 
+``--rom``: the shoulder's range of motion (limb_depth.ShoulderRange) on the upper arms, on the
+exact inputs the solver's limb lift sees (the cleaned landmarks, the focal length and the
+detector's root, recorded from a solve of the cached observations): per arm, frames where it
+decides (one of the elbow's two candidates out of range), how often its order is right against
+the truth where the detector was wrong / right, the elbow's offset error from the shoulder
+there (detector → rule), and the same for ``front_fraction`` 0.2; plus the detector's torso
+axes against the truth's.
+
 Reads a bench clip's cached ``observations.npz`` (run_bench.py --cached) and ``scene_gt.npz``;
 no capture. Only the tuning clips may steer choices (docs/accuracy.md).
 """
@@ -114,7 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vis-behind", type=float, default=0.5)
     ap.add_argument("--radius", type=float, default=0.12)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--rom", action="store_true",
+                    help="the shoulder range-of-motion report instead (see the docstring)")
+    ap.add_argument("--margin", type=float, default=None,
+                    help="--rom: ShoulderRange.margin_deg (default: the config's)")
     args = ap.parse_args(argv)
+    if args.rom:
+        for clip in args.clips:
+            rom_report(clip, args.margin, args.min_incline)
+        return 0
     report = {}
     for clip in args.clips:
         with np.load(clip / "scene_gt.npz", allow_pickle=False) as d:
@@ -210,6 +226,147 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
+
+
+def solver_lift_inputs(clip: Path) -> tuple[dict, np.ndarray]:
+    """The arguments the default solver passes to ``lift_limbs`` for the clip's best track
+    (cached observations, the capture's focal length choice) and that track's frame indices
+    into the video."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    import cached_capture  # noqa: PLC0415
+
+    from inference_backend import solver_default  # noqa: PLC0415
+    from inference_backend.limb_depth import LimbDepthConfig  # noqa: PLC0415
+    from inference_backend.solvers import SolveInput  # noqa: PLC0415
+
+    tracks, info, timestamps, frame_indices, _ = cached_capture.observe_cached(
+        clip / "synthetic.mp4", clip / "observations.npz")
+    from_lines = cached_capture.lines_fov(clip / "synthetic.mp4", tracks)[0]
+    calls: list[dict] = []
+    original = solver_default.lift_limbs
+
+    def record(metric, image, weights, K, root, config):
+        calls.append({"metric": metric.copy(), "image": image.copy(), "weights": weights.copy(),
+                      "K": K.copy(), "root": root.copy()})
+        return original(metric, image, weights, K, root, config)
+
+    solver_default.lift_limbs = record
+    try:
+        cfg = replace(solver_default.SolverConfig(),
+                      limb_depth=LimbDepthConfig(range_of_motion=True))
+        solver = solver_default.DefaultSolver(cfg)
+        solver.solve(SolveInput(info, tuple(tracks), timestamps, None, from_lines),
+                     lambda *a: None)
+    finally:
+        solver_default.lift_limbs = original
+    from run_bench import load_gt  # noqa: PLC0415
+    g = load_gt(clip / "scene_gt.npz")
+    with np.load(clip / "observations.npz", allow_pickle=False) as d:
+        raw = {k: d[k] for k in d.files}
+    k = best_track(raw, g["uv"][:, g["compare_idx"]])
+    frames = np.where(raw["present"][k])[0]
+    call = [c for c in calls if len(c["metric"]) == len(frames)][0]
+    return call, raw["frame_indices"][frames]
+
+
+def rom_report(clip: Path, margin: float | None, min_incline: float) -> None:
+    """Print the shoulder range-of-motion rule's firing and correctness (see ``--rom``)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from run_bench import load_gt, segment_masks  # noqa: PLC0415
+
+    from inference_backend.limb_depth import (  # noqa: PLC0415
+        LM,
+        ShoulderRange,
+        bone_candidates,
+        range_pick,
+        torso_axes,
+        torso_forward,
+        view_rays,
+    )
+
+    limits = ShoulderRange() if margin is None else replace(ShoulderRange(), margin_deg=margin)
+    call, vframes = solver_lift_inputs(clip)
+    g = load_gt(clip / "scene_gt.npz")
+    names = g["header"]["joint_names"]
+    inside = vframes < len(g["joints_cam"])
+    vframes = np.where(inside, vframes, 0)
+    truth = g["joints_cam"][vframes]
+    met, img, w, K, root = (call[n] for n in ("metric", "image", "weights", "K", "root"))
+    cam = met + root[:, None, :]
+    ray = view_rays(img, K)
+    up, fwd = torso_axes(cam)
+    # the truth's torso (its joints' shoulders and hips) in the landmarks' layout
+    tpts = np.full_like(cam, np.nan)
+    for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"):
+        tpts[:, LM[n]] = truth[:, names.index(n)]
+    tup, tfwd = torso_axes(tpts)
+    ang = lambda a, b: np.degrees(np.arccos(np.clip(np.sum(a * b, -1), -1, 1)))  # noqa: E731
+    print(f"\n== {clip.name}: {len(cam)} frames; margin {limits.margin_deg:g} deg. Detector torso "
+          f"vs truth: up {np.nanmedian(ang(up, tup)):.0f} deg median "
+          f"(p90 {np.nanpercentile(ang(up, tup), 90):.0f}), forward "
+          f"{np.nanmedian(ang(fwd, tfwd)):.0f} (p90 {np.nanpercentile(ang(fwd, tfwd), 90):.0f})")
+    segs = segment_masks(g, vframes)
+    print(f"{'arm':6s} {'incl':>4s} {'detW':>4s} | {'ROM fires':>9s} {'right|detW':>10s} "
+          f"{'right|detR':>10s} {'flat':>4s} {'err det→rom (mm)':>17s} | "
+          f"(flips only) {'f0.2 fires':>10s} {'right|W':>7s} {'right|R':>7s} {'err→f0.2':>8s} | fires by segment")
+    for side in ("left", "right"):
+        pa, ch = LM[f"{side}_shoulder"], LM[f"{side}_elbow"]
+        ok = (w[:, pa] >= 0.5) & (w[:, ch] >= 0.5) & inside
+        length = max(float(np.median(np.linalg.norm(cam[ok, ch] - cam[ok, pa], axis=-1))),
+                     float(np.median(np.linalg.norm((ray[:, ch] * cam[:, ch, 2:3]
+                                                     - ray[:, pa] * cam[:, pa, 2:3])[ok, :2],
+                                                    axis=-1))))
+        near, far = bone_candidates(cam[:, pa], ray[:, ch], length)
+        decided, near_ok = range_pick(cam[:, pa], near, far, up, fwd, limits)
+        decided &= ok
+        t_off = truth[:, names.index(f"{side}_elbow")] - truth[:, names.index(f"{side}_shoulder")]
+        tl = np.linalg.norm(t_off, axis=-1)
+        incl = ok & (np.abs(t_off[:, 2]) > min_incline * tl)
+        t_front = t_off[:, 2] < 0
+        d_off = cam[:, ch] - cam[:, pa]
+        d_front = d_off[:, 2] < 0
+        det_wrong = incl & (d_front != t_front)
+        chosen = np.where(near_ok[:, None], near, far) - cam[:, pa]
+        c_front = chosen[:, 2] < 0                     # the chosen candidate nearer the camera
+        rom_right = c_front == t_front
+        err_det = np.linalg.norm(d_off - t_off, axis=-1) * 1000
+        err_rom = np.linalg.norm(chosen - t_off, axis=-1) * 1000
+        # flips only: where the detector's order already agrees, its offset stays
+        err_flip = np.where(c_front == d_front, err_det, err_rom)
+        # front_fraction 0.2 for comparison
+        deep = np.minimum(cam[:, pa, 2] - near[:, 2], far[:, 2] - cam[:, pa, 2])
+        f_fire = ok & (deep > 0.2 * length) & np.isfinite(torso_forward(cam)).all(-1)
+        in_front = np.sum((near - far) * torso_forward(cam), -1) >= 0
+        f_off = np.where(in_front[:, None], near, far) - cam[:, pa]
+        f_right = (f_off[:, 2] < 0) == t_front
+        err_f = np.linalg.norm(f_off - t_off, axis=-1) * 1000
+        D, F = decided, f_fire
+        by_seg = " ".join(f"{n} {int((D & m).sum())}({int((D & m & rom_right).sum())})"
+                          for n, m in segs.items() if (D & m).any())
+        print(f"{side:6s} {incl.sum():4d} {det_wrong.sum():4d} | {D.sum():9d} "
+              f"{(D & det_wrong & rom_right).sum():4d}/{(D & det_wrong).sum():<5d} "
+              f"{(D & incl & ~det_wrong & rom_right).sum():4d}/{(D & incl & ~det_wrong).sum():<5d} "
+              f"{(D & ~incl).sum():4d} {err_det[D].mean() if D.any() else 0:7.0f} → "
+              f"{err_rom[D].mean() if D.any() else 0:<3.0f} ({err_flip[D].mean() if D.any() else 0:.0f}) | {F.sum():10d} "
+              f"{(F & det_wrong & f_right).sum():3d}/{(F & det_wrong).sum():<3d} "
+              f"{(F & incl & ~det_wrong & f_right).sum():3d}/{(F & incl & ~det_wrong).sum():<3d} "
+              f"{err_det[F].mean() if F.any() else 0:3.0f}→{err_f[F].mean() if F.any() else 0:<3.0f} | "
+              f"{by_seg}")
+        # where the rule stays silent on the detector's wrong frames: the candidates' angles
+        silent = det_wrong & ~D
+        if silent.any():
+            bad = np.where(t_front[:, None], far, near) - cam[:, pa]     # the wrong candidate
+            d = bad / np.linalg.norm(bad, axis=-1, keepdims=True)
+            el = np.degrees(np.arccos(np.clip(-np.sum(d * up, -1), -1, 1)))
+            be = np.degrees(np.arcsin(np.clip(-np.sum(d * fwd, -1), -1, 1)))
+            lim = limits.behind_limit_deg(el)
+            print(f"       detector wrong, rule silent: {silent.sum()} frames; the wrong "
+                  f"candidate's (elevation, behind, limit) deg: "
+                  + " ".join(f"({a:.0f},{b:.0f},{c:.0f})"
+                             for a, b, c in zip(el[silent][:12], be[silent][:12],
+                                                lim[silent][:12], strict=True)))
 
 
 def _mp_order() -> list[str]:

@@ -2,6 +2,7 @@
 
 Usage: limb_depth_sweep.py CLIP_DIR [CLIP_DIR ...] --work-root out/me
     [--setting NAME=field:value,field:value ...]
+(``range_of_motion:1`` turns the shoulder's range on, ``margin_deg:5`` sets its margin)
 Each setting solves the clip's cached observations (run_bench.py --cached must have run once)
 with ``SolverConfig(limb_depth=LimbDepthConfig(**fields))`` and the capture's other defaults,
 then scores it with run_bench.py; prints one line per clip and setting. Not part of the product.
@@ -25,7 +26,12 @@ def parse_setting(text: str) -> tuple[str, dict]:
     fields: dict = {}
     for item in filter(None, body.split(",")):
         key, _, value = item.partition(":")
-        if key == "front_bones":    # arms, thighs or both
+        if key == "margin_deg":     # the shoulder's range of motion: its margin
+            from inference_backend.limb_depth import ShoulderRange  # noqa: PLC0415
+            fields["shoulder_range"] = ShoulderRange(margin_deg=float(value))
+        elif key == "range_of_motion":
+            fields[key] = bool(float(value))
+        elif key == "front_bones":    # arms, thighs or both
             pairs = {"arms": (("shoulder", "elbow"),), "thighs": (("hip", "knee"),),
                      "both": (("shoulder", "elbow"), ("hip", "knee"))}[value]
             fields[key] = tuple((f"{s}_{a}", f"{s}_{b}") for a, b in pairs

@@ -1,5 +1,6 @@
 """limb_depth: limb depths from image rays and fixed bone lengths where a bone is clearly
-inclined in depth; the detector's offset elsewhere (exact synthetic geometry)."""
+inclined in depth; the detector's offset elsewhere; the upper arms' order from anatomy or the
+shoulder's range of motion (exact synthetic geometry)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 from inference_backend.landmark_map import LM
 from inference_backend.limb_depth import (
     LimbDepthConfig,
+    ShoulderRange,
     bone_candidates,
     lift_limbs,
     torso_forward,
@@ -145,3 +147,88 @@ def test_front_order_leaves_arms_near_the_image_plane_and_other_bones() -> None:
     out = lift_limbs(metric, _project(body), np.ones((n, 33)), K, root,
                      LimbDepthConfig(front_fraction=0.2))
     assert np.allclose(out, metric, atol=1e-9)
+
+
+def _sagittal_arm(facing_camera: bool, flexion_deg: float, detector_flexion_deg: float,
+                  length: float = 0.3) -> tuple[np.ndarray, ...]:
+    """Three equal frames of the upright torso with the left upper arm swung ``flexion_deg``
+    forwards (negative: backwards, extension) from hanging, in the sagittal plane; the
+    detector has it at ``detector_flexion_deg``. Returns (truth, detector metric, image,
+    weights, root) as ``lift_limbs`` takes them."""
+    truth = _torso(3, facing_camera)
+    toward = -1.0 if facing_camera else 1.0          # camera z of 'in front of the body'
+
+    def elbow(deg: float) -> np.ndarray:
+        a = np.radians(deg)
+        return truth[0, LM["left_shoulder"]] + length * np.array(
+            [0.0, np.cos(a), toward * np.sin(a)])
+
+    truth[:, LM["left_elbow"]] = elbow(flexion_deg)
+    truth[:, LM["left_wrist"]] = truth[:, LM["left_elbow"]] + [0.0, 0.25, 0.0]
+    root = 0.5 * (truth[:, LM["left_hip"]] + truth[:, LM["right_hip"]])
+    det = truth - root[:, None]
+    det[:, LM["left_elbow"]] = elbow(detector_flexion_deg) - root
+    det[:, LM["left_wrist"]] = det[:, LM["left_elbow"]] + [0.0, 0.25, 0.0]
+    return truth, det, _project(truth), np.ones((3, 33)), root
+
+
+ROM = LimbDepthConfig(range_of_motion=True)
+
+
+def test_shoulder_range_limits_follow_the_clinical_anchors() -> None:
+    r = ShoulderRange()
+    assert np.allclose(r.behind_limit_deg(np.array([0.0, 30.0, 60.0, 90.0, 135.0, 180.0])),
+                       [60.0, 60.0, 60.0, 45.0, 22.5, 0.0])
+    up, fwd = np.array([[0.0, -1.0, 0.0]]), np.array([[0.0, 0.0, -1.0]])   # facing the camera
+
+    def direction(elevation: float, behind: float) -> np.ndarray:
+        """Sagittal (behind = elevation) or horizontal (elevation 90) arm directions."""
+        e, b = np.radians(elevation), np.radians(behind)
+        if elevation == 90.0:      # sideways at shoulder height, swung back by b
+            return np.array([[np.cos(b), 0.0, np.sin(b)]])
+        return np.array([[0.0, np.cos(e), np.sin(e) * np.sign(b)]])
+
+    out = lambda d: bool(r.out_of_range(d, up, fwd)[0])   # noqa: E731
+    assert not out(direction(65.0, 65.0))          # extension 65: within 60 + the 10 margin
+    assert out(direction(75.0, 75.0))              # extension 75: out
+    assert not out(direction(90.0, 50.0))          # horizontal extension 50: 45 + 10
+    assert out(direction(90.0, 60.0))
+    for e in (10.0, 60.0, 90.0, 120.0, 170.0):    # in front of the body: always in range
+        assert not out(direction(e, -e if e != 90.0 else -80.0))
+    assert not r.out_of_range(np.full((1, 3), np.nan), up, fwd)[0]
+
+
+def test_range_of_motion_puts_an_arm_raised_forward_in_front() -> None:
+    for facing in (True, False):
+        # raised forwards 80 deg; the detector has it hanging 10 deg behind the body
+        truth, det, img, w, root = _sagittal_arm(facing, 80.0, -10.0)
+        out = lift_limbs(det, img, w, K, root, ROM) + root[:, None]
+        elbow, wrist = LM["left_elbow"], LM["left_wrist"]
+        # the candidate behind would be ~80 deg of extension: out of range, the front one taken
+        assert np.linalg.norm(out[:, elbow] - truth[:, elbow], axis=-1).max() < 0.005, facing
+        assert np.allclose(out[:, wrist] - out[:, elbow], [0.0, 0.25, 0.0], atol=1e-9)
+        # off by default: unchanged
+        assert np.array_equal(lift_limbs(det, img, w, K, root), det)
+
+
+def test_range_of_motion_keeps_an_arm_swung_back_within_range() -> None:
+    # a walking arm 25 deg behind the body; its mirror (25 deg forwards) is in range too,
+    # so the detector's depth stays whether it has the order right or wrong
+    for detector_deg in (-15.0, 20.0):
+        _, det, img, w, root = _sagittal_arm(True, -25.0, detector_deg)
+        assert np.allclose(lift_limbs(det, img, w, K, root, ROM), det, atol=1e-12)
+    # the "always in front" order would put it in front
+    truth, det, img, w, root = _sagittal_arm(True, -25.0, -15.0)
+    front = lift_limbs(det, img, w, K, root, LimbDepthConfig(front_fraction=0.2))
+    assert (front[:, LM["left_elbow"], 2] < front[:, LM["left_shoulder"], 2]).all()
+
+
+def test_range_of_motion_leaves_a_hanging_arm() -> None:
+    for truth_deg in (0.0, 5.0):
+        _, det, img, w, root = _sagittal_arm(True, truth_deg, -8.0)
+        assert np.allclose(lift_limbs(det, img, w, K, root, ROM), det, atol=1e-12)
+    # an arm swung 75 deg back is itself past the range (60 + 10 margin) while its mirror,
+    # 75 deg forwards, is in range: the rule takes the mirror (the limitation of any range prior)
+    truth, det, img, w, root = _sagittal_arm(True, -75.0, -75.0)
+    out = lift_limbs(det, img, w, K, root, ROM)
+    assert (out[:, LM["left_elbow"], 2] < out[:, LM["left_shoulder"], 2]).all()
