@@ -292,6 +292,33 @@ def _target_size(width: int, height: int, max_side: int) -> tuple[int, int, floa
     return new_w, new_h, width / float(new_w)
 
 
+class FrameConverter:
+    """Converts decoded frames to one pixel format (and size) with one swscale context kept
+    for the whole video.
+
+    ``VideoFrame.to_ndarray(format=...)`` makes a new scaler per frame, which sets itself up
+    again (filters, and a thread pool sized to the CPU: two threads started and stopped per
+    frame on a 2-core machine) each time: on the 960x540 two-person benchmark clip that was
+    about 1 ms of CPU per frame more than converting with a kept context, for the same pixels.
+    The scaler runs on the calling (decoding) thread only (``threads=1``): the decoder's own
+    threads already use the other cores, and one thread converts a 1920x1080 frame in a few
+    milliseconds, far ahead of detection.
+    """
+
+    def __init__(self, pixel_format: str) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self.pixel_format = pixel_format
+        self._scaler = VideoReformatter()
+
+    def convert(self, frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+        """(height, width, channels) uint8 (``(height, width)`` for grey) of ``frame`` in this
+        converter's format; bilinear scaling, as ``to_ndarray`` does."""
+        converted = self._scaler.reformat(frame, width=width, height=height,
+                                          format=self.pixel_format, threads=1)
+        return converted.to_ndarray()
+
+
 def iter_frames(
     probe: VideoProbe,
     config: DecodeConfig | None = None,
@@ -335,6 +362,7 @@ def iter_frames(
         coded_h = info.width if info.rotation in (90, 270) else info.height
         out_w, out_h, scale = _target_size(coded_w, coded_h, config.detect_max_side)
         grey_w, grey_h, grey_scale = _target_size(coded_w, coded_h, config.track_max_side)
+        to_rgb, to_grey = FrameConverter("rgb24"), FrameConverter("gray")
         index = -1  # index of the last frame seen (decoded, skipped or corrupt)
         out_of_order = 0  # frames left out for a timestamp not after the previous one
         last_time = -math.inf
@@ -384,15 +412,11 @@ def iter_frames(
                 if getattr(frame, "is_corrupt", False):
                     report.warn(f"frame {index} at {time:.3f} s is corrupt and was skipped")
                     continue
-                if (out_w, out_h) != (frame.width, frame.height):
-                    rgb = frame.to_ndarray(width=out_w, height=out_h, format="rgb24")
-                else:
-                    rgb = frame.to_ndarray(format="rgb24")
+                rgb = to_rgb.convert(frame, out_w, out_h)
                 rotation = _normalise_rotation(getattr(frame, "rotation", info.rotation))
                 grey = None
                 if config.track_max_side > 0:
-                    grey = rotate_frame(
-                        frame.to_ndarray(width=grey_w, height=grey_h, format="gray"), rotation)
+                    grey = rotate_frame(to_grey.convert(frame, grey_w, grey_h), rotation)
                 report.decoded += 1
                 yield DecodedFrame(
                     index=index, time=time, rgb=rotate_frame(rgb, rotation), scale=scale,
