@@ -7,8 +7,9 @@ names, fields, stage names, exit codes); ``EVENTS`` and ``STAGES`` below are the
 definition of the names. ``total`` is 0 when unknown. Progress events are throttled (at most
 about ten per second per stage, plus the first and the last of each stage).
 
-The bar ends with one ``stage seconds: start-up S, decode S, decode wait S, detect S, ...`` line
-after the result (``stage_times``; not an event of the JSON lines).
+The bar ends with one ``stage seconds: start-up S, decode S, decode wait S, detect S, ...;
+process CPU C s in W s (N cores)`` line after the result (``stage_times``, and the CPU the whole
+process used since the reporter was made; not an event of the JSON lines).
 """
 
 from __future__ import annotations
@@ -147,12 +148,17 @@ class BarReporter(ProgressReporter):
     def __init__(
         self, stream: TextIO | None = None, width: int = 30,
         clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.process_time,
     ):
         super().__init__(clock)
         self._stream = stream if stream is not None else sys.stderr
         self._width = width
         self._open_line = False
         self._stage_seconds: dict[str, float] = {}
+        # the process's CPU (all threads) and the wall clock since the run began, for the
+        # closing line: how many cores the capture got
+        self._cpu_clock = cpu_clock
+        self._started = (cpu_clock(), clock())
 
     def _end_line(self) -> None:
         if self._open_line:
@@ -188,7 +194,8 @@ class BarReporter(ProgressReporter):
         if self._stage_seconds:
             from .stage_times import format_stage_times
 
-            self._stream.write(format_stage_times(self._stage_seconds) + "\n")
+            cpu = (self._cpu_clock() - self._started[0], self._clock() - self._started[1])
+            self._stream.write(format_stage_times(self._stage_seconds, cpu) + "\n")
         self._stream.flush()
 
     def _emit_error(self, code: int, message: str) -> None:

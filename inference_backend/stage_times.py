@@ -80,7 +80,16 @@ class StageTimes:
             return {s: self._seconds[s] for s in known + rest}
 
 
-def format_stage_times(seconds: dict[str, float]) -> str:
-    """One line, e.g. ``stage seconds: start-up 0.84, decode 1.20, detect 9.31, ...``."""
+def format_stage_times(seconds: dict[str, float],
+                       cpu: tuple[float, float] | None = None) -> str:
+    """One line, e.g. ``stage seconds: start-up 0.84, decode 1.20, detect 9.31, ...``;
+    with ``cpu`` = (CPU seconds of the whole process, wall seconds) over the same run it ends
+    ``; process CPU 28.50 s in 18.75 s (1.52 cores)`` (every thread's CPU: the stages overlap
+    on threads, so their seconds do not add up to it)."""
     parts = ", ".join(f"{stage} {value:.2f}" for stage, value in seconds.items())
-    return f"stage seconds: {parts}"
+    line = f"stage seconds: {parts}"
+    if cpu is not None:
+        used, wall = cpu
+        cores = f" ({used / wall:.2f} cores)" if wall > 0 else ""
+        line += f"; process CPU {used:.2f} s in {wall:.2f} s{cores}"
+    return line

@@ -36,6 +36,8 @@ def test_measure_timed_and_order() -> None:
                                "scene": 0.5}
     assert format_stage_times({"decode": 1.234, "detect": 2.0}) == (
         "stage seconds: decode 1.23, detect 2.00")
+    assert format_stage_times({"detect": 2.0}, cpu=(0.5, 0.0)) == (
+        "stage seconds: detect 2.00; process CPU 0.50 s in 0.00 s")
 
 
 def test_add_is_thread_safe() -> None:
@@ -55,11 +57,13 @@ def test_add_is_thread_safe() -> None:
 
 def test_bar_prints_stage_seconds_after_the_result_and_jsonl_does_not() -> None:
     err = io.StringIO()
-    bar = BarReporter(err)
+    cpu = iter([10.0, 13.0])                   # the process's CPU when made and at the end
+    bar = BarReporter(err, clock=StepClock(), cpu_clock=lambda: next(cpu))
     bar.stage_times({"decode": 1.0, "detect": 2.5})
-    bar.result("/tmp/o.npz", 1, 10, [])
+    bar.result("/tmp/o.npz", 1, 10, [])        # the step clock read 1 (made), then 2 (end)
     assert err.getvalue().splitlines()[-2:] == [
-        "wrote /tmp/o.npz: 1 person(s), 10 frame(s)", "stage seconds: decode 1.00, detect 2.50"]
+        "wrote /tmp/o.npz: 1 person(s), 10 frame(s)",
+        "stage seconds: decode 1.00, detect 2.50; process CPU 3.00 s in 1.00 s (3.00 cores)"]
     out = io.StringIO()
     JsonLinesReporter(out).stage_times({"decode": 1.0})
     assert out.getvalue() == ""
