@@ -25,7 +25,7 @@ Steps (all vectorised over frames):
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -732,8 +732,8 @@ def refine(local_rots: np.ndarray, root_cam: np.ndarray, rest: np.ndarray,
            targets3d: np.ndarray, conf3d: np.ndarray, targets2d: np.ndarray,
            conf2d: np.ndarray, K: np.ndarray, config: FitConfig = FitConfig(),
            frame_mask: np.ndarray | None = None,
-           aux: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-           ) -> tuple[np.ndarray, np.ndarray]:
+           aux: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+           windows: Executor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Damped Gauss-Newton over all frames, solved in windows of bounded size.
 
     targets3d: (F,24,3) metric targets relative to the landmarks' mid-hip origin (camera axes);
@@ -754,7 +754,8 @@ def refine(local_rots: np.ndarray, root_cam: np.ndarray, rest: np.ndarray,
     ``refine_halo`` (every frame the kept part depends on), so the windowed result equals the
     all-at-once one up to rounding; the default 32 frames costs less and the influence of
     farther frames has decayed to < 0.01 deg / 0.1 mm. Memory is bounded by the window size
-    (times ``config.workers``: windows are refined side by side on threads).
+    (times ``config.workers``: windows are refined side by side on threads; ``windows``: an
+    executor to run them on instead, shared by people fitted side by side).
     Returns (local_rots, root_cam).
     """
     local_all = np.asarray(local_rots, dtype=np.float64)
@@ -796,8 +797,11 @@ def refine(local_rots: np.ndarray, root_cam: np.ndarray, rest: np.ndarray,
     # Windows are independent (each reads only the inputs and writes only its own frames of
     # the output), so they run side by side: numpy releases the GIL in the array maths.
     starts = range(0, n_frames, chunk)
-    workers = min(len(starts), _window_workers(config))
-    if workers <= 1:
+    workers = min(len(starts), window_workers(config))
+    if windows is not None:
+        for done in [windows.submit(refine_window, start) for start in starts]:
+            done.result()
+    elif workers <= 1:
         for start in starts:
             refine_window(start)
     else:
@@ -807,7 +811,7 @@ def refine(local_rots: np.ndarray, root_cam: np.ndarray, rest: np.ndarray,
     return out_local, out_root
 
 
-def _window_workers(config: FitConfig) -> int:
+def window_workers(config: FitConfig) -> int:
     """Windows ``refine`` works on at once: ``config.workers``, or (0) two when the CPU has
     two cores or more (a 540-frame track has three windows; each holds about 20 MB)."""
     if config.workers > 0:
@@ -818,14 +822,16 @@ def _window_workers(config: FitConfig) -> int:
 def fit_skeleton(metric_landmarks: np.ndarray, targets3d: np.ndarray, conf3d: np.ndarray,
                  targets2d: np.ndarray, conf2d: np.ndarray, root_init: np.ndarray,
                  K: np.ndarray, frame_mask: np.ndarray, config: FitConfig = FitConfig(),
-                 aux: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> SkeletonFit:
+                 aux: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 windows: Executor | None = None) -> SkeletonFit:
     """Fit one person: bone lengths, analytic rotations, Gauss-Newton refinement.
 
     metric_landmarks: (F,33,3) camera-aligned metric landmarks (origin mid-hip).
     targets3d/conf3d: their SMPL targets (F,24,3)/(F,24); targets2d/conf2d: image targets
     (F,24,2) px / (F,24). root_init: (F,3) pelvis in camera coordinates. frame_mask: (F,) bool
     frames with observations (others are fitted too but carry no weight). aux: optional
-    (metric (F,33,3), image (F,33,2) px, weights (F,33)) landmarks for ``refine``.
+    (metric (F,33,3), image (F,33,2) px, weights (F,33)) landmarks for ``refine``; windows: the
+    executor ``refine`` runs its windows on (None: its own).
     """
     mask = np.asarray(frame_mask, bool)
     conf_len = np.where(mask[:, None], conf3d, 0.0)
@@ -834,7 +840,7 @@ def fit_skeleton(metric_landmarks: np.ndarray, targets3d: np.ndarray, conf3d: np
     G = initial_global_rotations(targets3d, metric_landmarks, rest, config.bend_on_deg)
     local = globals_to_locals(G)
     local, root = refine(local, root_init, rest, targets3d, conf3d, targets2d, conf2d, K,
-                         config, mask.astype(float), aux=aux)
+                         config, mask.astype(float), aux=aux, windows=windows)
     pos, _ = forward_kinematics(rest, local)
     joints_cam = pos - pos[:, :1] + root[:, None, :]
     return SkeletonFit(local_rots=local, root_cam=root, joints_cam=joints_cam,

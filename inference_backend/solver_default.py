@@ -9,13 +9,14 @@ kinematic skeleton fit (fitting.py) and how noisy the track is (``noise_scale``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from inference_backend import camera as cam
 from inference_backend.config import CaptureConfig
-from inference_backend.fitting import FitConfig, fit_skeleton
+from inference_backend.fitting import FitConfig, fit_skeleton, window_workers
 from inference_backend.kinematics import log_map
 from inference_backend.landmark_map import clean_landmarks, smpl_targets
 from inference_backend.limb_depth import LimbDepthConfig, lift_limbs, lifts
@@ -57,6 +58,11 @@ class SolverConfig:
     #: Limb depths from the image where a bone is clearly inclined in depth (limb_depth.py);
     #: off by default (not better on held-out clips).
     limb_depth: LimbDepthConfig = LimbDepthConfig()
+    #: Clips up to this many frames fit their people side by side on threads (the same
+    #: result); longer ones one person at a time, so that the fit's working memory stays one
+    #: person's (the whole solve ~8 kB per frame; tests/backend/test_solver_memory.py).
+    #: 5400: 3 min at 30 fps.
+    side_by_side_frames: int = 5400
 
 
 @dataclass(frozen=True)
@@ -152,20 +158,43 @@ def solve_default(tracks: list[TrackObservations], video: VideoInfo, timestamps:
     del prepared
 
     # 2. Per-person fit in the camera frame (each track's observations are let go once fitted).
-    fits: list[CameraTrack] = []
     n_prepared = len(waiting)
-    for i in range(n_prepared):
-        report(SOLVE, i, n_prepared)
+    notes: list[list[str]] = [[] for _ in range(n_prepared)]
+
+    def fit(i: int, windows: Executor | None) -> CameraTrack | None:
         item, waiting[i] = waiting[i], None
         assert item is not None
         tr, frames = item[:2]
         img, met, w = (np.asarray(a, float) for a in item[2:])
         del item
-        fitted = _fit_track(tr, frames, img, met, w, K, times, config, warnings)
-        del img, met, w
-        if fitted is not None:
-            fits.append(fitted)
+        return _fit_track(tr, frames, img, met, w, K, times, config, notes[i], windows)
+
+    workers = window_workers(config.fit)
+    fitted: list[CameraTrack | None] = []
+    if n_prepared > 1 and workers > 1 and len(times) <= config.side_by_side_frames:
+        # People side by side on threads, their windows sharing one pool (``workers`` at once).
+        with ThreadPoolExecutor(workers, thread_name_prefix="str-mocap-fit") as windows, \
+                ThreadPoolExecutor(min(n_prepared, workers),
+                                   thread_name_prefix="str-mocap-person") as people:
+            report(SOLVE, 0, n_prepared)
+            running = [people.submit(fit, i, windows) for i in range(n_prepared)]
+            try:
+                for i, person in enumerate(running):
+                    fitted.append(person.result())
+                    if i + 1 < n_prepared:
+                        report(SOLVE, i + 1, n_prepared)
+            except BaseException:       # cancelled or failed: fit no one else
+                for person in running:
+                    person.cancel()
+                raise
+    else:
+        for i in range(n_prepared):
+            report(SOLVE, i, n_prepared)
+            fitted.append(fit(i, None))
     report(SOLVE, n_prepared, n_prepared)
+    for note in notes:                  # in the people's order, however they ran
+        warnings.extend(note)
+    fits = [f for f in fitted if f is not None]
     return CameraFrameTracks(intrinsics, tuple(fits), tuple(warnings))
 
 
@@ -179,8 +208,9 @@ def _storage(values: np.ndarray, track: TrackObservations) -> np.ndarray:
 
 def _fit_track(tr: TrackObservations, frames: np.ndarray, img: np.ndarray, met: np.ndarray,
                w: np.ndarray, K: np.ndarray, times: np.ndarray, config: SolverConfig,
-               warnings: list[str]) -> CameraTrack | None:
-    """Fit one track on its observed frames; None (and a warning) if no frame can be placed."""
+               warnings: list[str], windows: Executor | None = None) -> CameraTrack | None:
+    """Fit one track on its observed frames; None (and a warning) if no frame can be placed.
+    windows: the executor the refinement's windows run on (None: its own)."""
     t3, c3 = smpl_targets(met, w)
     t2, c2 = smpl_targets(img, w)
     root0, _ = cam.solve_root_translation(t3, t2, c2, K)
@@ -198,7 +228,7 @@ def _fit_track(tr: TrackObservations, frames: np.ndarray, img: np.ndarray, met: 
         met = lift_limbs(met, img, w, K, root0, config.limb_depth)
         t3, c3 = smpl_targets(met, w)
     fit = fit_skeleton(met, t3, c3, t2, c2, root0, K, np.ones(len(frames), bool), config.fit,
-                       aux=(met, img, w))
+                       aux=(met, img, w), windows=windows)
     del t3, t2, c2, root0
     body = np.empty(fit.local_rots.shape[:1] + (23, 3))
     for s in range(0, len(body), CHUNK_FRAMES):

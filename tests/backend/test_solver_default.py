@@ -366,3 +366,26 @@ def test_camera_stage_beside_the_fit_gives_the_same_scene(scene) -> None:
     for a, b in zip(together.persons, apart.persons, strict=True):
         for name in ("global_orient", "body_pose", "transl", "joints3d", "contacts"):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_people_fitted_side_by_side_give_the_same_tracks(scene) -> None:
+    """Short clips fit their people on threads (``SolverConfig.side_by_side_frames``), the
+    windows of both sharing one pool: the same camera-frame tracks, in the same order, with
+    the same warnings, as one person after the other."""
+    from inference_backend.solver_default import solve_default as fit_people
+
+    tracks = list(scene["tracks"])
+    # a third track seen in two frames only: skipped with a warning, whatever the order
+    tracks.append(replace(tracks[0], track_id=9, present=np.arange(N_FRAMES) < 2))
+    args = (tracks, video_info(N_FRAMES), scene["times"])
+    calls: list[tuple[str, int, int]] = []
+    side_by_side = fit_people(*args, SolverConfig(fit=replace(SolverConfig().fit, workers=2)),
+                              lambda s, i, n: calls.append((s, i, n)))
+    one_by_one = fit_people(*args, SolverConfig(side_by_side_frames=0))
+    assert side_by_side.warnings == one_by_one.warnings
+    assert any("track 9" in w for w in side_by_side.warnings)
+    assert [c[1] for c in calls] == [0, 1, 2]            # progress 0, 1, ..., n in order
+    assert [t.track_id for t in side_by_side.tracks] == [1, 2]
+    for a, b in zip(side_by_side.tracks, one_by_one.tracks, strict=True):
+        for name in ("orient_cam", "body_pose", "root_cam", "key_joints_cam", "rest_joints"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
