@@ -6,9 +6,9 @@ The solve stage runs after every frame is detected, so its wall time adds to a c
 fixed costs. The default solver refines each person's windows two at a time and, on clips up
 to ``SolverConfig.side_by_side_frames``, fits the people side by side (``FitConfig.workers``;
 the same motion either way). This bench replays it on ``capture_speed.py``'s two clips (made
-in --work-dir if missing): detection runs once per clip and is cached there
-(bench/synthetic_accuracy/cached_capture.py; no camera tracking, so the camera stage is not
-part of it), then each repeat solves the cached tracks with ``workers=1`` and with the default,
+in --work-dir if missing; the one-person clip with ``--max-people 1`` as there): detection
+runs once per clip and is cached there (bench/synthetic_accuracy/cached_capture.py; no camera
+tracking, so the camera stage is not part of it), then each repeat solves the cached tracks with ``workers=1`` and with the default,
 alternated, in this one process. Printed: wall and CPU seconds per run, the medians, and the
 wall ratio threads / one at a time (below 1: the threads help on this machine now; they need
 free cores, which a capture has once detection is over).
@@ -54,10 +54,13 @@ def main() -> int:
     args = parser.parse_args()
     one, two = make_clips(args.work_dir, args.frames)
     variants = {"one at a time": 1, "threads (default)": None}
-    for clip in (two, one):
-        tracks, info, timestamps, _, _ = observe_cached(clip, clip.with_suffix(".tracks.npz"))
+    # as capture_speed.py runs them: the one-person clip with --max-people 1
+    for clip, max_people in ((two, None), (one, 1)):
+        cache = clip.with_name(f"{clip.stem}.tracks_max{max_people or 'default'}.npz")
+        tracks, info, timestamps, _, _ = observe_cached(clip, cache, max_people=max_people)
         people = sum(1 for t in tracks if t.present.sum() >= 3)
-        print(f"{clip.name}: {people} people, {len(timestamps)} frames", flush=True)
+        print(f"{clip.name}: {people} {'person' if people == 1 else 'people'}, "
+              f"{len(timestamps)} frames", flush=True)
         solve_once(tracks, info, timestamps, None)            # warm-up (imports, caches)
         runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
         for repeat in range(args.repeats):

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 
-def observe_cached(video: Path, cache: Path, tta: str = "none"):
+def observe_cached(video: Path, cache: Path, tta: str = "none", max_people: int | None = None):
     """``(tracks, VideoInfo, timestamps, frame_indices, warnings)`` of ``video``, from ``cache``
     when it is newer than the video, else by running the backend's observe stage (with the
-    detector's test-time augmentation ``tta``, ``--tta``)."""
+    detector's test-time augmentation ``tta``, ``--tta``, and ``--max-people`` when given; the
+    cache does not record them: use one cache file per setting)."""
     from inference_backend.motion_types import TrackObservations, VideoInfo  # noqa: PLC0415
 
     if not (cache.is_file() and cache.stat().st_mtime >= video.stat().st_mtime):
@@ -29,6 +30,8 @@ def observe_cached(video: Path, cache: Path, tta: str = "none"):
         from inference_backend.video_io import probe_video  # noqa: PLC0415
 
         tta_opt = {} if tta == "none" else {"tta": tta}     # older checkouts lack it
+        if max_people is not None:
+            tta_opt["max_people"] = max_people
         cfg = CaptureConfig(video=video.resolve(), output=video.with_suffix(".unused.npz"),
                             **tta_opt)
         obs = observe(probe_video(cfg.video), cfg.decode_config(), cfg.max_people,
