@@ -194,10 +194,17 @@ def make_detection(image_xyv: np.ndarray, world_xyz: np.ndarray, width: int, hei
 
 
 def _landmark_array(landmarks: Sequence[Any], with_visibility: bool) -> np.ndarray:
+    """(33, 3) float32 of mediapipe landmark protos: x, y and the visibility (0 when absent) or
+    z; rows past the landmarks given stay 0. Built from one list in one call (assigning row by
+    row cost ~0.1 ms per pose, two poses per landmark pass)."""
+    if with_visibility:
+        rows = [(lm.x, lm.y, 0.0 if (vis := getattr(lm, "visibility", None)) is None else vis)
+                for lm in landmarks[:NUM_LANDMARKS]]
+    else:
+        rows = [(lm.x, lm.y, lm.z) for lm in landmarks[:NUM_LANDMARKS]]
     out = np.zeros((NUM_LANDMARKS, 3), np.float32)
-    for i, lm in enumerate(landmarks[:NUM_LANDMARKS]):
-        vis = getattr(lm, "visibility", None)
-        out[i] = (lm.x, lm.y, (vis if vis is not None else 0.0) if with_visibility else lm.z)
+    if rows:
+        out[: len(rows)] = np.array(rows, np.float64)
     return out
 
 

@@ -324,6 +324,29 @@ def test_roi_graph_keeps_a_small_person_as_the_tasks_graph_does(
     assert all(f == found["tasks"] for f in found.values()), found
 
 
+def test_landmark_protos_become_a_33_row_array() -> None:
+    """The landmark model's protos -> (33, 3) float32: x, y and visibility (image) or z
+    (world); visibility 0 when a proto leaves it out; rows past the landmarks given stay 0."""
+    from mediapipe.framework.formats import landmark_pb2
+
+    from inference_backend.detection import _landmark_array
+
+    image = landmark_pb2.NormalizedLandmarkList()
+    for i in range(33):
+        lm = image.landmark.add(x=0.01 * i, y=1.0 - 0.02 * i, z=-0.5 * i)
+        if i != 5:
+            lm.visibility = 0.9 - 0.01 * i
+    got = _landmark_array(image.landmark, True)
+    assert got.dtype == np.float32 and got.shape == (33, 3)
+    expected = np.array([(lm.x, lm.y, lm.visibility) for lm in image.landmark], np.float32)
+    np.testing.assert_array_equal(got, expected)
+    assert got[5, 2] == 0.0 and got[6, 2] == np.float32(0.84)
+    world = _landmark_array(image.landmark[:20], False)
+    np.testing.assert_array_equal(world[:20, 2], np.float32([-0.5 * i for i in range(20)]))
+    assert not world[20:].any()
+    assert not _landmark_array([], True).any()
+
+
 def test_unknown_graph_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown detection graph"):
         PoseDetector(DetectionConfig(graph="magic"))
