@@ -18,7 +18,7 @@ Clips (made once with PyAV into --work-dir, reproducibly, from the bundled sampl
 - two_people.mp4: the sample (960x540) played forwards and backwards to --frames frames.
 
 Printed: per run the fps, the capture's start-up and its per-stage seconds (the bar's closing
-line); at the end the ratios (targets: one person ``capture --max-people 1`` >= 0.90 x bare;
+line, which ends with the capture process's own CPU seconds and the cores they make); at the end the ratios (targets: one person ``capture --max-people 1`` >= 0.90 x bare;
 two people, the default ``capture``, >= 0.75 x bare on the same clip) and the CPU-seconds ratios
 (less sensitive to a loaded machine), and per run the cores each process used (CPU-s per wall
 second: a capture near 1.0 on a 2-core machine found no free core for its extra threads, so its
