@@ -275,10 +275,34 @@ def probe_video(path: Path | str) -> VideoProbe:
 #: clip, 2 cores: AUTO peak 413 MB / 2.7 s, SLICE 218 MB / 2.0 s for 18 frames.
 _FRAME_THREADING_MAX_PIXELS = 3840 * 2160
 
+#: Up to this many pixels per frame the decoder runs on one thread. With frame threads, how a
+#: damaged picture is concealed (and whether it is flagged corrupt) depends on the threads'
+#: timing: a byte flipped in one P-frame of the sample gave 15 different pixel sets in 20
+#: decodes (docs/bad_inputs.md). One thread decodes the same file to the same pixels on every run; clean
+#: files decode bit-identically either way. Its cost, measured with the decoding thread's
+#: conversions (2 cores, loaded): 960x540 3-4 ms per frame, 1768x994 11-13 ms (frame threads
+#: 7-8 ms), well under one landmark pass (~22 ms); at 3840x2160 36-47 ms (frame threads
+#: 22-31 ms) it would become the slowest stage, so larger pictures keep the decoder's threads
+#: unless ``DecodeConfig.threads`` is 1.
+_SINGLE_THREAD_MAX_PIXELS = 1920 * 1200
 
-def _thread_type(info: VideoInfo) -> str:
-    """PyAV threading: 'AUTO' (frame + slice threads) except for frames beyond 4K UHD."""
-    return "SLICE" if info.width * info.height > _FRAME_THREADING_MAX_PIXELS else "AUTO"
+
+def _thread_type(info: VideoInfo, threads: int = 0) -> str:
+    """PyAV threading: 'NONE' (one thread: deterministic on damaged files) up to 1920x1200 or
+    when ``threads`` is 1, 'AUTO' (frame + slice threads) up to 4K UHD, 'SLICE' beyond."""
+    pixels = info.width * info.height
+    if threads == 1 or pixels <= _SINGLE_THREAD_MAX_PIXELS:
+        return "NONE"
+    return "SLICE" if pixels > _FRAME_THREADING_MAX_PIXELS else "AUTO"
+
+
+def _set_threading(stream: av.video.stream.VideoStream, mode: str, threads: int) -> None:
+    """Apply ``_thread_type``'s mode (and ``threads`` when > 0, for the threaded modes)."""
+    stream.thread_type = mode
+    if mode == "NONE":
+        stream.codec_context.thread_count = 1
+    elif threads > 0:
+        stream.codec_context.thread_count = threads
 
 
 def _target_size(width: int, height: int, max_side: int) -> tuple[int, int, float]:
@@ -335,13 +359,11 @@ def iter_frames(
     report = report if report is not None else DecodeReport()
     start = max(0.0, float(config.start or 0.0))
     end = math.inf if config.end is None else float(config.end)
-    threading_mode = _thread_type(info)
+    threading_mode = _thread_type(info, config.threads)
     container = _open(Path(info.path))
     try:
         stream = video_stream(container)
-        stream.thread_type = threading_mode
-        if config.threads > 0:
-            stream.codec_context.thread_count = config.threads
+        _set_threading(stream, threading_mode, config.threads)
         time_base = probe.time_base
         seeking = start > 0.0 and not probe.untimed  # untimed: decode from the start
         if seeking:
@@ -354,9 +376,7 @@ def iter_frames(
                 container.close()
                 container = _open(Path(info.path))
                 stream = video_stream(container)
-                stream.thread_type = threading_mode
-                if config.threads > 0:
-                    stream.codec_context.thread_count = config.threads
+                _set_threading(stream, threading_mode, config.threads)
                 seeking = False
         coded_w = info.height if info.rotation in (90, 270) else info.width
         coded_h = info.width if info.rotation in (90, 270) else info.height
@@ -368,6 +388,7 @@ def iter_frames(
         last_time = -math.inf
         packets = container.demux(stream)
         past_end = False
+        damaged = False  # a packet failed or a frame came out corrupt
         while not past_end:
             if should_stop is not None and should_stop():
                 return
@@ -383,6 +404,7 @@ def iter_frames(
             except _DECODE_ERRORS as exc:
                 where = f"{float(packet.pts * time_base):.3f} s" if packet.pts is not None else "?"
                 report.warn(f"a frame near {where} could not be decoded and was skipped ({exc})")
+                damaged = True
                 index += 1
                 continue
             for frame in frames:
@@ -411,6 +433,7 @@ def iter_frames(
                     break
                 if getattr(frame, "is_corrupt", False):
                     report.warn(f"frame {index} at {time:.3f} s is corrupt and was skipped")
+                    damaged = True
                     continue
                 rgb = to_rgb.convert(frame, out_w, out_h)
                 rotation = _normalise_rotation(getattr(frame, "rotation", info.rotation))
@@ -422,6 +445,9 @@ def iter_frames(
                     index=index, time=time, rgb=rotate_frame(rgb, rotation), scale=scale,
                     grey=grey, grey_scale=grey_scale,
                 )
+        if damaged and threading_mode != "NONE":
+            report.warnings.append(threaded_damage(Path(info.path).name))
+            log.warning(report.warnings[-1])
         if probe.untimed:
             report.warnings.append(untimed_stream(Path(info.path).name, info.fps))
             log.warning(report.warnings[-1])
@@ -434,6 +460,14 @@ def iter_frames(
             log.warning(missing)
     finally:
         container.close()
+
+
+def threaded_damage(name: str) -> str:
+    """The warning for a damaged file decoded with the decoder's threads (pictures larger than
+    1920x1200): how the damage is concealed can differ from run to run."""
+    return (f"{name} is damaged and was decoded with several threads, so the frames around the "
+            "damage (and the motion) can differ slightly from run to run; for repeatable "
+            "results capture it with --threads 1 (slower on large videos), or repair the file")
 
 
 def untimed_stream(name: str, fps: float) -> str:
