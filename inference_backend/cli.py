@@ -151,10 +151,10 @@ def add_capture_options(p: argparse.ArgumentParser) -> None:
                         "benchmark, about twice the detection time; default: none)")
     p.add_argument("--detect-max-side", type=int, default=1920, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=0,
-                   help="video decoder threads for pictures larger than 1920x1200 (default 0: about "
-                        "one per core; 1: one thread, so a damaged file decodes the same on "
-                        "every run; smaller pictures always use one); batch: per task, also "
-                        "bounds numeric libraries, default --cpus-per-task")
+                   help="video decoder threads for pictures beyond 4K (default 0: about one per "
+                        "core; up to 4K the decoder uses one thread, so a damaged file decodes "
+                        "the same on every run); batch: per task, also bounds numeric "
+                        "libraries, default --cpus-per-task")
 
 
 def build_parser(plugin: str | None = None, jsonl: bool = False) -> argparse.ArgumentParser:

@@ -34,9 +34,9 @@ class DecodeConfig:
     start/end: seconds from the start of the stream (None = from the first / to the last frame).
     detect_max_side: frames whose longer displayed side exceeds this many pixels are downscaled
         (aspect kept) before detection; landmarks are always reported in displayed-frame pixels.
-    threads: decoder threads for pictures larger than 1920x1200 (0 = as many as the decoder
-        likes, about one per core; 1 = one thread at every size, so that a damaged file decodes
-        the same on every run). Pictures up to 1920x1200 are always decoded on one thread
+    threads: decoder (slice) threads for pictures beyond 4K UHD (0 = as many as the decoder
+        likes, about one per core; 1 = one thread there too). Pictures up to 3840x2160 are
+        always decoded on one thread, so that a damaged file decodes the same on every run
         (``video_io._thread_type``).
     track_max_side: when > 0, each frame also comes with a grey copy whose longer side is at
         most this many pixels (``DecodedFrame.grey``; the camera tracker's input), made by the

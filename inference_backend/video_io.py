@@ -275,25 +275,57 @@ def probe_video(path: Path | str) -> VideoProbe:
 #: clip, 2 cores: AUTO peak 413 MB / 2.7 s, SLICE 218 MB / 2.0 s for 18 frames.
 _FRAME_THREADING_MAX_PIXELS = 3840 * 2160
 
-#: Up to this many pixels per frame the decoder runs on one thread. With frame threads, how a
-#: damaged picture is concealed (and whether it is flagged corrupt) depends on the threads'
-#: timing: a byte flipped in one P-frame of the sample gave 15 different pixel sets in 20
-#: decodes (docs/bad_inputs.md). One thread decodes the same file to the same pixels on every run; clean
-#: files decode bit-identically either way. Its cost, measured with the decoding thread's
-#: conversions (2 cores, loaded): 960x540 3-4 ms per frame, 1768x994 11-13 ms (frame threads
-#: 7-8 ms), well under one landmark pass (~22 ms); at 3840x2160 36-47 ms (frame threads
-#: 22-31 ms) it would become the slowest stage, so larger pictures keep the decoder's threads
-#: unless ``DecodeConfig.threads`` is 1.
-_SINGLE_THREAD_MAX_PIXELS = 1920 * 1200
+#: The decoder runs on one thread up to 4K UHD. With frame threads, how a damaged picture is
+#: concealed (and whether it is flagged corrupt) depends on the threads' timing: a byte flipped
+#: in one P-frame of the sample gave 15 different pixel sets in 20 decodes (docs/bad_inputs.md).
+#: One thread decodes the same file to the same pixels on every run; clean files decode
+#: bit-identically either way. Above this many pixels per frame the one-thread decoder runs on
+#: a thread of its own, a few packets ahead of the conversions (``prefetch``), so that decoding
+#: and scaling overlap: measured at 3840x2160 (2 cores, loaded) one-thread decoding takes
+#: 18-20 ms per frame and the scaling to 1920x1080 RGB plus the grey copy about as much, while
+#: frame threads with the conversions after them took 22-31 ms. Up to 1920x1200 decoding is
+#: cheap (1768x994: 11-13 ms per frame with the conversions, one landmark pass ~22 ms) and
+#: stays on the calling thread.
+_DECODE_AHEAD_MIN_PIXELS = 1920 * 1200
 
 
 def _thread_type(info: VideoInfo, threads: int = 0) -> str:
-    """PyAV threading: 'NONE' (one thread: deterministic on damaged files) up to 1920x1200 or
-    when ``threads`` is 1, 'AUTO' (frame + slice threads) up to 4K UHD, 'SLICE' beyond."""
+    """PyAV threading: 'NONE' (one thread: deterministic on damaged files) up to 4K UHD or when
+    ``threads`` is 1, 'SLICE' beyond (frame threads would keep too many 8K pictures in memory;
+    slice threads do not conceal damage, and decode a damaged file the same way every run)."""
     pixels = info.width * info.height
-    if threads == 1 or pixels <= _SINGLE_THREAD_MAX_PIXELS:
+    if threads == 1 or pixels <= _FRAME_THREADING_MAX_PIXELS:
         return "NONE"
-    return "SLICE" if pixels > _FRAME_THREADING_MAX_PIXELS else "AUTO"
+    return "SLICE"
+
+
+def _decodes_ahead(info: VideoInfo) -> bool:
+    """Whether the decoder gets a thread of its own ahead of the conversions (pictures larger
+    than 1920x1200)."""
+    return info.width * info.height > _DECODE_AHEAD_MIN_PIXELS
+
+
+_Decoded = tuple["av.Packet | None", "list[av.VideoFrame] | BaseException"]
+
+
+def _decode_packets(container: av.container.InputContainer,
+                    stream: av.video.stream.VideoStream) -> Iterator[_Decoded]:
+    """(packet, its decoded frames) per packet in file order; (packet, error) for a packet that
+    failed to decode; (None, error) last when demuxing fails."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except _DECODE_ERRORS as exc:
+            yield None, exc
+            return
+        try:
+            decoded: list[av.VideoFrame] | BaseException = list(packet.decode())
+        except _DECODE_ERRORS as exc:
+            decoded = exc
+        yield packet, decoded
 
 
 def _set_threading(stream: av.video.stream.VideoStream, mode: str, threads: int) -> None:
@@ -361,6 +393,7 @@ def iter_frames(
     end = math.inf if config.end is None else float(config.end)
     threading_mode = _thread_type(info, config.threads)
     container = _open(Path(info.path))
+    decoded: Iterator[_Decoded] | None = None
     try:
         stream = video_stream(container)
         _set_threading(stream, threading_mode, config.threads)
@@ -386,25 +419,22 @@ def iter_frames(
         index = -1  # index of the last frame seen (decoded, skipped or corrupt)
         out_of_order = 0  # frames left out for a timestamp not after the previous one
         last_time = -math.inf
-        packets = container.demux(stream)
+        decoded = _decode_packets(container, stream)
+        if _decodes_ahead(info):
+            decoded = prefetch(decoded, depth=2, name="str-mocap-decode-ahead")
         past_end = False
-        damaged = False  # a packet failed or a frame came out corrupt
         while not past_end:
             if should_stop is not None and should_stop():
                 return
-            try:
-                packet = next(packets)
-            except StopIteration:
+            packet, frames = next(decoded, (None, None))
+            if packet is None:
+                if frames is not None:
+                    report.warn(f"demuxing stopped early after {report.decoded} frames: {frames}")
                 break
-            except _DECODE_ERRORS as exc:
-                report.warn(f"demuxing stopped early after {report.decoded} frames: {exc}")
-                break
-            try:
-                frames = packet.decode()
-            except _DECODE_ERRORS as exc:
+            if isinstance(frames, BaseException):
+                exc = frames
                 where = f"{float(packet.pts * time_base):.3f} s" if packet.pts is not None else "?"
                 report.warn(f"a frame near {where} could not be decoded and was skipped ({exc})")
-                damaged = True
                 index += 1
                 continue
             for frame in frames:
@@ -433,7 +463,6 @@ def iter_frames(
                     break
                 if getattr(frame, "is_corrupt", False):
                     report.warn(f"frame {index} at {time:.3f} s is corrupt and was skipped")
-                    damaged = True
                     continue
                 rgb = to_rgb.convert(frame, out_w, out_h)
                 rotation = _normalise_rotation(getattr(frame, "rotation", info.rotation))
@@ -445,9 +474,6 @@ def iter_frames(
                     index=index, time=time, rgb=rotate_frame(rgb, rotation), scale=scale,
                     grey=grey, grey_scale=grey_scale,
                 )
-        if damaged and threading_mode != "NONE":
-            report.warnings.append(threaded_damage(Path(info.path).name))
-            log.warning(report.warnings[-1])
         if probe.untimed:
             report.warnings.append(untimed_stream(Path(info.path).name, info.fps))
             log.warning(report.warnings[-1])
@@ -459,15 +485,9 @@ def iter_frames(
             report.warnings.append(missing)
             log.warning(missing)
     finally:
+        if decoded is not None:
+            decoded.close()  # stops the decode-ahead thread before the container closes
         container.close()
-
-
-def threaded_damage(name: str) -> str:
-    """The warning for a damaged file decoded with the decoder's threads (pictures larger than
-    1920x1200): how the damage is concealed can differ from run to run."""
-    return (f"{name} is damaged and was decoded with several threads, so the frames around the "
-            "damage (and the motion) can differ slightly from run to run; for repeatable "
-            "results capture it with --threads 1 (slower on large videos), or repair the file")
 
 
 def untimed_stream(name: str, fps: float) -> str:

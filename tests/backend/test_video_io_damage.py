@@ -3,8 +3,8 @@ run: the same frames kept and skipped, the same pixels, the same warnings.
 
 With the decoder's frame threads the concealment of the damaged picture (and of the frames that
 reference it) depended on the threads' timing: 15 different pixel sets in 20 decodes of this
-very file (docs/bad_inputs.md). Pictures up to 1920x1200, and every size with ``threads=1``,
-are now decoded on one thread.
+very file (docs/bad_inputs.md). Pictures up to 4K UHD (every size with ``threads=1``) are now
+decoded on one thread; above 1920x1200 that thread runs ahead of the conversions.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ import av
 
 from inference_backend.config import DecodeConfig
 from inference_backend.motion_types import VideoInfo
-from inference_backend.video_io import DecodeReport, _thread_type, iter_frames, probe_video
+from inference_backend.video_io import (
+    DecodeReport,
+    _decodes_ahead,
+    _thread_type,
+    iter_frames,
+    probe_video,
+)
 
 
 def flip_bytes_in_packet(source: Path, target: Path, packet_number: int, at: float,
@@ -65,40 +71,36 @@ def test_lightly_damaged_clip_decodes_the_same_every_run(tmp_path: Path, sample_
     assert all(kept[i] == clean_hashes[i] for i in range(first_changed))
 
 
+def test_decoding_ahead_on_its_own_thread_gives_the_same_frames(
+        tmp_path: Path, sample_clip: Path, monkeypatch) -> None:
+    """Pictures larger than 1920x1200 are decoded on a thread of their own, ahead of the
+    conversions: the same frames, pixels and warnings as decoding inline, damaged or not, and
+    stopping early (``end``) ends that thread. Made here by lowering the limit so the small
+    sample counts as large."""
+    import threading
+
+    import inference_backend.video_io as video_io
+
+    damaged = flip_bytes_in_packet(sample_clip, tmp_path / "damaged.mp4", packet_number=40,
+                                   at=0.5)
+    config = DecodeConfig(end=1.8, track_max_side=512)
+    inline = [_decode(path, config) for path in (damaged, sample_clip)]
+    monkeypatch.setattr(video_io, "_DECODE_AHEAD_MIN_PIXELS", 0)
+    ahead = [_decode(path, config) for path in (damaged, sample_clip)]
+    assert ahead == inline
+    assert len(inline[0][0]) < len(inline[1][0])  # the damaged copy lost a frame
+    assert not [t for t in threading.enumerate() if t.name == "str-mocap-decode-ahead"]
+
+
 def test_decoder_threading_by_picture_size() -> None:
     def info(width: int, height: int) -> VideoInfo:
         return VideoInfo(path="x.mp4", width=width, height=height, rotation=0, fps=30.0,
                          num_frames=10, duration=1.0, codec="h264")
 
-    assert _thread_type(info(960, 540)) == "NONE"
-    assert _thread_type(info(1080, 1920)) == "NONE"  # portrait 1080p
-    assert _thread_type(info(1920, 1200)) == "NONE"
-    assert _thread_type(info(2560, 1440)) == "AUTO"
-    assert _thread_type(info(3840, 2160)) == "AUTO"
+    for size in ((960, 540), (1080, 1920), (1920, 1200), (2560, 1440), (3840, 2160)):
+        assert _thread_type(info(*size)) == "NONE"
+        assert _thread_type(info(*size), threads=4) == "NONE"
     assert _thread_type(info(7680, 4320)) == "SLICE"
-    assert _thread_type(info(3840, 2160), threads=1) == "NONE"
     assert _thread_type(info(7680, 4320), threads=1) == "NONE"
-    assert _thread_type(info(3840, 2160), threads=4) == "AUTO"
-
-
-def test_threaded_decoding_of_a_damaged_file_says_so(tmp_path: Path, sample_clip: Path,
-                                                     monkeypatch) -> None:
-    """Above 1920x1200 the decoder keeps its threads; a damaged file then gets a warning that
-    its frames can vary from run to run and how to make them repeatable (--threads 1). Made
-    here by lowering the one-thread limit so the small sample counts as large."""
-    import inference_backend.video_io as video_io
-
-    damaged = flip_bytes_in_packet(sample_clip, tmp_path / "damaged.mp4", packet_number=40,
-                                   at=0.5)
-    monkeypatch.setattr(video_io, "_SINGLE_THREAD_MAX_PIXELS", 0)
-    threaded, single = DecodeReport(), DecodeReport()
-    list(iter_frames(probe_video(damaged), DecodeConfig(end=1.8), threaded))
-    list(iter_frames(probe_video(damaged), DecodeConfig(end=1.8, threads=1), single))
-    notice = "decoded with several threads"
-    assert single.skipped >= 1 and not any(notice in w for w in single.warnings)
-    # whether the threaded decoder flags the damage at all is timing (measured: 20 of 20 here)
-    assert any(notice in w for w in threaded.warnings) == (threaded.skipped > 0)
-    assert any("--threads 1" in w for w in threaded.warnings) == (threaded.skipped > 0)
-    clean = DecodeReport()
-    list(iter_frames(probe_video(sample_clip), DecodeConfig(end=1.8), clean))
-    assert not clean.warnings
+    assert not _decodes_ahead(info(1920, 1080)) and not _decodes_ahead(info(1200, 1920))
+    assert _decodes_ahead(info(2560, 1440)) and _decodes_ahead(info(2160, 3840))
