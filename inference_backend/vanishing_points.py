@@ -168,6 +168,22 @@ def _refine(lines: np.ndarray, mid: np.ndarray, length: np.ndarray, point: np.nd
     return v
 
 
+def _refine_draws(lines: np.ndarray, mid: np.ndarray, length: np.ndarray, point: np.ndarray,
+                  iterations: int = 2) -> np.ndarray:
+    """``_refine`` of ``point`` (3,) on each of B resampled segment sets at once: ``lines``,
+    ``mid`` (B, n, 3), ``length`` (B, n) -> points (B, 3). The same arithmetic per draw as
+    ``_refine`` (one matrix product and one eigen solve per draw), so the same numbers."""
+    v = np.broadcast_to(point / np.linalg.norm(point), (len(lines), 3))
+    for _ in range(iterations):
+        reach = np.linalg.norm(v[:, None, :2] - mid[..., :2] * v[:, None, 2:3], axis=2)
+        w = length ** 2 / np.maximum(reach, 1e-6) ** 2
+        m = np.matmul((lines * w[..., None]).transpose(0, 2, 1), lines)
+        _, vecs = np.linalg.eigh(m)
+        new = vecs[:, :, 0]
+        v = np.where((np.sum(new * v, axis=1) >= 0)[:, None], new, -new)
+    return v
+
+
 def find_vanishing_points(seg: np.ndarray, width: int, height: int,
                           config: LineFocalConfig = LineFocalConfig(),
                           rng: np.random.Generator | None = None) -> list[VanishingPoint]:
@@ -255,11 +271,10 @@ def frame_focal(seg: np.ndarray, width: int, height: int,
     draws = []
     for vp in points:
         inl = vp.inliers
-        boot = np.empty((config.bootstrap, 3))
-        for k in range(config.bootstrap):
-            pick = inl[rng.integers(0, len(inl), len(inl))]
-            boot[k] = _refine(lines[pick], mid[pick], length[pick], vp.point, iterations=2)
-        draws.append(boot)
+        picks = np.stack([inl[rng.integers(0, len(inl), len(inl))]
+                          for _ in range(config.bootstrap)])
+        draws.append(_refine_draws(lines[picks], mid[picks], length[picks], vp.point,
+                                   iterations=2))
     lo_f, hi_f = (0.5 * width / np.tan(0.5 * np.radians(a))
                   for a in config.fov_range_deg[::-1])
     pairs = []
