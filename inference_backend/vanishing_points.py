@@ -145,9 +145,18 @@ def _lines(seg: np.ndarray, centre: np.ndarray, scale: float):
 def _end_distance(point: np.ndarray, mid: np.ndarray, p1: np.ndarray) -> np.ndarray:
     """Distance (scaled units) of each segment's end ``p1`` (N, 3) from the line through its
     midpoint and the homogeneous ``point`` (3,) or points (K, 3) -> (N,) or (K, N)."""
-    through = np.cross(mid[None, :, :], np.atleast_2d(point)[:, None, :])
-    norm = np.linalg.norm(through[..., :2], axis=-1)
-    d = np.abs(np.sum(through * p1[None], axis=-1)) / np.maximum(norm, 1e-12)
+    # the cross product mid x point, its xy norm and its dot with p1 written out per component
+    # (the same operations in the same order as np.cross / np.linalg.norm / np.sum over the
+    # last axis, without their (K, N, 3) temporaries)
+    q = np.atleast_2d(point)
+    m0, m1, m2 = mid[None, :, 0], mid[None, :, 1], mid[None, :, 2]
+    q0, q1, q2 = q[:, None, 0], q[:, None, 1], q[:, None, 2]
+    t0 = m1 * q2 - m2 * q1
+    t1 = m2 * q0 - m0 * q2
+    t2 = m0 * q1 - m1 * q0
+    norm = np.sqrt(t0 * t0 + t1 * t1)
+    d = np.abs((t0 * p1[None, :, 0] + t1 * p1[None, :, 1]) + t2 * p1[None, :, 2])
+    d /= np.maximum(norm, 1e-12)
     return d[0] if np.ndim(point) == 1 else d
 
 
@@ -215,8 +224,9 @@ def find_vanishing_points(seg: np.ndarray, width: int, height: int,
             break
         dist = _end_distance(cand, mid[idx], p1[idx])            # (K, n)
         score = ((dist < tol) * length[idx]).sum(axis=1)
-        best = cand[int(np.argmax(score))]
-        inl = idx[_end_distance(best, mid[idx], p1[idx]) < tol]
+        top = int(np.argmax(score))
+        best = cand[top]
+        inl = idx[dist[top] < tol]
         if len(inl) < 2:
             break
         v = _refine(lines[inl], mid[inl], length[inl], best)
