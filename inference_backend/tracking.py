@@ -85,7 +85,11 @@ def _diag(box: np.ndarray) -> float:
 def landmark_distance(a: np.ndarray, b: np.ndarray, scale_box: np.ndarray) -> float:
     """Median 2D distance of two (33, >=2) landmark sets, as a fraction of the box diagonal
     (the median ignores a few landmarks the detector swapped or misplaced)."""
-    dist = np.median(np.linalg.norm(a[:, :2] - b[:, :2], axis=1))
+    norms = np.linalg.norm(a[:, :2] - b[:, :2], axis=1)
+    mid = len(norms) // 2
+    # np.median of an odd count is its middle order statistic: the same value, without
+    # np.median's overhead (~50 us a call, several calls per person per frame)
+    dist = np.partition(norms, mid)[mid] if len(norms) % 2 else np.median(norms)
     return float(dist / _diag(scale_box))
 
 

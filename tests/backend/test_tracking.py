@@ -7,7 +7,7 @@ import pytest
 
 from inference_backend.config import TrackingConfig
 from inference_backend.detection import Detection, make_detection
-from inference_backend.tracking import box_iou, clean_frame, track_people
+from inference_backend.tracking import box_iou, clean_frame, landmark_distance, track_people
 
 W, H, FPS = 1000, 600, 30.0
 _rng = np.random.default_rng(7)
@@ -195,3 +195,15 @@ def test_assignment_matches_scipy_hungarian() -> None:
             assert len(rows) == len(ref_rows) == min(shape)
             assert np.all(np.diff(rows) > 0) and len(set(cols.tolist())) == len(cols)
             assert cost[rows, cols].sum() == pytest.approx(cost[ref_rows, ref_cols].sum(), abs=1e-12)
+
+
+def test_landmark_distance_is_the_median_landmark_distance_over_the_box_diagonal() -> None:
+    """33 landmarks (an odd count: the middle order statistic) and an even count both give
+    np.median's value exactly, over the box diagonal."""
+    rng = np.random.default_rng(5)
+    box = np.array([10.0, 20.0, 40.0, 60.0], np.float32)        # diagonal 50 px
+    for count in (33, 32):
+        a = (rng.normal(size=(count, 3)) * 100).astype(np.float32)
+        b = a + (rng.normal(size=(count, 3)) * 20).astype(np.float32)
+        median = np.median(np.linalg.norm(a[:, :2] - b[:, :2], axis=1))
+        assert landmark_distance(a, b, box) == float(median / 50.0)
