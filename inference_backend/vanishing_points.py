@@ -166,22 +166,14 @@ def _refine(lines: np.ndarray, mid: np.ndarray, length: np.ndarray, point: np.nd
     length^2 (a segment's direction noise goes as 1/length): re-weighted eigen solves of
     ``sum w (l . v)^2``, ``w = length^2 / |v_xy - m v_w|^2`` (``l . v`` over that distance
     is the angle between the segment and the direction to the point)."""
-    v = point / np.linalg.norm(point)
-    for _ in range(iterations):
-        reach = np.linalg.norm(v[None, :2] - mid[:, :2] * v[2], axis=1)
-        w = length ** 2 / np.maximum(reach, 1e-6) ** 2
-        m = (lines * w[:, None]).T @ lines
-        _, vecs = np.linalg.eigh(m)
-        new = vecs[:, 0]
-        v = new if new @ v >= 0 else -new
-    return v
+    return _refine_draws(lines[None], mid[None], length[None], point, iterations)[0]
 
 
 def _refine_draws(lines: np.ndarray, mid: np.ndarray, length: np.ndarray, point: np.ndarray,
                   iterations: int = 2) -> np.ndarray:
-    """``_refine`` of ``point`` (3,) on each of B resampled segment sets at once: ``lines``,
-    ``mid`` (B, n, 3), ``length`` (B, n) -> points (B, 3). The same arithmetic per draw as
-    ``_refine`` (one matrix product and one eigen solve per draw), so the same numbers."""
+    """``_refine`` of ``point`` (3,) on each of B segment sets at once (the bootstrap's
+    resampled draws): ``lines``, ``mid`` (B, n, 3), ``length`` (B, n) -> points (B, 3); one
+    matrix product and one eigen solve per set and iteration."""
     v = np.broadcast_to(point / np.linalg.norm(point), (len(lines), 3))
     for _ in range(iterations):
         reach = np.linalg.norm(v[:, None, :2] - mid[..., :2] * v[:, None, 2:3], axis=2)
