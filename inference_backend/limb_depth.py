@@ -163,32 +163,37 @@ def bone_candidates(parent: np.ndarray, ray: np.ndarray, length: float
     return (mid - half)[:, None] * ray, (mid + half)[:, None] * ray
 
 
-def torso_forward(points: np.ndarray) -> np.ndarray:
-    """Unit vectors (F, 3) out of the chest of the torsos in points (F, 33, 3) (camera axes:
-    x right, y down, z forward): left x up, with left from the right to the left shoulder and
-    hip, up from the mid-hip to the mid-shoulder. NaN where the torso is degenerate."""
+def _torso_vectors(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(up, left) (F, 3) of the torsos in points (F, 33, 3), not normalised: up from the
+    mid-hip to the mid-shoulder, left from the right to the left shoulder and hip."""
     p = np.asarray(points, float)
     ls, rs, lh, rh = (p[:, LM[n]] for n in ("left_shoulder", "right_shoulder", "left_hip",
                                               "right_hip"))
-    up = 0.5 * (ls + rs - lh - rh)
-    left = 0.5 * (ls - rs + lh - rh)
+    return 0.5 * (ls + rs - lh - rh), 0.5 * (ls - rs + lh - rh)
+
+
+def _forward_of(up: np.ndarray, left: np.ndarray) -> np.ndarray:
     fwd = np.cross(left, up)
     norm = np.linalg.norm(fwd, axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 1e-9, fwd / norm, np.nan)
 
 
+def torso_forward(points: np.ndarray) -> np.ndarray:
+    """Unit vectors (F, 3) out of the chest of the torsos in points (F, 33, 3) (camera axes:
+    x right, y down, z forward): left x up, with left from the right to the left shoulder and
+    hip, up from the mid-hip to the mid-shoulder. NaN where the torso is degenerate."""
+    return _forward_of(*_torso_vectors(points))
+
+
 def torso_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Orthonormal (up, forward) unit vectors (F, 3) of the torsos in points (F, 33, 3)
     (camera axes): up from the mid-hip to the mid-shoulder, forward out of the chest
     (``torso_forward``'s, made perpendicular to up). NaN where the torso is degenerate."""
-    p = np.asarray(points, float)
-    ls, rs, lh, rh = (p[:, LM[n]] for n in ("left_shoulder", "right_shoulder", "left_hip",
-                                              "right_hip"))
-    up = 0.5 * (ls + rs - lh - rh)
+    up, left = _torso_vectors(points)
+    fwd = _forward_of(up, left)
     with np.errstate(invalid="ignore", divide="ignore"):
         up = up / np.linalg.norm(up, axis=-1, keepdims=True)
-        fwd = torso_forward(p)
         fwd = fwd - np.sum(fwd * up, -1, keepdims=True) * up
         fwd = fwd / np.linalg.norm(fwd, axis=-1, keepdims=True)
     bad = ~(np.isfinite(up).all(-1) & np.isfinite(fwd).all(-1))
@@ -229,8 +234,9 @@ def lift_limbs(metric: np.ndarray, image: np.ndarray, weights: np.ndarray, K: np
     ray = view_rays(image, K)
     out = cam.copy()
     usable = np.all(np.isfinite(cam), -1) & np.isfinite(root).all(-1)[:, None]
-    forward = torso_forward(cam)
-    up, fwd_ortho = torso_axes(cam)
+    # the torso's axes, only for the options that use them
+    forward = torso_forward(cam) if config.front_fraction < 1.0 else None
+    up, fwd_ortho = torso_axes(cam) if config.range_of_motion else (None, None)
     for pa, ch in LIMB_BONES:
         ia, ib = LM[pa], LM[ch]
         keep = out[:, ia] + (cam[:, ib] - cam[:, ia])    # the detector's offset from the parent
