@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference_backend.landmark_map import REST_AUX_OFFSETS
-from inference_backend.smoothing import local_linear_smooth
+from inference_backend.smoothing import local_linear_smooth, valid_runs
 from inference_backend.smpl_constants import CONTACT_JOINTS
 
 #: Height of each contact channel's joint above the sole when the foot is flat (m): the ankle
@@ -97,12 +97,6 @@ class ContactView:
     t: np.ndarray
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    m = np.asarray(mask, bool).astype(np.int8)
-    e = np.diff(np.concatenate([[0], m, [0]]))
-    return list(zip(np.where(e == 1)[0].tolist(), np.where(e == -1)[0].tolist(), strict=True))
-
-
 def hysteresis(p: np.ndarray, enter: float, stay: float) -> np.ndarray:
     """Binary state (F,) from probabilities (F,): on at p >= enter, off when p < stay."""
     state = np.zeros(len(p), bool)
@@ -117,10 +111,10 @@ def remove_short(state: np.ndarray, times: np.ndarray, min_duration: float) -> n
     """Drop on-runs shorter than min_duration, then fill off-runs shorter than it (inner)."""
     s = state.copy()
     dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-    for a, b in _runs(s):
+    for a, b in valid_runs(s):
         if times[b - 1] - times[a] + dt < min_duration:
             s[a:b] = False
-    for a, b in _runs(~s):
+    for a, b in valid_runs(~s):
         if a > 0 and b < len(s) and times[b - 1] - times[a] + dt < min_duration:
             s[a:b] = True
     return s
@@ -309,7 +303,7 @@ def foot_contacts(joints_world: np.ndarray, times: np.ndarray, valid: np.ndarray
         owner += [0, 1, 2, 3]                                   # heel -> ankle, toe -> toe
     out = np.zeros((n, 4), np.float32)
     unit = leg_length(joints[np.asarray(valid, bool)])
-    for a, b in _runs(valid):
+    for a, b in valid_runs(valid):
         if b - a < 2:
             continue
         p_run = pts[a:b]

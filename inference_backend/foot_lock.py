@@ -30,6 +30,7 @@ import numpy as np
 
 from inference_backend.contacts import CHANNEL_CLEARANCE_M
 from inference_backend.kinematics import forward_kinematics, log_map, rodrigues
+from inference_backend.smoothing import valid_runs
 from inference_backend.smpl_constants import CONTACT_JOINTS
 from inference_backend.trajectory import leg_to_target
 
@@ -70,12 +71,6 @@ class FootLockConfig:
             raise ValueError("ramp_s, max_shift_m and level_snap_m must be >= 0")
 
 
-def contact_segments(planted: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) runs of True in a (F,) mask."""
-    f = np.diff(np.r_[0, np.asarray(planted, bool).astype(np.int8), 0])
-    return list(zip(np.flatnonzero(f == 1).tolist(), np.flatnonzero(f == -1).tolist()))
-
-
 def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
                    valid: np.ndarray, config: FootLockConfig = FootLockConfig(),
                    levels: tuple[float, ...] = (0.0,)) -> np.ndarray:
@@ -109,7 +104,7 @@ def planted_shifts(joints: np.ndarray, contacts: np.ndarray, times: np.ndarray,
         sole = pts[..., 1] - clearance[list(chans)]                 # (F, 2)
         shift = np.zeros((n, 3))
         known = np.zeros(n, bool)
-        for a, b in contact_segments(on[:, chans].any(1)):
+        for a, b in valid_runs(on[:, chans].any(1)):
             if b - a < 2:
                 continue
             low = np.argmin(sole[a:b - 1], axis=1)                  # the planted point per step

@@ -31,6 +31,7 @@ from inference_backend.kinematics import (
     quat_to_axis_angle,
     rodrigues,
 )
+from inference_backend.smoothing import valid_runs
 
 #: Limb chains repaired together: (first joint, its descendants in the chain).
 _LEG_CHAINS: dict[int, tuple[int, ...]] = {1: (1, 4, 7, 10), 2: (2, 5, 8, 11)}
@@ -91,12 +92,6 @@ def implausible_frames(local_rots: np.ndarray, rest_joints: np.ndarray,
     return out
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    m = np.asarray(mask, bool).astype(np.int8)
-    e = np.diff(np.concatenate([[0], m, [0]]))
-    return list(zip(np.where(e == 1)[0].tolist(), np.where(e == -1)[0].tolist(), strict=True))
-
-
 def repair_implausible(pose_aa: np.ndarray, rest_joints: np.ndarray, times: np.ndarray,
                        valid: np.ndarray | None = None,
                        limits: PoseLimits = PoseLimits()) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +117,7 @@ def repair_implausible(pose_aa: np.ndarray, rest_joints: np.ndarray, times: np.n
     chains = {**_LEG_CHAINS, **_ARM_CHAINS}
     dt = float(np.median(np.diff(t))) if n > 1 else 0.0
     seg_start, seg_end = np.zeros(n, int), np.zeros(n, int)
-    for a, b in _runs(ok_frames):
+    for a, b in valid_runs(ok_frames):
         seg_start[a:b], seg_end[a:b] = a, b
     for root, bad in bad_by_chain.items():
         joints = list(chains[root])
@@ -131,7 +126,7 @@ def repair_implausible(pose_aa: np.ndarray, rest_joints: np.ndarray, times: np.n
         dots = np.abs(np.sum(q_all[1:] * q_all[:-1], -1))
         step = np.degrees(2 * np.arccos(np.clip(dots, 0.0, 1.0)))                  # (F-1,)
         fast = step / np.maximum(np.diff(t), 1e-9) > limits.flip_speed_dps
-        for a, b in _runs(bad):
+        for a, b in valid_runs(bad):
             first, last = seg_start[a], seg_end[a]                 # the valid run around it
             while a > first and fast[a - 1]:
                 a -= 1
